@@ -1,0 +1,52 @@
+#include "core/allocator.h"
+
+#include <cstdlib>
+#include <string>
+
+#include "vramkit/error.h"
+
+namespace vramkit {
+
+void* Allocator::allocate(std::size_t bytes, std::size_t alignment) {
+  if (alignment == 0 || (alignment & (alignment - 1)) != 0)
+    throw ArgumentError("allocation alignment " + std::to_string(alignment) + " is not a power of two");
+  // Reserve the bytes against the cap first, so that concurrent allocations can never overshoot it together.
+  std::size_t current = allocated_.load(std::memory_order_relaxed);
+  std::size_t next;
+  do {
+    if (__builtin_add_overflow(current, bytes, &next) || next > cap_bytes()) {
+      throw OutOfMemory(device().str(), bytes,
+                        "cap " + std::to_string(cap_bytes()) + " bytes, " + std::to_string(current) + " in use");
+    }
+  } while (!allocated_.compare_exchange_weak(current, next, std::memory_order_relaxed));
+  std::size_t peak = peak_.load(std::memory_order_relaxed);
+  while (next > peak && !peak_.compare_exchange_weak(peak, next, std::memory_order_relaxed)) {
+  }
+  void* p = do_allocate(bytes, alignment);
+  if (p == nullptr) {
+    allocated_.fetch_sub(bytes, std::memory_order_relaxed);
+    throw OutOfMemory(device().str(), bytes, "the backing allocation failed");
+  }
+  return p;
+}
+
+void Allocator::deallocate(void* p, std::size_t bytes) noexcept {
+  if (p == nullptr) return;
+  do_deallocate(p, bytes);
+  allocated_.fetch_sub(bytes, std::memory_order_relaxed);
+}
+
+void* HostAllocator::do_allocate(std::size_t bytes, std::size_t alignment) {
+  void* p = nullptr;
+  if (alignment < sizeof(void*)) alignment = sizeof(void*);
+  return posix_memalign(&p, alignment, bytes == 0 ? 1 : bytes) == 0 ? p : nullptr;
+}
+
+void HostAllocator::do_deallocate(void* p, std::size_t /*bytes*/) noexcept { std::free(p); }
+
+const std::shared_ptr<Allocator>& host_allocator() {
+  static const std::shared_ptr<Allocator> instance = std::make_shared<HostAllocator>();
+  return instance;
+}
+
+}  // namespace vramkit

@@ -1,0 +1,56 @@
+// Allocator: the one interface through which every byte of tensor memory is obtained, so that every byte is
+// accounted. Each allocator knows its device, counts what is live and its peak, and refuses above a hard cap
+// with OutOfMemory (the VRAM manager sets the cap of the device arena; the host allocator has none by default).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+
+#include "core/device.h"
+
+namespace vramkit {
+
+inline constexpr std::size_t kDefaultAlignment = 64;
+inline constexpr std::size_t kNoCap = ~std::size_t{0};
+
+class Allocator {
+ public:
+  virtual ~Allocator() = default;
+  virtual Device device() const = 0;
+
+  // At least `bytes` bytes aligned to `alignment` (a power of two). Throws OutOfMemory when the cap or the
+  // backing memory refuses; never returns null. Zero bytes gives a valid, unique pointer.
+  void* allocate(std::size_t bytes, std::size_t alignment = kDefaultAlignment);
+  void deallocate(void* p, std::size_t bytes) noexcept;
+
+  std::size_t allocated_bytes() const { return allocated_.load(std::memory_order_relaxed); }
+  std::size_t peak_bytes() const { return peak_.load(std::memory_order_relaxed); }
+  std::size_t cap_bytes() const { return cap_.load(std::memory_order_relaxed); }
+  void set_cap(std::size_t bytes) { cap_.store(bytes, std::memory_order_relaxed); }
+  void reset_peak() { peak_.store(allocated_bytes(), std::memory_order_relaxed); }
+
+ protected:
+  virtual void* do_allocate(std::size_t bytes, std::size_t alignment) = 0;  // null when refused
+  virtual void do_deallocate(void* p, std::size_t bytes) noexcept = 0;
+
+ private:
+  std::atomic<std::size_t> allocated_{0};
+  std::atomic<std::size_t> peak_{0};
+  std::atomic<std::size_t> cap_{kNoCap};
+};
+
+// Pageable host memory from the C++ runtime, aligned.
+class HostAllocator final : public Allocator {
+ public:
+  Device device() const override { return Device::cpu(); }
+
+ protected:
+  void* do_allocate(std::size_t bytes, std::size_t alignment) override;
+  void do_deallocate(void* p, std::size_t bytes) noexcept override;
+};
+
+// The process-wide host allocator used by Tensor::empty on the cpu device.
+const std::shared_ptr<Allocator>& host_allocator();
+
+}  // namespace vramkit
