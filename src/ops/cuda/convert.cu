@@ -1,0 +1,121 @@
+// Elementwise dtype conversion on the GPU.
+// Algorithm: one templated kernel per (source, destination) pair; each thread converts elements in a grid-stride
+// loop, decoding to f32 and encoding from f32 (every narrow format is a subset of f32, so decoding is exact).
+// Precision: f32->bf16 uses the same integer round-to-nearest-even as the CPU (bit-identical, NaN kept quiet with
+// its sign); f32->f16 uses the hardware RN conversion; f32->fp8 uses the CUDA fp8 intrinsics with __NV_SATFINITE
+// (finite overflow and Inf -> ±max, NaN -> NaN) or __NV_NOSAT (overflow -> NaN for e4m3fn, Inf for e5m2), which
+// is the contract of core/convert.h; tests/cuda checks every code against the CPU.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
+
+#include <cstdint>
+#include <string>
+
+#include "backends/cuda/cuda_check.h"
+#include "ops/cuda/convert_cuda.h"
+#include "vramkit/error.h"
+
+namespace vramkit::cuda {
+namespace {
+
+template <DType D>
+struct Format;
+
+template <>
+struct Format<DType::f32> {
+  using Storage = float;
+  __device__ static float decode(float v) { return v; }
+  __device__ static float encode(float f, bool) { return f; }
+};
+
+template <>
+struct Format<DType::bf16> {
+  using Storage = std::uint16_t;
+  __device__ static float decode(std::uint16_t v) { return __uint_as_float(static_cast<std::uint32_t>(v) << 16); }
+  __device__ static std::uint16_t encode(float f, bool) {
+    const std::uint32_t u = __float_as_uint(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((u >> 16) | 0x40u);
+    return static_cast<std::uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+  }
+};
+
+template <>
+struct Format<DType::f16> {
+  using Storage = std::uint16_t;
+  __device__ static float decode(std::uint16_t v) { return __half2float(__ushort_as_half(v)); }
+  __device__ static std::uint16_t encode(float f, bool) { return __half_as_ushort(__float2half_rn(f)); }
+};
+
+template <__nv_fp8_interpretation_t Kind>
+struct Fp8Format {
+  using Storage = std::uint8_t;
+  __device__ static float decode(std::uint8_t v) {
+    const __half_raw h = __nv_cvt_fp8_to_halfraw(static_cast<__nv_fp8_storage_t>(v), Kind);
+    return __half2float(__half(h));
+  }
+  __device__ static std::uint8_t encode(float f, bool saturate) {
+    return static_cast<std::uint8_t>(__nv_cvt_float_to_fp8(f, saturate ? __NV_SATFINITE : __NV_NOSAT, Kind));
+  }
+};
+
+template <>
+struct Format<DType::f8_e4m3fn> : Fp8Format<__NV_E4M3> {};
+template <>
+struct Format<DType::f8_e5m2> : Fp8Format<__NV_E5M2> {};
+
+template <DType From, DType To>
+__global__ void convert_kernel(const typename Format<From>::Storage* __restrict__ src,
+                               typename Format<To>::Storage* __restrict__ dst, std::size_t n, bool saturate) {
+  const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;
+  for (std::size_t i = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    dst[i] = Format<To>::encode(Format<From>::decode(src[i]), saturate);
+}
+
+template <DType From, DType To>
+void launch_pair(const void* src, void* dst, std::size_t n, bool saturate, cudaStream_t stream) {
+  constexpr unsigned kThreads = 256;
+  const std::size_t wanted = (n + kThreads - 1) / kThreads;
+  const unsigned blocks = static_cast<unsigned>(wanted < 65535 * 8 ? wanted : 65535 * 8);
+  convert_kernel<From, To><<<blocks, kThreads, 0, stream>>>(
+      static_cast<const typename Format<From>::Storage*>(src), static_cast<typename Format<To>::Storage*>(dst), n,
+      saturate);
+  VRAMKIT_CUDA_CHECK(cudaGetLastError());
+}
+
+template <DType From>
+void launch_from(const void* src, DType to, void* dst, std::size_t n, bool saturate, cudaStream_t stream) {
+  switch (to) {
+    case DType::f32: return launch_pair<From, DType::f32>(src, dst, n, saturate, stream);
+    case DType::bf16: return launch_pair<From, DType::bf16>(src, dst, n, saturate, stream);
+    case DType::f16: return launch_pair<From, DType::f16>(src, dst, n, saturate, stream);
+    case DType::f8_e4m3fn: return launch_pair<From, DType::f8_e4m3fn>(src, dst, n, saturate, stream);
+    case DType::f8_e5m2: return launch_pair<From, DType::f8_e5m2>(src, dst, n, saturate, stream);
+    default: break;
+  }
+}
+
+}  // namespace
+
+bool convert_supported(DType dt) {
+  return dt == DType::f32 || dt == DType::bf16 || dt == DType::f16 || dt == DType::f8_e4m3fn ||
+         dt == DType::f8_e5m2;
+}
+
+void launch_convert(const void* src, DType from, void* dst, DType to, std::size_t n, bool saturate_fp8,
+                    cudaStream_t stream) {
+  if (!convert_supported(from) || !convert_supported(to))
+    throw DTypeError("cuda convert: unsupported conversion " + std::string(dtype_name(from)) + " -> " +
+                     std::string(dtype_name(to)));
+  if (n == 0) return;
+  switch (from) {
+    case DType::f32: return launch_from<DType::f32>(src, to, dst, n, saturate_fp8, stream);
+    case DType::bf16: return launch_from<DType::bf16>(src, to, dst, n, saturate_fp8, stream);
+    case DType::f16: return launch_from<DType::f16>(src, to, dst, n, saturate_fp8, stream);
+    case DType::f8_e4m3fn: return launch_from<DType::f8_e4m3fn>(src, to, dst, n, saturate_fp8, stream);
+    case DType::f8_e5m2: return launch_from<DType::f8_e5m2>(src, to, dst, n, saturate_fp8, stream);
+    default: break;
+  }
+}
+
+}  // namespace vramkit::cuda

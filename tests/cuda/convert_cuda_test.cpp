@@ -1,0 +1,103 @@
+// Device conversions against the CPU conversions (themselves checked against ml_dtypes): every 16-bit and 8-bit
+// code decoded, and a sweep of f32 values encoded, must agree bit for bit (NaN: NaN of the same sign).
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "backends/cuda/cuda_device.h"
+#include "core/convert.h"
+#include "cuda_test_util.h"
+#include "ops/cuda/convert_cuda.h"
+#include "vramkit/error.h"
+
+namespace vramkit {
+namespace {
+
+std::vector<std::uint8_t> convert_on_device(const void* host_src, DType from, DType to, std::size_t n,
+                                            bool saturate) {
+  cuda::DeviceBuffer src(n * dtype_size(from)), dst(n * dtype_size(to));
+  src.copy_from_host(host_src, n * dtype_size(from));
+  cuda::launch_convert(src.data(), from, dst.data(), to, n, saturate, nullptr);
+  std::vector<std::uint8_t> out(n * dtype_size(to));
+  dst.copy_to_host(out.data(), out.size());
+  return out;
+}
+
+// Decodes element i of a buffer of dtype dt to f32 on the CPU.
+float host_value(const std::vector<std::uint8_t>& buf, DType dt, std::size_t i) {
+  float f;
+  convert(buf.data() + i * dtype_size(dt), dt, &f, DType::f32, 1);
+  return f;
+}
+
+void expect_same(const std::vector<std::uint8_t>& got, const std::vector<std::uint8_t>& want, DType dt,
+                 const char* what) {
+  ASSERT_EQ(got.size(), want.size());
+  const std::size_t es = dtype_size(dt);
+  std::size_t mismatches = 0;
+  for (std::size_t i = 0; i < got.size() / es; ++i) {
+    if (std::memcmp(&got[i * es], &want[i * es], es) == 0) continue;
+    const float g = host_value(got, dt, i), w = host_value(want, dt, i);
+    if (std::isnan(g) && std::isnan(w) && std::signbit(g) == std::signbit(w)) continue;
+    if (++mismatches <= 5) ADD_FAILURE() << what << " element " << i << ": device " << g << " host " << w;
+  }
+  EXPECT_EQ(mismatches, 0u) << what;
+}
+
+TEST(CudaConvert, EveryCodeDecodesLikeTheCpu) {
+  VRAMKIT_REQUIRE_CUDA();
+  for (DType dt : {DType::bf16, DType::f16, DType::f8_e4m3fn, DType::f8_e5m2}) {
+    const std::size_t n = dtype_size(dt) == 2 ? 65536 : 256;
+    std::vector<std::uint8_t> codes(n * dtype_size(dt));
+    for (std::size_t i = 0; i < n; ++i) std::memcpy(&codes[i * dtype_size(dt)], &i, dtype_size(dt));
+    std::vector<std::uint8_t> want(n * 4);
+    convert(codes.data(), dt, want.data(), DType::f32, n);
+    expect_same(convert_on_device(codes.data(), dt, DType::f32, n, true), want, DType::f32, dtype_name(dt).data());
+  }
+}
+
+TEST(CudaConvert, F32SweepEncodesLikeTheCpu) {
+  VRAMKIT_REQUIRE_CUDA();
+  // Every 2^13-th f32 bit pattern plus random values around each format's range and its specials.
+  std::vector<float> values;
+  for (std::uint64_t u = 0; u < (1ull << 32); u += 8191) values.push_back(std::bit_cast<float>(static_cast<std::uint32_t>(u)));
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> exponent(-30.0f, 20.0f);
+  for (int i = 0; i < 200000; ++i) values.push_back((i % 2 ? -1.0f : 1.0f) * std::exp2(exponent(rng)));
+  for (float v : {0.0f, -0.0f, 448.0f, 464.0f, 480.0f, 57344.0f, 61440.0f, 65504.0f, 65520.0f, INFINITY, -INFINITY, NAN})
+    values.push_back(v);
+  for (DType dt : {DType::bf16, DType::f16, DType::f8_e4m3fn, DType::f8_e5m2}) {
+    for (bool saturate : {true, false}) {
+      std::vector<std::uint8_t> want(values.size() * dtype_size(dt));
+      convert(values.data(), DType::f32, want.data(), dt, values.size(), ConvertOptions{saturate});
+      expect_same(convert_on_device(values.data(), DType::f32, dt, values.size(), saturate), want, dt,
+                  dtype_name(dt).data());
+    }
+  }
+}
+
+TEST(CudaConvert, RejectsUnsupportedPairs) {
+  EXPECT_THROW(cuda::launch_convert(nullptr, DType::i32, nullptr, DType::f32, 1, true, nullptr), DTypeError);
+  EXPECT_FALSE(cuda::convert_supported(DType::i64));
+  EXPECT_TRUE(cuda::convert_supported(DType::f8_e5m2));
+}
+
+TEST(CudaDevice, InfoOrCleanAbsence) {
+  const int n = cuda::device_count();
+  if (n == 0) {
+    EXPECT_THROW(cuda::device_info(0), ArgumentError);
+    return;
+  }
+  const auto info = cuda::device_info(0);
+  EXPECT_FALSE(info.name.empty());
+  EXPECT_GT(info.total_bytes, info.free_bytes / 2);
+  EXPECT_THROW(cuda::device_info(n), ArgumentError);
+}
+
+}  // namespace
+}  // namespace vramkit
