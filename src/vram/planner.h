@@ -1,0 +1,72 @@
+// The residency planner: a pure function from (units in execution order, budget) to a plan that says which
+// units stay resident on the accelerator (the "preparing" state) and which are streamed through a ring of
+// staging buffers, with the device bytes and the bytes moved per forward it implies.
+//
+// Policy (docs/vram.md has a worked example):
+//  1. No limit: every unit that may be resident is; no ring.
+//  2. A limit: the ring (ring_slots buffers, each as large as the largest streamed unit's staging need) and the
+//     workspace are reserved first; what remains is the resident budget. If everything fits, all is resident.
+//  3. Otherwise resident units are spread through the execution order rather than taken as a prefix: a unit
+//     becomes resident when the running "credit" (budget fraction x bytes seen so far) covers it, so that
+//     resident computation sits between streamed units and hides their copies (the copy engine never idles
+//     through a long resident prefix while a streamed suffix waits). A final pass fills what is left of the
+//     budget with the largest units that still fit.
+//  4. If even the minimum (ring + workspace) exceeds the limit, everything is streamed and the plan records by
+//     how much it runs over (the caller warns), as DiffSynth-Studio documents.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+
+namespace vramkit {
+
+struct PlanUnit {
+  std::string name;
+  std::uint64_t resident_bytes = 0;  // device bytes when resident (preparing dtype)
+  std::uint64_t stream_bytes = 0;    // bytes copied host -> device each time the unit runs streamed
+  std::uint64_t staging_bytes = 0;   // device bytes it needs while streamed (copy buffer + upcast buffer)
+  std::uint64_t disk_bytes = 0;      // bytes read from disk each time it runs streamed (0 unless onload is disk)
+  DType resident_dtype = DType::bf16;
+  DType stream_dtype = DType::bf16;
+  bool may_be_resident = true;  // false when the preparing device is not the accelerator
+};
+
+struct PlanRequest {
+  std::vector<PlanUnit> units;              // in execution order
+  std::optional<std::uint64_t> vram_limit;  // bytes; unset = no limit
+  std::uint64_t workspace_bytes = 0;        // activations and scratch of the largest step
+  int ring_slots = 2;                       // staging buffers in flight (2 = double buffering)
+};
+
+enum class UnitPlacement { resident, streamed };
+
+struct Plan {
+  std::vector<PlanUnit> units;  // as requested
+  std::vector<UnitPlacement> placement;
+  std::uint64_t resident_bytes = 0;
+  std::uint64_t ring_slot_bytes = 0;
+  std::uint64_t ring_bytes = 0;
+  std::uint64_t workspace_bytes = 0;
+  std::uint64_t peak_device_bytes = 0;        // resident + ring + workspace
+  std::uint64_t stream_bytes_per_forward = 0;  // host -> device
+  std::uint64_t disk_bytes_per_forward = 0;
+  std::optional<std::uint64_t> vram_limit;
+  std::uint64_t over_limit_bytes = 0;  // > 0 when even the minimum does not fit the limit
+
+  std::size_t resident_count() const;
+  // Lower bound of the transfer time per forward at the given host -> device and disk bandwidths (GB/s, 1e9
+  // bytes; 0 = not counted). The tiers overlap, so it is the larger of the two.
+  double stream_seconds(double h2d_gbps, double disk_gbps = 0) const;
+  // The table `vramkit plan` prints: one row per unit (name, state, dtype, bytes), then totals and the
+  // predicted GB (and seconds, given bandwidths > 0) moved per forward.
+  std::string table(double h2d_gbps = 0, double disk_gbps = 0) const;
+};
+
+// Throws ArgumentError for ring_slots < 1.
+Plan plan_residency(const PlanRequest& request);
+
+}  // namespace vramkit
