@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "backends/arena_allocator.h"
+#include "common/accelerator_conformance.h"
 #include "backends/emu/emu_accelerator.h"
 #include "core/convert.h"
 #include "vramkit/error.h"
@@ -81,47 +82,12 @@ TEST(ArenaAllocator, CapBelowCapacityIsHonoured) {
   EXPECT_THROW(ArenaAllocator(Device::emu(0), memory + 1, 512), ArgumentError);
 }
 
-TEST(EmuAccelerator, DeviceMemoryIsCappedAtTheEmulatedSize) {
+TEST(EmuAccelerator, Conformance) {
   EmuAccelerator emu({64 * kMiB, 0, 0});
-  auto& alloc = emu.device_allocator();
-  EXPECT_EQ(alloc->device(), Device::emu(0));
-  void* p = alloc->allocate(48 * kMiB);
-  EXPECT_EQ(emu.memory_info().free_bytes, 16 * kMiB);
-  try {
-    alloc->allocate(32 * kMiB);
-    FAIL();
-  } catch (const OutOfMemory& e) {
-    EXPECT_NE(std::string(e.what()).find("emu:0"), std::string::npos) << e.what();
-  }
-  alloc->deallocate(p, 48 * kMiB);
+  EXPECT_EQ(emu.device(), Device::emu(0));
+  conformance::copies_and_conversions_follow_events(emu);
+  conformance::device_memory_is_capped_and_accounted(emu, 64 * kMiB);
   EXPECT_EQ(emu.memory_info().free_bytes, 64 * kMiB);
-}
-
-TEST(EmuAccelerator, CopiesRunInStreamOrderAndEventsOrderStreams) {
-  EmuAccelerator emu({64 * kMiB, 0, 0});
-  auto h2d = emu.create_stream("h2d");
-  auto other = emu.create_stream("other");
-  auto copied = emu.create_event();
-  auto converted = emu.create_event();
-  std::vector<float> host(1 << 16);
-  std::iota(host.begin(), host.end(), 0.0f);
-  const std::size_t bytes = host.size() * sizeof(float);
-  auto* dev = static_cast<float*>(emu.device_allocator()->allocate(bytes));
-  auto* dev_bf16 = static_cast<std::uint16_t*>(emu.device_allocator()->allocate(bytes / 2));
-  for (int round = 0; round < 20; ++round) {
-    host[0] = static_cast<float>(round);
-    h2d->copy(dev, host.data(), bytes);
-    h2d->record(*copied);
-    other->wait(*copied);  // the conversion must see the copied bytes
-    other->convert(dev, DType::f32, dev_bf16, DType::bf16, host.size());
-    other->record(*converted);
-    emu.compute_stream().wait(*converted);
-    ASSERT_TRUE(converted->ready());
-    EXPECT_EQ(bf16_to_f32(dev_bf16[0]), static_cast<float>(round));
-    EXPECT_EQ(bf16_to_f32(dev_bf16[255]), 255.0f);
-  }
-  emu.device_allocator()->deallocate(dev, bytes);
-  emu.device_allocator()->deallocate(dev_bf16, bytes / 2);
 }
 
 TEST(EmuAccelerator, SynchronizeWaitsForEverything) {

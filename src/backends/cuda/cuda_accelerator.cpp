@@ -1,0 +1,143 @@
+#include "backends/cuda/cuda_accelerator.h"
+
+#include <cuda_runtime_api.h>
+
+#include "backends/arena_allocator.h"
+#include "backends/cuda/cuda_check.h"
+#include "backends/cuda/cuda_device.h"
+#include "ops/cuda/convert_cuda.h"
+
+namespace vramkit {
+namespace {
+
+// Makes `index` the current device for the lifetime of the guard (CUDA calls act on the current device).
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int index) {
+    VRAMKIT_CUDA_CHECK(cudaGetDevice(&previous_));
+    if (previous_ != index) VRAMKIT_CUDA_CHECK(cudaSetDevice(index));
+  }
+  ~DeviceGuard() { cudaSetDevice(previous_); }
+
+ private:
+  int previous_ = 0;
+};
+
+class PinnedAllocator final : public Allocator {
+ public:
+  Device device() const override { return Device::cpu(); }
+
+ protected:
+  void* do_allocate(std::size_t bytes, std::size_t /*alignment: cudaHostAlloc gives page alignment*/) override {
+    void* p = nullptr;
+    const cudaError_t status = cudaHostAlloc(&p, bytes == 0 ? 1 : bytes, cudaHostAllocPortable);
+    if (status == cudaErrorMemoryAllocation) {
+      cudaGetLastError();
+      return nullptr;  // Allocator::allocate reports OutOfMemory
+    }
+    VRAMKIT_CUDA_CHECK(status);
+    return p;
+  }
+  void do_deallocate(void* p, std::size_t /*bytes*/) noexcept override { cudaFreeHost(p); }
+};
+
+class CudaEvent final : public Event {
+ public:
+  explicit CudaEvent(int device) : device_(device) {
+    DeviceGuard guard(device_);
+    VRAMKIT_CUDA_CHECK(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming));
+  }
+  ~CudaEvent() override { cudaEventDestroy(event_); }
+  void synchronize() override { VRAMKIT_CUDA_CHECK(cudaEventSynchronize(event_)); }
+  bool ready() override {
+    const cudaError_t status = cudaEventQuery(event_);
+    if (status == cudaErrorNotReady) return false;
+    VRAMKIT_CUDA_CHECK(status);
+    return true;
+  }
+  cudaEvent_t get() const { return event_; }
+
+ private:
+  int device_;
+  cudaEvent_t event_ = nullptr;
+};
+
+CudaEvent& cuda_event(Event& e, const std::string& stream) {
+  auto* c = dynamic_cast<CudaEvent*>(&e);
+  if (!c) throw ArgumentError("stream " + stream + ": the event does not belong to a CUDA device");
+  return *c;
+}
+
+class CudaStream final : public Stream {
+ public:
+  CudaStream(int device, std::string name) : device_(device), name_(std::move(name)) {
+    DeviceGuard guard(device_);
+    VRAMKIT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  }
+  ~CudaStream() override { cudaStreamDestroy(stream_); }
+
+  const std::string& name() const override { return name_; }
+  void copy(void* dst, const void* src, std::size_t bytes) override {
+    VRAMKIT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, stream_));
+  }
+  void convert(const void* src, DType from, void* dst, DType to, std::size_t n) override {
+    DeviceGuard guard(device_);
+    cuda::launch_convert(src, from, dst, to, n, true, stream_);
+  }
+  void record(Event& event) override { VRAMKIT_CUDA_CHECK(cudaEventRecord(cuda_event(event, name_).get(), stream_)); }
+  void wait(Event& event) override {
+    VRAMKIT_CUDA_CHECK(cudaStreamWaitEvent(stream_, cuda_event(event, name_).get(), 0));
+  }
+  void synchronize() override { VRAMKIT_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+
+ private:
+  int device_;
+  std::string name_;
+  cudaStream_t stream_ = nullptr;
+};
+
+}  // namespace
+
+CudaAccelerator::CudaAccelerator(int index, std::size_t arena_bytes) : index_(index) {
+  const int n = cuda::device_count();
+  if (index < 0 || index >= n)
+    throw ArgumentError("CUDA device " + std::to_string(index) + " does not exist (" + std::to_string(n) +
+                        " device(s) found)");
+  DeviceGuard guard(index);
+  const std::size_t bytes = arena_bytes / ArenaAllocator::kGranularity * ArenaAllocator::kGranularity;
+  void* base = nullptr;
+  if (bytes > 0) {
+    const cudaError_t status = cudaMalloc(&base, bytes);
+    if (status == cudaErrorMemoryAllocation) {
+      cudaGetLastError();
+      throw OutOfMemory(Device::cuda(index).str(), bytes, "reserving the device arena");
+    }
+    VRAMKIT_CUDA_CHECK(status);
+  }
+  device_allocator_ = std::make_shared<ArenaAllocator>(Device::cuda(index), base, bytes, [index](void* p) {
+    int previous = 0;  // unchecked on purpose: this runs in a destructor
+    cudaGetDevice(&previous);
+    cudaSetDevice(index);
+    cudaFree(p);
+    cudaSetDevice(previous);
+  });
+  pinned_allocator_ = std::make_shared<PinnedAllocator>();
+  compute_ = std::make_unique<CudaStream>(index, "compute");
+}
+
+CudaAccelerator::~CudaAccelerator() = default;
+
+std::unique_ptr<Stream> CudaAccelerator::create_stream(const std::string& name) {
+  return std::make_unique<CudaStream>(index_, name);
+}
+
+std::unique_ptr<Event> CudaAccelerator::create_event() { return std::make_unique<CudaEvent>(index_); }
+
+MemoryInfo CudaAccelerator::memory_info() {
+  DeviceGuard guard(index_);
+  MemoryInfo info;
+  VRAMKIT_CUDA_CHECK(cudaMemGetInfo(&info.free_bytes, &info.total_bytes));
+  return info;
+}
+
+}  // namespace vramkit

@@ -1,0 +1,72 @@
+// Behaviour every Accelerator must show, whatever backs it (the emulated device in CI, CUDA on a GPU machine).
+// Device memory is only touched through streams, so the same checks run where the host cannot read it.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <numeric>
+#include <vector>
+
+#include "backends/accelerator.h"
+#include "core/convert.h"
+#include "vramkit/error.h"
+
+namespace vramkit::conformance {
+
+// Host -> device copy on one stream, conversion on another after an event, device -> host on the compute
+// stream after a second event; repeated so that a missing dependency shows up as a stale value.
+inline void copies_and_conversions_follow_events(Accelerator& acc) {
+  auto h2d = acc.create_stream("h2d");
+  auto side = acc.create_stream("side");
+  auto copied = acc.create_event();
+  auto converted = acc.create_event();
+  auto& compute = acc.compute_stream();
+  const std::size_t n = 1 << 18;
+  auto& pinned = *acc.pinned_allocator();
+  auto* host_in = static_cast<float*>(pinned.allocate(n * sizeof(float)));
+  auto* host_out = static_cast<std::uint16_t*>(pinned.allocate(n * sizeof(std::uint16_t)));
+  std::iota(host_in, host_in + n, 0.0f);
+  auto& dev = *acc.device_allocator();
+  void* dev_f32 = dev.allocate(n * sizeof(float));
+  void* dev_bf16 = dev.allocate(n * sizeof(std::uint16_t));
+  for (int round = 0; round < 10; ++round) {
+    host_in[0] = static_cast<float>(round);
+    h2d->copy(dev_f32, host_in, n * sizeof(float));
+    h2d->record(*copied);
+    side->wait(*copied);
+    side->convert(dev_f32, DType::f32, dev_bf16, DType::bf16, n);
+    side->record(*converted);
+    compute.wait(*converted);
+    compute.copy(host_out, dev_bf16, n * sizeof(std::uint16_t));
+    compute.synchronize();
+    ASSERT_EQ(bf16_to_f32(host_out[0]), static_cast<float>(round)) << "round " << round;
+    ASSERT_EQ(bf16_to_f32(host_out[100]), 100.0f);
+    ASSERT_EQ(host_out[n - 1], f32_to_bf16(static_cast<float>(n - 1)));
+    // The copy stream must be done with host_in before the host writes it again.
+    h2d->synchronize();
+  }
+  EXPECT_TRUE(converted->ready());
+  dev.deallocate(dev_f32, n * sizeof(float));
+  dev.deallocate(dev_bf16, n * sizeof(std::uint16_t));
+  pinned.deallocate(host_in, n * sizeof(float));
+  pinned.deallocate(host_out, n * sizeof(std::uint16_t));
+}
+
+// The device arena refuses above its capacity with OutOfMemory naming the device, and returns to zero.
+inline void device_memory_is_capped_and_accounted(Accelerator& acc, std::size_t capacity) {
+  auto& dev = *acc.device_allocator();
+  const std::size_t before = dev.allocated_bytes();
+  void* p = dev.allocate(capacity / 2);
+  EXPECT_EQ(dev.allocated_bytes(), before + capacity / 2);
+  try {
+    dev.allocate(capacity);
+    ADD_FAILURE() << "allocation above the capacity succeeded";
+  } catch (const OutOfMemory& e) {
+    EXPECT_NE(std::string(e.what()).find(acc.device().str()), std::string::npos) << e.what();
+  }
+  dev.deallocate(p, capacity / 2);
+  EXPECT_EQ(dev.allocated_bytes(), before);
+}
+
+}  // namespace vramkit::conformance
