@@ -1,0 +1,65 @@
+#include "ops/linear.h"
+
+#include <string>
+
+#include "ops/cpu/linear.h"
+#include "ops/op_util.h"
+#include "vramkit/error.h"
+
+namespace vramkit::ops {
+namespace {
+
+constexpr const char* kOp = "linear";
+
+void check_channel_vector(const char* name, const Tensor& v, const Tensor& x, const Tensor& weight) {
+  if (v.rank() != 1 || v.size(0) != weight.size(0))
+    throw ShapeError(std::string(kOp) + ": " + describe({{"x", &x}, {"weight", &weight}, {name, &v}}) + ": " +
+                     name + " must have shape [" + std::to_string(weight.size(0)) +
+                     "] (one per output channel)");
+}
+
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& scale) {
+  check_host(kOp, "x", x);
+  check_host(kOp, "weight", weight);
+  check_dtype(kOp, "x", x, kFloatActivations);
+  check_dtype(kOp, "weight", weight, {DType::f32, DType::bf16, DType::f16, DType::f8_e4m3fn, DType::f8_e5m2});
+  check_rank(kOp, "weight", weight, 2);
+  if (x.rank() < 1) throw ShapeError(std::string(kOp) + ": x must have rank >= 1, got " + x.str());
+  const std::int64_t in = x.size(-1), out = weight.size(0);
+  if (weight.size(1) != in)
+    throw ShapeError(std::string(kOp) + ": " + describe({{"x", &x}, {"weight", &weight}}) +
+                     ": in_features differ (" + std::to_string(in) + " vs " + std::to_string(weight.size(1)) +
+                     ")");
+  Tensor bias_f32, scale_f32;
+  if (bias.defined()) {
+    check_host(kOp, "bias", bias);
+    check_dtype(kOp, "bias", bias, kFloatActivations);
+    check_channel_vector("bias", bias, x, weight);
+    bias_f32 = to_f32_contiguous(bias);
+  }
+  if (scale.defined()) {
+    check_host(kOp, "scale", scale);
+    check_dtype(kOp, "scale", scale, {DType::f32});
+    check_channel_vector("scale", scale, x, weight);
+    scale_f32 = to_f32_contiguous(scale);
+  }
+
+  std::int64_t rows = 1;
+  for (int d = 0; d + 1 < x.rank(); ++d) rows *= x.size(d);
+  const Tensor x2 = to_f32_contiguous(x);
+  // The kernel reads weight rows with unit inner stride and a row pitch of at least `in`; other layouts are
+  // compacted first.
+  const bool blas_layout = (weight.stride(1) == 1 || in <= 1) && (weight.stride(0) >= in || out <= 1);
+  const Tensor w = blas_layout ? weight : weight.contiguous();
+  Shape out_shape = x.shape();
+  out_shape[x.rank() - 1] = out;
+  Tensor y = Tensor::empty(out_shape, DType::f32);
+  const cpu::LinearWeight lw{w.data(), w.dtype(), out, in, out <= 1 ? in : w.stride(0)};
+  cpu::linear_f32(x2.data_as<float>(), rows, lw, scale_f32.defined() ? scale_f32.data_as<float>() : nullptr,
+                  bias_f32.defined() ? bias_f32.data_as<float>() : nullptr, y.data_as<float>());
+  return f32_to_dtype(y, x.dtype());
+}
+
+}  // namespace vramkit::ops

@@ -1,0 +1,82 @@
+// Helpers of the op tests: seeded random inputs, their stored values in double, and an element-wise
+// comparison against double-precision reference values with a per-element tolerance.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace vramkit::test {
+
+// Uniform values in [lo, hi) from a fixed seed, rounded once to `dtype`.
+inline Tensor random_tensor(const Shape& shape, DType dtype, unsigned seed, float lo = -1.0f,
+                            float hi = 1.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(static_cast<std::size_t>(shape.numel()));
+  for (float& x : v) x = dist(rng);
+  return Tensor::from_floats(shape, v).to(dtype);
+}
+
+// The values a tensor holds (after its own dtype's rounding), row-major, in double: the reference's inputs.
+inline std::vector<double> values(const Tensor& t) {
+  const std::vector<float> f = t.to_floats();
+  return {f.begin(), f.end()};
+}
+
+// Expects |got[i] - want[i]| <= tol(i) for every element and the same shape; reports the first few failures.
+inline void expect_close(const Tensor& got, const Shape& shape, const std::vector<double>& want,
+                         const std::function<double(std::size_t)>& tol) {
+  ASSERT_EQ(got.shape(), shape) << got.str();
+  const std::vector<double> g = values(got);
+  ASSERT_EQ(g.size(), want.size());
+  int failures = 0;
+  for (std::size_t i = 0; i < g.size() && failures < 5; ++i) {
+    const bool ok = std::abs(g[i] - want[i]) <= tol(i) || (std::isnan(g[i]) && std::isnan(want[i]));
+    if (!ok) {
+      ++failures;
+      ADD_FAILURE() << "element " << i << ": got " << g[i] << ", want " << want[i] << " (tolerance " << tol(i)
+                    << ") in " << got.str();
+    }
+  }
+}
+
+inline void expect_close(const Tensor& got, const Shape& shape, const std::vector<double>& want, double atol,
+                         double rtol) {
+  expect_close(got, shape, want, [&](std::size_t i) { return atol + rtol * std::abs(want[i]); });
+}
+
+// Relative precision of rounding to an output dtype (half an ulp at 1, with a little slack).
+inline double rounding_rtol(DType dt) {
+  switch (dt) {
+    case DType::bf16:
+      return 1.0 / 256;
+    case DType::f16:
+      return 1.0 / 2048;
+    default:
+      return 1e-6;
+  }
+}
+
+// Runs `fn`, expects it to throw E, and expects every string in `parts` in the message.
+template <typename E, typename Fn>
+void expect_error(Fn&& fn, std::initializer_list<std::string> parts) {
+  try {
+    fn();
+    ADD_FAILURE() << "no exception";
+  } catch (const E& e) {
+    const std::string msg = e.what();
+    for (const std::string& p : parts)
+      EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "wrong exception type: " << e.what();
+  }
+}
+
+}  // namespace vramkit::test
