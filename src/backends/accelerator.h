@@ -33,6 +33,10 @@ class Stream {
   virtual void copy(void* dst, const void* src, std::size_t bytes) = 0;
   // Converts n contiguous elements in device memory (the upcast fp8/bf16 -> computation dtype).
   virtual void convert(const void* src, DType from, void* dst, DType to, std::size_t n) = 0;
+  // Converts rows x cols elements, multiplying each row by its f32 scale (device memory) on the way: the
+  // upcast of per-channel-scaled fp8 weights (vram/fp8_scaling.h).
+  virtual void dequantize(const void* src, DType from, void* dst, DType to, std::size_t rows, std::size_t cols,
+                          const float* scales) = 0;
   virtual void record(Event& event) = 0;
   virtual void wait(Event& event) = 0;
   virtual void synchronize() = 0;

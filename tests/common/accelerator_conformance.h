@@ -4,12 +4,14 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <numeric>
 #include <vector>
 
 #include "backends/accelerator.h"
 #include "core/convert.h"
+#include "vram/fp8_scaling.h"
 #include "vramkit/error.h"
 
 namespace vramkit::conformance {
@@ -51,6 +53,33 @@ inline void copies_and_conversions_follow_events(Accelerator& acc) {
   dev.deallocate(dev_bf16, n * sizeof(std::uint16_t));
   pinned.deallocate(host_in, n * sizeof(float));
   pinned.deallocate(host_out, n * sizeof(std::uint16_t));
+}
+
+// Per-channel fp8 weights dequantized on the device equal the host dequantization bit for bit.
+inline void dequantize_matches_the_host(Accelerator& acc) {
+  const std::size_t rows = 37, cols = 301, n = rows * cols;
+  std::vector<float> weights(n);
+  for (std::size_t i = 0; i < n; ++i) weights[i] = std::sin(static_cast<float>(i)) * static_cast<float>(1 + i % rows);
+  std::vector<std::uint8_t> q(n);
+  std::vector<float> scales(rows);
+  quantize_fp8_rows(weights.data(), DType::f32, rows, cols, q.data(), DType::f8_e4m3fn, Fp8Scaling::per_channel,
+                    scales.data());
+  std::vector<std::uint16_t> want(n), got(n);
+  dequantize_rows(q.data(), DType::f8_e4m3fn, rows, cols, want.data(), DType::bf16, scales.data());
+  auto& dev = *acc.device_allocator();
+  void* dq = dev.allocate(n);
+  void* ds = dev.allocate(rows * sizeof(float));
+  void* dout = dev.allocate(n * 2);
+  auto& compute = acc.compute_stream();
+  compute.copy(dq, q.data(), n);
+  compute.copy(ds, scales.data(), rows * sizeof(float));
+  compute.dequantize(dq, DType::f8_e4m3fn, dout, DType::bf16, rows, cols, static_cast<const float*>(ds));
+  compute.copy(got.data(), dout, n * 2);
+  compute.synchronize();
+  EXPECT_EQ(got, want);
+  dev.deallocate(dq, n);
+  dev.deallocate(ds, rows * sizeof(float));
+  dev.deallocate(dout, n * 2);
 }
 
 // The device arena refuses above its capacity with OutOfMemory naming the device, and returns to zero.

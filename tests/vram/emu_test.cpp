@@ -86,6 +86,7 @@ TEST(EmuAccelerator, Conformance) {
   EmuAccelerator emu({64 * kMiB, 0, 0});
   EXPECT_EQ(emu.device(), Device::emu(0));
   conformance::copies_and_conversions_follow_events(emu);
+  conformance::dequantize_matches_the_host(emu);
   conformance::device_memory_is_capped_and_accounted(emu, 64 * kMiB);
   EXPECT_EQ(emu.memory_info().free_bytes, 64 * kMiB);
 }

@@ -84,6 +84,11 @@ class CudaStream final : public Stream {
     DeviceGuard guard(device_);
     cuda::launch_convert(src, from, dst, to, n, true, stream_);
   }
+  void dequantize(const void* src, DType from, void* dst, DType to, std::size_t rows, std::size_t cols,
+                  const float* scales) override {
+    DeviceGuard guard(device_);
+    cuda::launch_dequantize_rows(src, from, dst, to, rows, cols, scales, stream_);
+  }
   void record(Event& event) override { VRAMKIT_CUDA_CHECK(cudaEventRecord(cuda_event(event, name_).get(), stream_)); }
   void wait(Event& event) override {
     VRAMKIT_CUDA_CHECK(cudaStreamWaitEvent(stream_, cuda_event(event, name_).get(), 0));

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/convert.h"
+#include "vram/fp8_scaling.h"
 #include "vramkit/error.h"
 
 namespace vramkit {
@@ -109,6 +110,11 @@ void EmuThreadStream::convert(const void* src, DType from, void* dst, DType to, 
   enqueue([=] { vramkit::convert(src, from, dst, to, n); });
 }
 
+void EmuThreadStream::dequantize(const void* src, DType from, void* dst, DType to, std::size_t rows,
+                                 std::size_t cols, const float* scales) {
+  enqueue([=] { dequantize_rows(src, from, rows, cols, dst, to, scales); });
+}
+
 void EmuThreadStream::record(Event& event) {
   EmuEvent& e = emu_event(event, name_);
   const std::uint64_t point = e.mark_recorded();
@@ -131,6 +137,11 @@ void EmuInlineStream::copy(void* dst, const void* src, std::size_t bytes) { std:
 
 void EmuInlineStream::convert(const void* src, DType from, void* dst, DType to, std::size_t n) {
   vramkit::convert(src, from, dst, to, n);
+}
+
+void EmuInlineStream::dequantize(const void* src, DType from, void* dst, DType to, std::size_t rows,
+                                 std::size_t cols, const float* scales) {
+  dequantize_rows(src, from, rows, cols, dst, to, scales);
 }
 
 void EmuInlineStream::record(Event& event) {

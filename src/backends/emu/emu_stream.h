@@ -41,6 +41,8 @@ class EmuThreadStream final : public Stream {
   const std::string& name() const override { return name_; }
   void copy(void* dst, const void* src, std::size_t bytes) override;
   void convert(const void* src, DType from, void* dst, DType to, std::size_t n) override;
+  void dequantize(const void* src, DType from, void* dst, DType to, std::size_t rows, std::size_t cols,
+                  const float* scales) override;
   void record(Event& event) override;
   void wait(Event& event) override;
   void synchronize() override;
@@ -67,6 +69,8 @@ class EmuInlineStream final : public Stream {
   const std::string& name() const override { return name_; }
   void copy(void* dst, const void* src, std::size_t bytes) override;
   void convert(const void* src, DType from, void* dst, DType to, std::size_t n) override;
+  void dequantize(const void* src, DType from, void* dst, DType to, std::size_t rows, std::size_t cols,
+                  const float* scales) override;
   void record(Event& event) override;
   void wait(Event& event) override;
   void synchronize() override {}

@@ -17,6 +17,12 @@
 #include "vramkit/error.h"
 
 namespace vramkit::cuda {
+
+bool convert_supported(DType dt) {
+  return dt == DType::f32 || dt == DType::bf16 || dt == DType::f16 || dt == DType::f8_e4m3fn ||
+         dt == DType::f8_e5m2;
+}
+
 namespace {
 
 template <DType D>
@@ -64,58 +70,79 @@ struct Format<DType::f8_e4m3fn> : Fp8Format<__NV_E4M3> {};
 template <>
 struct Format<DType::f8_e5m2> : Fp8Format<__NV_E5M2> {};
 
+// With `scales`, element i belongs to row i / cols and is multiplied by that row's scale (__fmul_rn: a plain
+// rounded multiply, never contracted, as on the CPU).
 template <DType From, DType To>
 __global__ void convert_kernel(const typename Format<From>::Storage* __restrict__ src,
-                               typename Format<To>::Storage* __restrict__ dst, std::size_t n, bool saturate) {
+                               typename Format<To>::Storage* __restrict__ dst, std::size_t n, bool saturate,
+                               const float* __restrict__ scales, std::size_t cols) {
   const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;
-  for (std::size_t i = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
-    dst[i] = Format<To>::encode(Format<From>::decode(src[i]), saturate);
+  for (std::size_t i = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    float v = Format<From>::decode(src[i]);
+    if (scales) v = __fmul_rn(v, scales[i / cols]);
+    dst[i] = Format<To>::encode(v, saturate);
+  }
 }
 
+struct Launch {
+  const void* src;
+  void* dst;
+  std::size_t n;
+  bool saturate;
+  const float* scales;
+  std::size_t cols;
+  cudaStream_t stream;
+};
+
 template <DType From, DType To>
-void launch_pair(const void* src, void* dst, std::size_t n, bool saturate, cudaStream_t stream) {
+void launch_pair(const Launch& l) {
   constexpr unsigned kThreads = 256;
-  const std::size_t wanted = (n + kThreads - 1) / kThreads;
+  const std::size_t wanted = (l.n + kThreads - 1) / kThreads;
   const unsigned blocks = static_cast<unsigned>(wanted < 65535 * 8 ? wanted : 65535 * 8);
-  convert_kernel<From, To><<<blocks, kThreads, 0, stream>>>(
-      static_cast<const typename Format<From>::Storage*>(src), static_cast<typename Format<To>::Storage*>(dst), n,
-      saturate);
+  convert_kernel<From, To><<<blocks, kThreads, 0, l.stream>>>(
+      static_cast<const typename Format<From>::Storage*>(l.src), static_cast<typename Format<To>::Storage*>(l.dst),
+      l.n, l.saturate, l.scales, l.cols);
   VRAMKIT_CUDA_CHECK(cudaGetLastError());
 }
 
 template <DType From>
-void launch_from(const void* src, DType to, void* dst, std::size_t n, bool saturate, cudaStream_t stream) {
+void launch_from(DType to, const Launch& l) {
   switch (to) {
-    case DType::f32: return launch_pair<From, DType::f32>(src, dst, n, saturate, stream);
-    case DType::bf16: return launch_pair<From, DType::bf16>(src, dst, n, saturate, stream);
-    case DType::f16: return launch_pair<From, DType::f16>(src, dst, n, saturate, stream);
-    case DType::f8_e4m3fn: return launch_pair<From, DType::f8_e4m3fn>(src, dst, n, saturate, stream);
-    case DType::f8_e5m2: return launch_pair<From, DType::f8_e5m2>(src, dst, n, saturate, stream);
+    case DType::f32: return launch_pair<From, DType::f32>(l);
+    case DType::bf16: return launch_pair<From, DType::bf16>(l);
+    case DType::f16: return launch_pair<From, DType::f16>(l);
+    case DType::f8_e4m3fn: return launch_pair<From, DType::f8_e4m3fn>(l);
+    case DType::f8_e5m2: return launch_pair<From, DType::f8_e5m2>(l);
+    default: break;
+  }
+}
+
+void launch(DType from, DType to, const Launch& l) {
+  if (!convert_supported(from) || !convert_supported(to))
+    throw DTypeError("cuda convert: unsupported conversion " + std::string(dtype_name(from)) + " -> " +
+                     std::string(dtype_name(to)));
+  if (l.n == 0) return;
+  switch (from) {
+    case DType::f32: return launch_from<DType::f32>(to, l);
+    case DType::bf16: return launch_from<DType::bf16>(to, l);
+    case DType::f16: return launch_from<DType::f16>(to, l);
+    case DType::f8_e4m3fn: return launch_from<DType::f8_e4m3fn>(to, l);
+    case DType::f8_e5m2: return launch_from<DType::f8_e5m2>(to, l);
     default: break;
   }
 }
 
 }  // namespace
 
-bool convert_supported(DType dt) {
-  return dt == DType::f32 || dt == DType::bf16 || dt == DType::f16 || dt == DType::f8_e4m3fn ||
-         dt == DType::f8_e5m2;
-}
-
 void launch_convert(const void* src, DType from, void* dst, DType to, std::size_t n, bool saturate_fp8,
                     cudaStream_t stream) {
-  if (!convert_supported(from) || !convert_supported(to))
-    throw DTypeError("cuda convert: unsupported conversion " + std::string(dtype_name(from)) + " -> " +
-                     std::string(dtype_name(to)));
-  if (n == 0) return;
-  switch (from) {
-    case DType::f32: return launch_from<DType::f32>(src, to, dst, n, saturate_fp8, stream);
-    case DType::bf16: return launch_from<DType::bf16>(src, to, dst, n, saturate_fp8, stream);
-    case DType::f16: return launch_from<DType::f16>(src, to, dst, n, saturate_fp8, stream);
-    case DType::f8_e4m3fn: return launch_from<DType::f8_e4m3fn>(src, to, dst, n, saturate_fp8, stream);
-    case DType::f8_e5m2: return launch_from<DType::f8_e5m2>(src, to, dst, n, saturate_fp8, stream);
-    default: break;
-  }
+  launch(from, to, {src, dst, n, saturate_fp8, nullptr, 1, stream});
+}
+
+void launch_dequantize_rows(const void* src, DType from, void* dst, DType to, std::size_t rows, std::size_t cols,
+                            const float* scales, cudaStream_t stream) {
+  if (cols == 0) return;
+  launch(from, to, {src, dst, rows * cols, true, scales, cols, stream});
 }
 
 }  // namespace vramkit::cuda

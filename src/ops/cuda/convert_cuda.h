@@ -18,4 +18,9 @@ bool convert_supported(DType dt);
 void launch_convert(const void* src, DType from, void* dst, DType to, std::size_t n, bool saturate_fp8,
                     cudaStream_t stream);
 
+// rows x cols elements, each row multiplied by its f32 scale (device memory) between decoding and encoding:
+// dst = to(f32(src) * scales[row]), bit-identical to vram/fp8_scaling.h's dequantize_rows.
+void launch_dequantize_rows(const void* src, DType from, void* dst, DType to, std::size_t rows, std::size_t cols,
+                            const float* scales, cudaStream_t stream);
+
 }  // namespace vramkit::cuda
