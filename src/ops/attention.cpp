@@ -1,0 +1,63 @@
+// attention: validation and dispatch (contract in attention.h, kernel in cpu/attention.cpp).
+#include "ops/attention.h"
+
+#include <cmath>
+
+#include "ops/cpu/attention.h"
+#include "ops/op_util.h"
+#include "vramkit/error.h"
+
+namespace vramkit::ops {
+namespace {
+
+constexpr const char* kOp = "attention";
+
+std::string shapes(const Tensor& q, const Tensor& k, const Tensor& v) {
+  return describe({{"q", &q}, {"k", &k}, {"v", &v}});
+}
+
+}  // namespace
+
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options) {
+  check_host(kOp, "q", q);
+  check_host(kOp, "k", k);
+  check_host(kOp, "v", v);
+  check_dtype(kOp, "q", q, kFloatActivations);
+  check_dtype(kOp, "k", k, kFloatActivations);
+  check_dtype(kOp, "v", v, kFloatActivations);
+  check_rank(kOp, "q", q, 4);
+  check_rank(kOp, "k", k, 4);
+  check_rank(kOp, "v", v, 4);
+  if (!(k.shape() == v.shape()))
+    throw ShapeError(std::string(kOp) + ": " + shapes(q, k, v) + ": k and v shapes differ");
+  if (q.size(0) != k.size(0) || q.size(3) != k.size(3))
+    throw ShapeError(std::string(kOp) + ": " + shapes(q, k, v) +
+                     ": batch or head_dim differ between q and k");
+  if (k.size(2) == 0 || q.size(2) % k.size(2) != 0)
+    throw ShapeError(std::string(kOp) + ": " + shapes(q, k, v) +
+                     ": query heads must be a non-zero multiple of key/value heads");
+  Tensor valid;
+  if (options.key_mask.defined()) {
+    const Tensor& m = options.key_mask;
+    check_host(kOp, "key_mask", m);
+    check_dtype(kOp, "key_mask", m, {DType::boolean, DType::u8, DType::i32, DType::i64});
+    if (m.rank() != 2 || m.size(0) != k.size(0) || m.size(1) != k.size(1))
+      throw ShapeError(std::string(kOp) + ": key_mask " + m.str() + " must be [B, Lk] for " +
+                       shapes(q, k, v));
+    valid = m.to(DType::boolean);  // one byte per key, non-zero -> 1, contiguous
+  }
+  const float scale = options.scale.value_or(1.0f / std::sqrt(static_cast<float>(q.size(3))));
+  if (!std::isfinite(scale))
+    throw ArgumentError(std::string(kOp) + ": scale " + std::to_string(scale) + " is not finite");
+
+  const Tensor q32 = to_f32_contiguous(q);
+  const Tensor k32 = to_f32_contiguous(k);
+  const Tensor v32 = to_f32_contiguous(v);
+  Tensor out = Tensor::empty(q.shape(), DType::f32);
+  const cpu::AttentionDims dims{q.size(0), q.size(1), k.size(1), q.size(2), k.size(2), q.size(3)};
+  cpu::attention_f32(q32.data_as<float>(), k32.data_as<float>(), v32.data_as<float>(), out.data_as<float>(),
+                     dims, valid.defined() ? valid.data_as<std::uint8_t>() : nullptr, options.causal, scale);
+  return f32_to_dtype(out, q.dtype());
+}
+
+}  // namespace vramkit::ops

@@ -1,0 +1,40 @@
+// Scaled dot-product attention, multi-head and grouped-query, with optional causal and key-padding masks.
+//
+// Layout (the one the models produce after their q/k/v projections, before any transpose):
+//   q   [B, Lq, Hq, D]     k, v [B, Lk, Hkv, D]     out [B, Lq, Hq, D] in q's dtype
+// Hq must be a multiple of Hkv; query head h reads key/value head h / (Hq / Hkv) (grouped-query attention, as
+// in Qwen2.5-VL's 28 query / 4 key-value heads; Hkv == Hq is ordinary multi-head attention).
+//
+//   out[b, i, h, :] = Σ_j softmax_j(scale · q[b,i,h,:]·k[b,j,h',:] over the allowed keys j) · v[b,j,h',:]
+//
+// Allowed keys of query i in batch b:
+//   - key padding mask (optional): key_mask [B, Lk], dtype bool/u8/i32/i64; a non-zero entry marks a valid
+//   key
+//     (the convention of transformers' attention_mask and diffusers' encoder_hidden_states_mask). A mask
+//     rather than lengths, so that left padding (Qwen2.5-VL batches) is expressible.
+//   - causal (optional): key j is allowed when j <= i + (Lk - Lq), i.e. the mask is aligned to the bottom
+//   right
+//     (the last query sees every key; for Lq == Lk this is the usual lower-triangular mask).
+// A query row with no allowed key (causal + padding leaving nothing, or an all-padding batch) gives zeros, by
+// definition (PyTorch's SDPA would give NaN there).
+//
+// scale defaults to 1/sqrt(D). Inputs may be f32, bf16 or f16, any strides; computation and accumulation are
+// f32. Memory: O(block) per call; Lq x Lk scores are never materialized (blocked online softmax, see
+// cpu/attention.h).
+#pragma once
+
+#include <optional>
+
+#include "core/tensor.h"
+
+namespace vramkit::ops {
+
+struct AttentionOptions {
+  bool causal = false;
+  Tensor key_mask;  // undefined: every key is valid; else [B, Lk] bool/u8/i32/i64, non-zero = valid
+  std::optional<float> scale;  // default 1/sqrt(D)
+};
+
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options = {});
+
+}  // namespace vramkit::ops
