@@ -1,0 +1,58 @@
+#include "ops/activation.h"
+
+#include <string>
+
+#include "ops/broadcast.h"
+#include "ops/cpu/activation.h"
+#include "ops/op_util.h"
+#include "vramkit/error.h"
+
+namespace vramkit::ops {
+namespace {
+
+// Checks x and runs a one-input row kernel over it.
+Tensor map_unary(std::string_view op, const Tensor& x, void (*row)(const float*, float*, std::int64_t)) {
+  check_host(op, "x", x);
+  check_dtype(op, "x", x, kFloatActivations);
+  auto [result, out] = new_output(x.shape(), x.dtype());
+  const cpu::RowOperand in = broadcast_operand(x, x.shape());
+  cpu::map_rows(x.shape(), {&in, 1}, out, false,
+                [row](const float* const* ins, float* o, std::int64_t n) { row(ins[0], o, n); });
+  return result;
+}
+
+}  // namespace
+
+Tensor gelu(const Tensor& x, GeluApproximation approximation) {
+  return map_unary("gelu", x,
+                   approximation == GeluApproximation::tanh ? cpu::gelu_tanh_row : cpu::gelu_erf_row);
+}
+
+Tensor silu(const Tensor& x) {
+  return map_unary("silu", x, cpu::silu_row);
+}
+
+Tensor swiglu(const Tensor& gate, const Tensor& up) {
+  constexpr const char* kOp = "swiglu";
+  for (const auto& [name, t] : {std::pair<const char*, const Tensor*>{"gate", &gate}, {"up", &up}}) {
+    check_host(kOp, name, *t);
+    check_dtype(kOp, name, *t, kFloatActivations);
+  }
+  const Shape shape = broadcast_shape(kOp, {{"gate", &gate}, {"up", &up}});
+  auto [result, out] = new_output(shape, gate.dtype());
+  const cpu::RowOperand ins[] = {broadcast_operand(gate, shape), broadcast_operand(up, shape)};
+  cpu::map_rows(shape, ins, out, false, [](const float* const* in, float* o, std::int64_t n) {
+    cpu::swiglu_row(in[0], in[1], o, n);
+  });
+  return result;
+}
+
+Tensor swiglu(const Tensor& gate_up) {
+  check_host("swiglu", "gate_up", gate_up);
+  if (gate_up.rank() < 1 || gate_up.size(-1) % 2 != 0)
+    throw ShapeError("swiglu: gate_up " + gate_up.str() + " must have an even last dimension ([gate | up])");
+  const std::int64_t f = gate_up.size(-1) / 2;
+  return swiglu(gate_up.slice(-1, 0, f), gate_up.slice(-1, f, 2 * f));
+}
+
+}  // namespace vramkit::ops
