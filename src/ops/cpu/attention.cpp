@@ -15,7 +15,9 @@
 //
 // Threading. sgemm threads itself (OpenBLAS) and is called from this thread only; the per-row softmax runs on
 // this thread too: an OpenMP loop between the sgemm calls measured 6x slower on a loaded 2-core machine, the
-// two thread pools spinning against each other.
+// two thread pools spinning against each other. The alternative of threading over (batch, head, query block)
+// with auto-vectorized 4x16 register-tile loops instead of sgemm reached 2.0-2.7 GFLOP/s against 3.4-10 for
+// this design (24 heads x 128, L = 1024, same loaded 2-core run), so sgemm it is.
 //
 // Precision. f32 throughout. exp is a Cephes-style polynomial with range reduction (max relative error about
 // 2e-7, i.e. ~1-2 ulp), written so that the compiler vectorizes it; arguments below -87 (exp < 1.7e-38,
