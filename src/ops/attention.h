@@ -20,7 +20,7 @@
 //
 // scale defaults to 1/sqrt(D). Inputs may be f32, bf16 or f16, any strides; computation and accumulation are
 // f32. Memory: O(block) per call; Lq x Lk scores are never materialized (blocked online softmax, see
-// cpu/attention.h).
+// cpu/attention.cpp).
 #pragma once
 
 #include <optional>
