@@ -6,7 +6,8 @@
 //   f8_e4m3fn (max ±448, no Inf) and f8_e5m2 (max ±57344): with saturate (the default) every finite value
 //   beyond the largest finite one, and ±Inf, becomes ±max; without saturate they become NaN (e4m3fn) or ±Inf
 //   (e5m2), as a plain cast in ml_dtypes/PyTorch does.
-// Decoding to f32 is exact for every code.
+// Decoding to f32 is exact for every code; NaN codes decode to NaN of the same sign (quiet, except that bf16
+// widens bit for bit).
 // The bulk convert() picks an AVX2/F16C path at run time when the CPU has one; results are bit-identical to
 // the scalar functions.
 #pragma once
@@ -34,10 +35,12 @@ struct ConvertOptions {
   bool saturate_fp8 = true;
 };
 
-// Converts n elements from `src` (dtype `from`) to `dst` (dtype `to`); both contiguous, not overlapping unless
-// identical dtypes. Floats go through f32 (f64 sources round once to f32 first). Integer and bool targets take
-// the value rounded toward zero and clamped to the target's range, NaN becoming 0; bool is value != 0.
-void convert(const void* src, DType from, void* dst, DType to, std::size_t n, const ConvertOptions& options = {});
+// Converts n elements from `src` (dtype `from`) to `dst` (dtype `to`); both contiguous, not overlapping
+// unless identical dtypes. Narrow float targets go through f32: f64 and integer sources round once to f32
+// first (via f64). Integer and bool targets take the value rounded toward zero and clamped to the target's
+// range, NaN becoming 0; bool is (value != 0), so NaN is true.
+void convert(const void* src, DType from, void* dst, DType to, std::size_t n,
+             const ConvertOptions& options = {});
 
 // Strided form: element strides (in elements of each dtype) for source and destination.
 void convert_strided(const void* src, DType from, std::int64_t src_stride, void* dst, DType to,

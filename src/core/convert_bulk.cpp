@@ -1,12 +1,15 @@
-// Bulk conversion between any two dtypes. Narrow floats (f32, f16, bf16, fp8) convert through f32 in chunks;
-// pairs involving f64 or integers convert through f64 so that integer values survive exactly.
+// Bulk conversion between any two dtypes. Narrow floats (f32, f16, bf16, fp8) convert through f32 with the
+// kernels of convert_simd.h (AVX2 when the CPU has it), in chunks when neither side is f32; pairs involving
+// f64 or integers convert element by element through f64 so that integer values survive exactly.
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <string>
 
 #include "core/convert.h"
+#include "core/convert_simd.h"
 #include "vramkit/error.h"
 
 namespace vramkit {
@@ -20,46 +23,50 @@ bool narrow_float(DType dt) {
 }
 
 void load_f32(const void* src, DType from, std::size_t n, float* out) {
+  const detail::ConvertKernels& k = detail::active_convert_kernels();
   switch (from) {
     case DType::f32:
       std::memcpy(out, src, n * sizeof(float));
       return;
     case DType::bf16:
-      for (std::size_t i = 0; i < n; ++i) out[i] = bf16_to_f32(static_cast<const std::uint16_t*>(src)[i]);
+      k.bf16_to_f32(static_cast<const std::uint16_t*>(src), out, n);
       return;
     case DType::f16:
-      for (std::size_t i = 0; i < n; ++i) out[i] = f16_to_f32(static_cast<const std::uint16_t*>(src)[i]);
+      k.f16_to_f32(static_cast<const std::uint16_t*>(src), out, n);
       return;
     case DType::f8_e4m3fn:
-      for (std::size_t i = 0; i < n; ++i) out[i] = f8_e4m3fn_to_f32(static_cast<const std::uint8_t*>(src)[i]);
+      k.f8_e4m3fn_to_f32(static_cast<const std::uint8_t*>(src), out, n);
       return;
     case DType::f8_e5m2:
-      for (std::size_t i = 0; i < n; ++i) out[i] = f8_e5m2_to_f32(static_cast<const std::uint8_t*>(src)[i]);
+      k.f8_e5m2_to_f32(static_cast<const std::uint8_t*>(src), out, n);
       return;
     default:
-      throw DTypeError("load_f32: not a narrow float dtype");
+      throw DTypeError(std::string("convert: ") + std::string(dtype_name(from)) +
+                       " is not a narrow float dtype");
   }
 }
 
 void store_f32(const float* in, std::size_t n, void* dst, DType to, bool saturate) {
+  const detail::ConvertKernels& k = detail::active_convert_kernels();
   switch (to) {
     case DType::f32:
       std::memcpy(dst, in, n * sizeof(float));
       return;
     case DType::bf16:
-      for (std::size_t i = 0; i < n; ++i) static_cast<std::uint16_t*>(dst)[i] = f32_to_bf16(in[i]);
+      k.f32_to_bf16(in, static_cast<std::uint16_t*>(dst), n);
       return;
     case DType::f16:
-      for (std::size_t i = 0; i < n; ++i) static_cast<std::uint16_t*>(dst)[i] = f32_to_f16(in[i]);
+      k.f32_to_f16(in, static_cast<std::uint16_t*>(dst), n);
       return;
     case DType::f8_e4m3fn:
-      for (std::size_t i = 0; i < n; ++i) static_cast<std::uint8_t*>(dst)[i] = f32_to_f8_e4m3fn(in[i], saturate);
+      k.f32_to_f8_e4m3fn(in, static_cast<std::uint8_t*>(dst), n, saturate);
       return;
     case DType::f8_e5m2:
-      for (std::size_t i = 0; i < n; ++i) static_cast<std::uint8_t*>(dst)[i] = f32_to_f8_e5m2(in[i], saturate);
+      k.f32_to_f8_e5m2(in, static_cast<std::uint8_t*>(dst), n, saturate);
       return;
     default:
-      throw DTypeError("store_f32: not a narrow float dtype");
+      throw DTypeError(std::string("convert: ") + std::string(dtype_name(to)) +
+                       " is not a narrow float dtype");
   }
 }
 
@@ -72,13 +79,20 @@ double load_one(const void* src, std::size_t i) {
 
 double load_f64(const void* src, DType from, std::size_t i) {
   switch (from) {
-    case DType::f64: return load_one<double>(src, i);
-    case DType::i8: return load_one<std::int8_t>(src, i);
-    case DType::u8: return load_one<std::uint8_t>(src, i);
-    case DType::i16: return load_one<std::int16_t>(src, i);
-    case DType::i32: return load_one<std::int32_t>(src, i);
-    case DType::i64: return load_one<std::int64_t>(src, i);
-    case DType::boolean: return static_cast<const std::uint8_t*>(src)[i] != 0 ? 1.0 : 0.0;
+    case DType::f64:
+      return load_one<double>(src, i);
+    case DType::i8:
+      return load_one<std::int8_t>(src, i);
+    case DType::u8:
+      return load_one<std::uint8_t>(src, i);
+    case DType::i16:
+      return load_one<std::int16_t>(src, i);
+    case DType::i32:
+      return load_one<std::int32_t>(src, i);
+    case DType::i64:
+      return load_one<std::int64_t>(src, i);
+    case DType::boolean:
+      return static_cast<const std::uint8_t*>(src)[i] != 0 ? 1.0 : 0.0;
     default: {
       float f;
       load_f32(static_cast<const char*>(src) + i * dtype_size(from), from, 1, &f);
@@ -105,13 +119,27 @@ void store_int(double v, void* dst, std::size_t i) {
 
 void store_f64(double v, void* dst, DType to, std::size_t i, bool saturate) {
   switch (to) {
-    case DType::f64: std::memcpy(static_cast<char*>(dst) + i * 8, &v, 8); return;
-    case DType::i8: store_int<std::int8_t>(v, dst, i); return;
-    case DType::u8: store_int<std::uint8_t>(v, dst, i); return;
-    case DType::i16: store_int<std::int16_t>(v, dst, i); return;
-    case DType::i32: store_int<std::int32_t>(v, dst, i); return;
-    case DType::i64: store_int<std::int64_t>(v, dst, i); return;
-    case DType::boolean: static_cast<std::uint8_t*>(dst)[i] = v != 0.0 ? 1 : 0; return;
+    case DType::f64:
+      std::memcpy(static_cast<char*>(dst) + i * 8, &v, 8);
+      return;
+    case DType::i8:
+      store_int<std::int8_t>(v, dst, i);
+      return;
+    case DType::u8:
+      store_int<std::uint8_t>(v, dst, i);
+      return;
+    case DType::i16:
+      store_int<std::int16_t>(v, dst, i);
+      return;
+    case DType::i32:
+      store_int<std::int32_t>(v, dst, i);
+      return;
+    case DType::i64:
+      store_int<std::int64_t>(v, dst, i);
+      return;
+    case DType::boolean:
+      static_cast<std::uint8_t*>(dst)[i] = v != 0.0 ? 1 : 0;
+      return;
     default: {
       const float f = static_cast<float>(v);
       store_f32(&f, 1, static_cast<char*>(dst) + i * dtype_size(to), to, saturate);
@@ -162,10 +190,13 @@ void convert_strided(const void* src, DType from, std::int64_t src_stride, void*
   for (std::size_t i = 0; i < n; i += kChunk) {
     const std::size_t m = std::min(kChunk, n - i);
     for (std::size_t k = 0; k < m; ++k)
-      std::memcpy(&in_buf[k * in_size], s + static_cast<std::int64_t>(i + k) * src_stride * static_cast<std::int64_t>(in_size), in_size);
+      std::memcpy(&in_buf[k * in_size],
+                  s + static_cast<std::int64_t>(i + k) * src_stride * static_cast<std::int64_t>(in_size),
+                  in_size);
     convert(in_buf.data(), from, out_buf.data(), to, m, options);
     for (std::size_t k = 0; k < m; ++k)
-      std::memcpy(d + static_cast<std::int64_t>(i + k) * dst_stride * static_cast<std::int64_t>(out_size), &out_buf[k * out_size], out_size);
+      std::memcpy(d + static_cast<std::int64_t>(i + k) * dst_stride * static_cast<std::int64_t>(out_size),
+                  &out_buf[k * out_size], out_size);
   }
 }
 
