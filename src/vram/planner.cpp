@@ -23,11 +23,13 @@ std::string human_bytes(std::uint64_t b) {
   return buf;
 }
 
-// The ring's slot size for a given placement: the largest staging need among streamed units.
+// The ring's slot size for a given placement: the largest staging need, streamed or resident.
 std::uint64_t slot_bytes(const std::vector<PlanUnit>& units, const std::vector<UnitPlacement>& placement) {
   std::uint64_t slot = 0;
-  for (std::size_t i = 0; i < units.size(); ++i)
-    if (placement[i] == UnitPlacement::streamed) slot = std::max(slot, units[i].staging_bytes);
+  for (std::size_t i = 0; i < units.size(); ++i) {
+    const bool streamed = placement[i] == UnitPlacement::streamed;
+    slot = std::max(slot, streamed ? units[i].staging_bytes : units[i].resident_staging_bytes);
+  }
   return slot;
 }
 

@@ -4,8 +4,9 @@
 //
 // Policy (docs/vram.md has a worked example):
 //  1. No limit: every unit that may be resident is; no ring.
-//  2. A limit: the ring (ring_slots buffers, each as large as the largest streamed unit's staging need) and the
-//     workspace are reserved first; what remains is the resident budget. If everything fits, all is resident.
+//  2. A limit: the ring (ring_slots buffers, each as large as the largest staging need: of a streamed unit, or
+//     the upcast buffer of a resident unit stored in another dtype than it computes in) and the workspace are
+//     reserved first; what remains is the resident budget. If everything fits, all is resident.
 //  3. Otherwise resident units are spread through the execution order rather than taken as a prefix: a unit
 //     becomes resident when the running "credit" (budget fraction x bytes seen so far) covers it, so that
 //     resident computation sits between streamed units and hides their copies (the copy engine never idles
@@ -29,6 +30,7 @@ struct PlanUnit {
   std::uint64_t resident_bytes = 0;  // device bytes when resident (preparing dtype)
   std::uint64_t stream_bytes = 0;    // bytes copied host -> device each time the unit runs streamed
   std::uint64_t staging_bytes = 0;   // device bytes it needs while streamed (copy buffer + upcast buffer)
+  std::uint64_t resident_staging_bytes = 0;  // device bytes it needs while resident (upcast buffer, if any)
   std::uint64_t disk_bytes = 0;      // bytes read from disk each time it runs streamed (0 unless onload is disk)
   DType resident_dtype = DType::bf16;
   DType stream_dtype = DType::bf16;

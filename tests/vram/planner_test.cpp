@@ -76,6 +76,7 @@ TEST(Planner, RandomModelsKeepTheBudgetAndPredictTheBytes) {
       if (rng() % 5 == 0) u.staging_bytes = u.stream_bytes;  // no upcast needed
       if (rng() % 7 == 0) u.disk_bytes = u.stream_bytes;
       u.may_be_resident = rng() % 11 != 0;
+      if (rng() % 3 == 0) u.resident_staging_bytes = 2 * u.resident_bytes;  // an fp8 unit upcast when resident
       total += u.resident_bytes;
       units.push_back(u);
     }
@@ -88,6 +89,7 @@ TEST(Planner, RandomModelsKeepTheBudgetAndPredictTheBytes) {
       if (p.placement[static_cast<std::size_t>(i)] == UnitPlacement::resident) {
         ASSERT_TRUE(units[static_cast<std::size_t>(i)].may_be_resident);
         resident += units[static_cast<std::size_t>(i)].resident_bytes;
+        slot = std::max(slot, units[static_cast<std::size_t>(i)].resident_staging_bytes);
       } else {
         streamed += units[static_cast<std::size_t>(i)].stream_bytes;
         disk += units[static_cast<std::size_t>(i)].disk_bytes;
@@ -117,6 +119,15 @@ TEST(Planner, MoreBudgetNeverMeansMoreTraffic) {
     previous = p.stream_bytes_per_forward;
   }
   EXPECT_EQ(previous, 0u);
+}
+
+TEST(Planner, ResidentUnitsThatUpcastNeedARingToo) {
+  auto units = equal_units(4, kMiB);
+  for (auto& u : units) u.resident_staging_bytes = 2 * kMiB;
+  const Plan p = plan_residency({units, std::nullopt, 0, 2});
+  EXPECT_EQ(p.resident_count(), 4u);
+  EXPECT_EQ(p.ring_bytes, 4 * kMiB);
+  EXPECT_EQ(p.stream_bytes_per_forward, 0u);
 }
 
 TEST(Planner, TableListsUnitsStatesAndTotals) {

@@ -28,10 +28,10 @@ std::uint64_t EmuEvent::mark_recorded() {
 }
 
 void EmuEvent::complete(std::uint64_t point) {
-  {
-    std::lock_guard lock(mutex_);
-    if (point > completed_) completed_ = point;
-  }
+  // Notify under the lock: a waiter may destroy the event as soon as it sees the completion, so nothing may
+  // touch the event after the lock is released.
+  std::lock_guard lock(mutex_);
+  if (point > completed_) completed_ = point;
   cv_.notify_all();
 }
 
