@@ -4,9 +4,13 @@
 // are widened one tile of output channels at a time into a reusable f32 buffer of about kTileBytes (so the
 // tile is still in cache when sgemm packs it), then sgemm computes the y columns of that tile. The
 // per-channel scale and the bias are applied in an epilogue over the tile's columns: y = acc · scale + bias.
-// Threading: the tile conversion and the epilogue are OpenMP loops over rows; sgemm runs between them,
-// outside any parallel region, and threads itself. Precision: weights are widened exactly to f32; products
-// accumulate in f32 inside sgemm; scale and bias are applied in f32 once per output element.
+// Threading: sgemm threads itself (OpenBLAS pthreads). Widening and the epilogue run on the calling thread,
+// on purpose: with OpenMP loops between the sgemm calls, the idle OpenMP workers (libgomp spins ~300k
+// iterations after a region) and the idle OpenBLAS workers (which also spin after a call) fought for the same
+// cores, and on a 2-core machine bf16 linear ran at 17% of sgemm; widened serially a tile costs ~1/M (M =
+// rows of x) of its sgemm, and bf16 linear runs at ~85% of sgemm (bench/ops/linear_bench.cpp). Precision:
+// weights are widened exactly to f32; products accumulate in f32 inside sgemm; scale and bias are applied in
+// f32 once per output element.
 #include "ops/cpu/linear.h"
 
 #include <algorithm>
@@ -26,7 +30,6 @@ constexpr std::int64_t kTileRowMultiple = 64;
 void apply_epilogue(float* y, std::int64_t m, std::int64_t ldy, std::int64_t first, std::int64_t count,
                     const float* scale, const float* bias) {
   if (!scale && !bias) return;
-#pragma omp parallel for schedule(static)
   for (std::int64_t r = 0; r < m; ++r) {
     float* row = y + r * ldy + first;
     if (scale && bias) {
@@ -42,7 +45,6 @@ void apply_epilogue(float* y, std::int64_t m, std::int64_t ldy, std::int64_t fir
 void widen_rows(const LinearWeight& w, std::int64_t first, std::int64_t count, float* dst) {
   const auto* src = static_cast<const char*>(w.data);
   const auto esize = static_cast<std::int64_t>(dtype_size(w.dtype));
-#pragma omp parallel for schedule(static)
   for (std::int64_t r = 0; r < count; ++r)
     convert(src + (first + r) * w.row_stride * esize, w.dtype, dst + r * w.cols, DType::f32,
             static_cast<std::size_t>(w.cols));
