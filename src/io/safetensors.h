@@ -8,6 +8,9 @@
 // header length (<= 100 MB and inside the file), valid UTF-8 JSON, known dtype strings (F64 F32 F16 BF16
 // F8_E4M3 F8_E5M2 I64 I32 I16 I8 U8 BOOL), shape product x element size == byte range, ranges inside the data
 // section, no two ranges overlapping, metadata values strings. No input makes it read out of bounds.
+// The ranges must tile the data section exactly (no gaps, no trailing bytes), zero-element tensors are
+// allowed, and unknown per-tensor fields are refused; safetensors.cpp lists every rule and where it differs
+// from the Python `safetensors` package.
 #pragma once
 
 #include <cstddef>
@@ -38,9 +41,9 @@ struct SafetensorsEntry {
 };
 
 struct SafetensorsHeader {
-  std::uint64_t data_offset = 0;                    // 8 + header length: where the data section starts
-  std::vector<SafetensorsEntry> entries;            // sorted by name
-  std::map<std::string, std::string> metadata;      // "__metadata__"
+  std::uint64_t data_offset = 0;                // 8 + header length: where the data section starts
+  std::vector<SafetensorsEntry> entries;        // sorted by name
+  std::map<std::string, std::string> metadata;  // "__metadata__"
   const SafetensorsEntry* find(std::string_view name) const;  // null when absent
 };
 
@@ -67,7 +70,11 @@ class SafetensorsFile {
   // Throws ArgumentError naming the file and tensor when absent.
   const SafetensorsEntry& entry(std::string_view name) const;
 
-  // A zero-copy cpu tensor over the mapped bytes; it keeps the mapping alive. Read-only by contract.
+  // A zero-copy cpu tensor over the mapped bytes; it keeps the mapping alive. Read-only: the mapping is
+  // PROT_READ, so a write through the view faults. The format does not align tensors: one whose first byte is
+  // not aligned to its element size is returned as an aligned copy instead (the Python package orders tensors
+  // by alignment, so its files never need one; write_safetensors keeps the caller's order).
+  // Throws ArgumentError naming the file and tensor when absent.
   Tensor view(std::string_view name) const;
   // Reads `length` bytes starting `offset` bytes into the tensor's range with pread (not through the
   // mapping) into `dst`. Throws ArgumentError for a range outside the tensor, IoError on a short read.
@@ -86,8 +93,10 @@ class SafetensorsFile {
   std::weak_ptr<SafetensorsFile> self_;
 };
 
-// Writes tensors (any strides, host-accessible) to a safetensors file, in the given order, with 8-byte
-// aligned data offsets. Throws ArgumentError on duplicate names, IoError on write failure.
+// Writes tensors (any strides, host-accessible) to a safetensors file: "__metadata__" first, then the tensors
+// in the given order, the header padded with spaces so that the data section starts 8-byte aligned, the data
+// contiguous in the same order (row-major). Written to a temporary file renamed over `path` at the end.
+// Throws ArgumentError on duplicate or invalid UTF-8 names, IoError on write failure.
 void write_safetensors(const std::filesystem::path& path,
                        const std::vector<std::pair<std::string, Tensor>>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
