@@ -1,0 +1,66 @@
+// The vramkit command line. Exit codes: 0 success, 1 an error from the library (or out of memory), message
+// on stderr prefixed "vramkit: error: ", 2 a usage error (unknown option, missing argument), reported by
+// CLI11 with the usage hint.
+#include <CLI/CLI.hpp>
+#include <exception>
+#include <iostream>
+#include <new>
+#include <string>
+
+#include "cli/inspect.h"
+#include "vramkit/error.h"
+#include "vramkit/log.h"
+
+#ifndef VRAMKIT_VERSION
+#error "VRAMKIT_VERSION must be defined by the build"
+#endif
+
+namespace {
+
+constexpr int kExitError = 1;
+constexpr int kExitUsage = 2;
+
+int report(const std::string& message) {
+  std::cerr << "vramkit: error: " << message << "\n";
+  return kExitError;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"vramkit: runs large diffusion models on small GPUs by streaming weights"};
+  app.set_version_flag("--version", std::string("vramkit ") + VRAMKIT_VERSION);
+  std::string log_level = "warn";
+  app.add_option("--log-level", log_level,
+                 "trace, debug, info, warn, error or off (default: $VRAMKIT_LOG or warn)")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  app.require_subcommand(1);
+
+  vramkit::cli::InspectOptions inspect_options;
+  CLI::App* inspect = app.add_subcommand("inspect", "list the tensors of model files and folders");
+  vramkit::cli::add_inspect_arguments(*inspect, inspect_options);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : kExitUsage;
+  }
+
+  try {
+    if (app.count("--log-level") > 0) {
+      vramkit::LogLevel level = vramkit::LogLevel::warn;
+      vramkit::parse_log_level(log_level, &level);
+      vramkit::set_log_level(level);
+    }
+    if (inspect->parsed()) vramkit::cli::run_inspect(inspect_options, std::cout);
+    std::cout.flush();
+    if (!std::cout) return report("cannot write to standard output");
+    return 0;
+  } catch (const vramkit::Error& e) {
+    return report(e.what());
+  } catch (const std::bad_alloc&) {
+    return report("out of memory");
+  } catch (const std::exception& e) {
+    return report(std::string("unexpected failure: ") + e.what());
+  }
+}

@@ -1,0 +1,18 @@
+# Runs PROGRAM with ARGS ('|'-separated) and checks its exit code and output; used by the cli tests.
+#   -DPROGRAM=path -DARGS=a|b|c -DEXIT_CODE=n [-DSTDOUT_REGEX=re] [-DSTDERR_REGEX=re]
+#   [-DWRITE_FILE=path -DWRITE_CONTENT=text]   (a file written before the run, e.g. a corrupt input)
+if(WRITE_FILE)
+  file(WRITE "${WRITE_FILE}" "${WRITE_CONTENT}")
+endif()
+string(REPLACE "|" ";" args "${ARGS}")
+execute_process(COMMAND "${PROGRAM}" ${args} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+set(report "command: ${PROGRAM} ${args}\nexit code: ${rc}\nstdout:\n${out}\nstderr:\n${err}")
+if(NOT rc STREQUAL EXIT_CODE)
+  message(FATAL_ERROR "expected exit code ${EXIT_CODE}\n${report}")
+endif()
+if(STDOUT_REGEX AND NOT out MATCHES "${STDOUT_REGEX}")
+  message(FATAL_ERROR "stdout does not match '${STDOUT_REGEX}'\n${report}")
+endif()
+if(STDERR_REGEX AND NOT err MATCHES "${STDERR_REGEX}")
+  message(FATAL_ERROR "stderr does not match '${STDERR_REGEX}'\n${report}")
+endif()

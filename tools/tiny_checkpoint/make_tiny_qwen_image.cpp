@@ -1,0 +1,299 @@
+// Writes a tiny Qwen-Image checkpoint in the diffusers folder layout: the real component names, config.json
+// files and tensor names, with small dimensions and deterministic pseudo-random bf16 values.
+//
+//   OUTPUT/model_index.json
+//   OUTPUT/scheduler/scheduler_config.json              (the real scheduler settings)
+//   OUTPUT/transformer/config.json                      2 layers, 2 heads x 16, text width 32
+//   OUTPUT/transformer/diffusion_pytorch_model-0000{1,2}-of-00002.safetensors
+//   OUTPUT/transformer/diffusion_pytorch_model.safetensors.index.json
+//   OUTPUT/text_encoder/config.json + model.safetensors   2 layers, hidden 32, the full 152064-row vocabulary
+//                                                       (so that real token ids stay valid); language model
+//                                                       only: no lm_head, no vision tower
+//   OUTPUT/vae/config.json + diffusion_pytorch_model.safetensors   base_dim 8, z_dim 16
+// The tokenizer is not written (its vocabulary files are 5 MB of real data); model_index.json therefore lists
+// scheduler, text_encoder, transformer and vae only.
+//
+// Values: each tensor draws from its own SplitMix64 stream seeded by a hash of its name, so a value never
+// depends on the order of writing. Linear/conv weights are uniform in +-1/sqrt(fan_in) (PyTorch's default
+// bound), biases uniform in +-0.05, norm scales 1 + uniform(+-0.1), the embedding uniform in +-0.05.
+//
+// `--list-full-size` prints the tensor names and shapes of the full-size model instead (one
+// "component name d0xd1x..." line each), which a test checks against the released checkpoint's counts.
+#include <CLI/CLI.hpp>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/tensor.h"
+#include "io/safetensors.h"
+#include "qwen_image_layout.h"
+#include "vramkit/error.h"
+
+namespace vramkit::tools {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+const DitDims kTinyDit{.num_layers = 2,
+                       .num_attention_heads = 2,
+                       .attention_head_dim = 16,
+                       .joint_attention_dim = 32,
+                       .in_channels = 64,
+                       .out_channels = 16,
+                       .patch_size = 2};
+const TextEncoderDims kTinyText{.vocab_size = 152064,
+                                .hidden_size = 32,
+                                .num_hidden_layers = 2,
+                                .num_attention_heads = 2,
+                                .num_key_value_heads = 1,
+                                .intermediate_size = 64};
+const VaeDims kTinyVae{.base_dim = 8, .z_dim = 16};
+constexpr std::uint64_t kSeed = 20250804;
+
+class SplitMix64 {
+ public:
+  explicit SplitMix64(std::uint64_t seed) : state_(seed) {}
+  std::uint64_t next() {
+    std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  float uniform_pm1() {  // uniform in [-1, 1), 24 random bits
+    return static_cast<float>(next() >> 40) * (2.0f / 16777216.0f) - 1.0f;
+  }
+
+ private:
+  std::uint64_t state_;
+};
+
+std::uint64_t fnv1a(const std::string& s) {
+  std::uint64_t h = 0xCBF29CE484222325ull;
+  for (const char c : s) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001B3ull;
+  return h;
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+Tensor make_values(const TensorSpec& spec) {
+  const Shape shape{std::span<const std::int64_t>(spec.shape)};
+  std::vector<float> values(static_cast<std::size_t>(shape.numel()));
+  SplitMix64 rng(kSeed ^ fnv1a(spec.name));
+  const bool bias = ends_with(spec.name, ".bias");
+  const bool norm_scale = !bias && (ends_with(spec.name, ".gamma") ||
+                                    (spec.shape.size() == 1 && spec.name.find("norm") != std::string::npos));
+  const bool matrix =
+      !bias && !norm_scale && spec.shape.size() >= 2 && spec.name.find("embed_tokens") == std::string::npos;
+  const float bound =
+      matrix ? 1.0f / std::sqrt(static_cast<float>(shape.numel() / spec.shape.front())) : 0.05f;
+  for (float& v : values) v = norm_scale ? 1.0f + 0.1f * rng.uniform_pm1() : bound * rng.uniform_pm1();
+  return Tensor::from_floats(shape, values).to(DType::bf16);
+}
+
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+NamedTensors make_all(const std::vector<TensorSpec>& specs) {
+  NamedTensors out;
+  for (const TensorSpec& spec : specs) out.emplace_back(spec.name, make_values(spec));
+  return out;
+}
+
+void write_json(const fs::path& path, const json& value) {
+  std::ofstream out(path);
+  out << value.dump(2) << "\n";
+  if (!out.flush()) throw IoError("cannot write '" + path.string() + "'");
+}
+
+const std::map<std::string, std::string> kMetadata{{"format", "pt"}};
+
+void write_transformer(const fs::path& dir) {
+  const NamedTensors tensors = make_all(dit_tensors(kTinyDit));
+  const std::string shard_names[2] = {"diffusion_pytorch_model-00001-of-00002.safetensors",
+                                      "diffusion_pytorch_model-00002-of-00002.safetensors"};
+  // Shard 1: the input layers and block 0; shard 2: block 1 and the output layers.
+  NamedTensors shards[2];
+  json weight_map = json::object();
+  std::uint64_t total_size = 0;
+  for (const auto& [name, tensor] : tensors) {
+    const bool second = name.rfind("transformer_blocks.1.", 0) == 0 || name.rfind("norm_out.", 0) == 0 ||
+                        name.rfind("proj_out.", 0) == 0;
+    shards[second ? 1 : 0].emplace_back(name, tensor);
+    weight_map[name] = shard_names[second ? 1 : 0];
+    total_size += tensor.nbytes();
+  }
+  for (int s = 0; s < 2; ++s) write_safetensors(dir / shard_names[s], shards[s], kMetadata);
+  write_json(dir / "diffusion_pytorch_model.safetensors.index.json",
+             json{{"metadata", {{"total_size", total_size}}}, {"weight_map", weight_map}});
+  write_json(dir / "config.json", json{{"_class_name", "QwenImageTransformer2DModel"},
+                                       {"_diffusers_version", "0.34.0.dev0"},
+                                       {"attention_head_dim", kTinyDit.attention_head_dim},
+                                       {"axes_dims_rope", json::array({4, 6, 6})},
+                                       {"guidance_embeds", false},
+                                       {"in_channels", kTinyDit.in_channels},
+                                       {"joint_attention_dim", kTinyDit.joint_attention_dim},
+                                       {"num_attention_heads", kTinyDit.num_attention_heads},
+                                       {"num_layers", kTinyDit.num_layers},
+                                       {"out_channels", kTinyDit.out_channels},
+                                       {"patch_size", kTinyDit.patch_size},
+                                       {"pooled_projection_dim", 768}});
+}
+
+void write_text_encoder(const fs::path& dir) {
+  write_safetensors(dir / "model.safetensors", make_all(text_encoder_tensors(kTinyText)), kMetadata);
+  const std::int64_t head_dim = kTinyText.hidden_size / kTinyText.num_attention_heads;
+  const json vision{{"depth", 1},
+                    {"hidden_act", "silu"},
+                    {"hidden_size", 16},
+                    {"intermediate_size", 32},
+                    {"num_heads", 2},
+                    {"in_chans", 3},
+                    {"out_hidden_size", kTinyText.hidden_size},
+                    {"patch_size", 14},
+                    {"spatial_merge_size", 2},
+                    {"spatial_patch_size", 14},
+                    {"temporal_patch_size", 2},
+                    {"tokens_per_second", 2},
+                    {"window_size", 112},
+                    {"fullatt_block_indexes", json::array({0})},
+                    {"model_type", "qwen2_5_vl"}};
+  write_json(dir / "config.json",
+             json{{"architectures", json::array({"Qwen2_5_VLForConditionalGeneration"})},
+                  {"attention_dropout", 0.0},
+                  {"bos_token_id", 151643},
+                  {"eos_token_id", 151645},
+                  {"hidden_act", "silu"},
+                  {"hidden_size", kTinyText.hidden_size},
+                  {"image_token_id", 151655},
+                  {"initializer_range", 0.02},
+                  {"intermediate_size", kTinyText.intermediate_size},
+                  {"max_position_embeddings", 128000},
+                  {"max_window_layers", kTinyText.num_hidden_layers},
+                  {"model_type", "qwen2_5_vl"},
+                  {"num_attention_heads", kTinyText.num_attention_heads},
+                  {"num_hidden_layers", kTinyText.num_hidden_layers},
+                  {"num_key_value_heads", kTinyText.num_key_value_heads},
+                  {"rms_norm_eps", 1e-6},
+                  {"rope_scaling",
+                   {{"mrope_section", json::array({head_dim / 8, 3 * head_dim / 16, 3 * head_dim / 16})},
+                    {"rope_type", "default"},
+                    {"type", "default"}}},
+                  {"rope_theta", 1000000.0},
+                  {"sliding_window", 32768},
+                  {"tie_word_embeddings", false},
+                  {"torch_dtype", "bfloat16"},
+                  {"use_cache", true},
+                  {"use_sliding_window", false},
+                  {"video_token_id", 151656},
+                  {"vision_config", vision},
+                  {"vision_end_token_id", 151653},
+                  {"vision_start_token_id", 151652},
+                  {"vision_token_id", 151654},
+                  {"vocab_size", kTinyText.vocab_size}});
+}
+
+void write_vae(const fs::path& dir) {
+  write_safetensors(dir / "diffusion_pytorch_model.safetensors", make_all(vae_tensors(kTinyVae)), kMetadata);
+  write_json(
+      dir / "config.json",
+      json{{"_class_name", "AutoencoderKLQwenImage"},
+           {"_diffusers_version", "0.34.0.dev0"},
+           {"attn_scales", json::array()},
+           {"base_dim", kTinyVae.base_dim},
+           {"dim_mult", kTinyVae.dim_mult},
+           {"dropout", 0.0},
+           {"latents_mean",
+            json::array({-0.7571, -0.7089, -0.9113, 0.1075, -0.1745, 0.9653, -0.1517, 1.5508, 0.4134, -0.0715,
+                         0.5517, -0.3632, -0.1922, -0.9497, 0.2503, -0.2921})},
+           {"latents_std", json::array({2.8184, 1.4541, 2.3275, 2.6558, 1.2196, 1.7708, 2.6052, 2.0743,
+                                        3.2687, 2.1526, 2.8652, 1.5579, 1.6382, 1.1253, 2.8251, 1.9160})},
+           {"num_res_blocks", kTinyVae.num_res_blocks},
+           {"temperal_downsample", kTinyVae.temperal_downsample},
+           {"z_dim", kTinyVae.z_dim}});
+}
+
+void write_scheduler(const fs::path& dir) {
+  write_json(dir / "scheduler_config.json", json{{"_class_name", "FlowMatchEulerDiscreteScheduler"},
+                                                 {"_diffusers_version", "0.34.0.dev0"},
+                                                 {"base_image_seq_len", 256},
+                                                 {"base_shift", 0.5},
+                                                 {"invert_sigmas", false},
+                                                 {"max_image_seq_len", 8192},
+                                                 {"max_shift", 0.9},
+                                                 {"num_train_timesteps", 1000},
+                                                 {"shift", 1.0},
+                                                 {"shift_terminal", 0.02},
+                                                 {"stochastic_sampling", false},
+                                                 {"time_shift_type", "exponential"},
+                                                 {"use_beta_sigmas", false},
+                                                 {"use_dynamic_shifting", true},
+                                                 {"use_exponential_sigmas", false},
+                                                 {"use_karras_sigmas", false}});
+}
+
+void write_checkpoint(const fs::path& root) {
+  for (const char* sub : {"scheduler", "transformer", "text_encoder", "vae"})
+    fs::create_directories(root / sub);
+  write_json(root / "model_index.json",
+             json{{"_class_name", "QwenImagePipeline"},
+                  {"_diffusers_version", "0.34.0.dev0"},
+                  {"scheduler", json::array({"diffusers", "FlowMatchEulerDiscreteScheduler"})},
+                  {"text_encoder", json::array({"transformers", "Qwen2_5_VLForConditionalGeneration"})},
+                  {"transformer", json::array({"diffusers", "QwenImageTransformer2DModel"})},
+                  {"vae", json::array({"diffusers", "AutoencoderKLQwenImage"})}});
+  write_scheduler(root / "scheduler");
+  write_transformer(root / "transformer");
+  write_text_encoder(root / "text_encoder");
+  write_vae(root / "vae");
+}
+
+void list_full_size(std::ostream& out) {
+  const std::pair<const char*, std::vector<TensorSpec>> components[] = {
+      {"transformer", dit_tensors(DitDims{})},
+      {"text_encoder", text_encoder_tensors(TextEncoderDims{})},
+      {"vae", vae_tensors(VaeDims{})}};
+  for (const auto& [component, specs] : components) {
+    for (const TensorSpec& spec : specs) {
+      out << component << " " << spec.name << " ";
+      for (std::size_t i = 0; i < spec.shape.size(); ++i) out << (i ? "x" : "") << spec.shape[i];
+      out << "\n";
+    }
+  }
+}
+
+}  // namespace
+}  // namespace vramkit::tools
+
+int main(int argc, char** argv) {
+  CLI::App app{"Writes a tiny Qwen-Image checkpoint (diffusers layout, bf16, deterministic values)"};
+  std::string output;
+  bool list = false;
+  app.add_option("output", output, "the folder to write (created if needed; existing files are overwritten)");
+  app.add_flag("--list-full-size", list,
+               "print the full-size model's tensor names and shapes, write nothing");
+  try {
+    app.parse(argc, argv);
+    if (!list && output.empty()) throw CLI::RequiredError("output");
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  try {
+    if (list)
+      vramkit::tools::list_full_size(std::cout);
+    else
+      vramkit::tools::write_checkpoint(output);
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "make_tiny_qwen_image: error: " << e.what() << "\n";
+    return 1;
+  }
+}

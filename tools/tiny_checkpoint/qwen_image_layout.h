@@ -1,0 +1,52 @@
+// The tensor names and shapes of Qwen-Image's three weighted components, derived from their dimensions the
+// way the reference constructors build them (diffusers QwenImageTransformer2DModel and
+// AutoencoderKLQwenImage, transformers Qwen2.5-VL language model with the legacy "model." key names that the
+// diffusers checkpoint uses). With the full-size dimensions the lists match the released checkpoint
+// (1933 DiT tensors, 194 VAE tensors); the tiny checkpoint uses the same code with small dimensions.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace vramkit::tools {
+
+struct TensorSpec {
+  std::string name;
+  std::vector<std::int64_t> shape;
+};
+
+struct DitDims {
+  std::int64_t num_layers = 60;
+  std::int64_t num_attention_heads = 24;
+  std::int64_t attention_head_dim = 128;
+  std::int64_t joint_attention_dim = 3584;  // the text encoder's hidden size
+  std::int64_t in_channels = 64;
+  std::int64_t out_channels = 16;
+  std::int64_t patch_size = 2;
+  std::int64_t timestep_channels = 256;  // fixed in the model (Timesteps(num_channels=256))
+};
+
+struct TextEncoderDims {
+  std::int64_t vocab_size = 152064;
+  std::int64_t hidden_size = 3584;
+  std::int64_t num_hidden_layers = 28;
+  std::int64_t num_attention_heads = 28;
+  std::int64_t num_key_value_heads = 4;
+  std::int64_t intermediate_size = 18944;
+};
+
+struct VaeDims {
+  std::int64_t base_dim = 96;
+  std::int64_t z_dim = 16;
+  std::vector<std::int64_t> dim_mult = {1, 2, 4, 4};
+  std::int64_t num_res_blocks = 2;
+  std::vector<bool> temperal_downsample = {false, true, true};
+};
+
+std::vector<TensorSpec> dit_tensors(const DitDims& d);
+// The language model only (embed_tokens, layers, final norm); lm_head and the vision tower are not listed.
+std::vector<TensorSpec> text_encoder_tensors(const TextEncoderDims& d);
+std::vector<TensorSpec> vae_tensors(const VaeDims& d);
+
+}  // namespace vramkit::tools
