@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cli/inspect.h"
+#include "cli/plan.h"
 #include "vramkit/error.h"
 #include "vramkit/log.h"
 
@@ -40,6 +41,10 @@ int main(int argc, char** argv) {
   CLI::App* inspect = app.add_subcommand("inspect", "list the tensors of model files and folders");
   vramkit::cli::add_inspect_arguments(*inspect, inspect_options);
 
+  vramkit::cli::PlanArguments plan_arguments;
+  CLI::App* plan = app.add_subcommand("plan", "show what the VRAM manager would keep resident and stream");
+  vramkit::cli::add_plan_arguments(*plan, plan_arguments);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -53,6 +58,7 @@ int main(int argc, char** argv) {
       vramkit::set_log_level(level);
     }
     if (inspect->parsed()) vramkit::cli::run_inspect(inspect_options, std::cout);
+    if (plan->parsed()) vramkit::cli::run_plan(plan_arguments, std::cout);
     std::cout.flush();
     if (!std::cout) return report("cannot write to standard output");
     return 0;

@@ -161,7 +161,13 @@ std::string Plan::table(double h2d_gbps, double disk_gbps) const {
                   human_bytes(resident ? u.resident_bytes : u.stream_bytes).c_str());
     out += line;
   }
-  out += "\nunits: " + std::to_string(resident_count()) + " resident, " +
+  return out + "\n" + totals(h2d_gbps, disk_gbps);
+}
+
+std::string Plan::totals(double h2d_gbps, double disk_gbps) const {
+  std::string out;
+  char line[256];
+  out += "units: " + std::to_string(resident_count()) + " resident, " +
          std::to_string(units.size() - resident_count()) + " streamed\n";
   out += "device: resident " + human_bytes(resident_bytes) + " + ring " + human_bytes(ring_bytes) + " (" +
          human_bytes(ring_slot_bytes) + " per slot) + workspace " + human_bytes(workspace_bytes) + " = " +

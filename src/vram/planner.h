@@ -66,6 +66,8 @@ struct Plan {
   // The table `vramkit plan` prints: one row per unit (name, state, dtype, bytes), then totals and the
   // predicted GB (and seconds, given bandwidths > 0) moved per forward.
   std::string table(double h2d_gbps = 0, double disk_gbps = 0) const;
+  // The totals part of the table alone.
+  std::string totals(double h2d_gbps = 0, double disk_gbps = 0) const;
 };
 
 // Throws ArgumentError for ring_slots < 1.

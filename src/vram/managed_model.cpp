@@ -1,0 +1,286 @@
+#include "vram/managed_model.h"
+
+#include <chrono>
+#include <cstring>
+
+#include "vram/blob_fill.h"
+#include "vramkit/error.h"
+#include "vramkit/log.h"
+
+namespace vramkit {
+namespace {
+
+bool same_layout(const BlobLayout& a, const BlobLayout& b) {
+  if (a.bytes != b.bytes || a.tensors.size() != b.tensors.size()) return false;
+  for (std::size_t i = 0; i < a.tensors.size(); ++i)
+    if (a.tensors[i].dtype != b.tensors[i].dtype || a.tensors[i].offset != b.tensors[i].offset ||
+        a.tensors[i].scaled != b.tensors[i].scaled)
+      return false;
+  return true;
+}
+
+std::string gib(std::uint64_t bytes) { return std::to_string(static_cast<double>(bytes) / (1ull << 30)).substr(0, 5) + " GiB"; }
+
+}  // namespace
+
+UnitLease::UnitLease(UnitLease&& other) noexcept
+    : model_(std::exchange(other.model_, nullptr)),
+      unit_(other.unit_),
+      sequence_(other.sequence_),
+      tensors_(std::move(other.tensors_)) {}
+
+UnitLease& UnitLease::operator=(UnitLease&& other) noexcept {
+  if (this != &other) {
+    if (model_) model_->release(*this);
+    model_ = std::exchange(other.model_, nullptr);
+    unit_ = other.unit_;
+    sequence_ = other.sequence_;
+    tensors_ = std::move(other.tensors_);
+  }
+  return *this;
+}
+
+UnitLease::~UnitLease() {
+  if (model_) model_->release(*this);
+}
+
+const Tensor& UnitLease::get(std::string_view name) const {
+  const auto& sources = model_->units()[unit_].sources;
+  for (std::size_t i = 0; i < sources.size(); ++i)
+    if (sources[i]->name() == name) return tensors_[i];
+  throw ArgumentError("unit " + model_->units()[unit_].name + " has no tensor " + std::string(name));
+}
+
+ManagedModel::ManagedModel(VramManager& manager, std::string name, std::shared_ptr<const WeightFiles> files,
+                           std::vector<UnitSpec> units, const VramConfig& config, ModelOptions options)
+    : manager_(manager),
+      acc_(manager.accelerator()),
+      name_(std::move(name)),
+      files_(std::move(files)),
+      config_(config.resolve()),
+      options_(std::move(options)) {
+  if (!files_) throw ArgumentError("model " + name_ + ": no weight files");
+  if (config_.computation.device.kind != Placement::Kind::accelerator)
+    throw ArgumentError("model " + name_ + ": the VRAM manager runs models whose computation_device is the accelerator");
+  const LayoutPolicy policy{config_, manager.options().fp8_scaling, options_.sensitive};
+  for (const auto& spec : units) layouts_.push_back(make_unit_layout(spec, *files_, policy));
+  host_blobs_.assign(layouts_.size(), nullptr);
+  resident_.assign(layouts_.size(), nullptr);
+}
+
+ManagedModel::~ManagedModel() {
+  try {
+    offload();
+  } catch (const std::exception& e) {
+    log_error("model " + name_ + ": offload at destruction failed: " + e.what());
+  }
+  // Whatever offload() keeps (host copies, resident buffers of a model that lives on the device) goes now.
+  for (std::size_t u = 0; u < layouts_.size(); ++u) {
+    if (host_blobs_[u]) acc_.pinned_allocator()->deallocate(host_blobs_[u], layouts_[u].stream.bytes);
+    if (resident_[u]) {
+      acc_.device_allocator()->deallocate(resident_[u], layouts_[u].resident.bytes);
+      manager_.telemetry().add_resident(-static_cast<std::int64_t>(layouts_[u].resident.bytes));
+    }
+  }
+}
+
+std::size_t ManagedModel::unit_index(std::string_view name) const {
+  for (std::size_t i = 0; i < layouts_.size(); ++i)
+    if (layouts_[i].name == name) return i;
+  throw ArgumentError("model " + name_ + " has no unit " + std::string(name));
+}
+
+Plan ManagedModel::make_plan() const {
+  // The budget is what the other onloaded models leave.
+  std::optional<std::uint64_t> limit = manager_.options().vram_limit;
+  if (limit) {
+    std::uint64_t mine = 0;
+    for (std::size_t u = 0; u < layouts_.size(); ++u)
+      if (resident_[u]) mine += layouts_[u].resident.bytes;
+    const std::uint64_t others = acc_.device_allocator()->allocated_bytes() - mine;
+    limit = *limit > others ? *limit - others : 0;
+  }
+  return plan_residency(
+      make_plan_request(layouts_, config_, limit, options_.workspace_bytes, manager_.options().ring_slots));
+}
+
+void ManagedModel::onload() {
+  if (onloaded_) return;
+  plan_ = make_plan();
+  if (plan_.over_limit_bytes > 0)
+    log_warn("model " + name_ + ": the smallest configuration (streaming ring + workspace) exceeds the VRAM limit by " +
+             gib(plan_.over_limit_bytes) + "; running above the limit");
+  // The budget is a hard cap on the device arena, widened only by what the plan says it must exceed.
+  if (const auto& limit = manager_.options().vram_limit) acc_.device_allocator()->set_cap(*limit + plan_.over_limit_bytes);
+  staged_.clear();
+  staged_index_.assign(layouts_.size(), -1);
+  disk_staged_.clear();
+  disk_index_.clear();
+  for (std::size_t u = 0; u < layouts_.size(); ++u) {
+    const bool resident = plan_.placement[u] == UnitPlacement::resident;
+    if (resident && layouts_[u].compute_from_resident.bytes == 0) continue;
+    staged_index_[u] = static_cast<std::int64_t>(staged_.size());
+    disk_index_.push_back(!resident && layouts_[u].stream_from_disk ? static_cast<std::int64_t>(disk_staged_.size()) : -1);
+    if (disk_index_.back() >= 0) disk_staged_.push_back(staged_.size());
+    staged_.push_back(u);
+  }
+  build_host_copies();
+  upload_residents();
+  start_streaming();
+  onloaded_ = true;
+}
+
+void ManagedModel::build_host_copies() {
+  const bool keep_all = config_.offload.device.kind == Placement::Kind::cpu;
+  for (std::size_t u = 0; u < layouts_.size(); ++u) {
+    const auto& l = layouts_[u];
+    const bool streamed_from_ram = plan_.placement[u] == UnitPlacement::streamed && !l.stream_from_disk;
+    if (host_blobs_[u] || !(streamed_from_ram || (keep_all && !l.stream_from_disk))) continue;
+    host_blobs_[u] = acc_.pinned_allocator()->allocate(l.stream.bytes, kBlobAlignment);
+    fill_blob_from_files(l, l.stream, *files_, host_blobs_[u]);
+  }
+}
+
+void ManagedModel::upload_residents() {
+  auto& compute = acc_.compute_stream();
+  for (std::size_t u = 0; u < layouts_.size(); ++u) {
+    const auto& l = layouts_[u];
+    if (plan_.placement[u] != UnitPlacement::resident || resident_[u]) continue;
+    resident_[u] = acc_.device_allocator()->allocate(l.resident.bytes, kBlobAlignment);
+    manager_.telemetry().add_resident(static_cast<std::int64_t>(l.resident.bytes));
+    if (host_blobs_[u] && same_layout(l.stream, l.resident)) {
+      compute.copy(resident_[u], host_blobs_[u], l.resident.bytes);
+      compute.synchronize();
+    } else {
+      // Convert in a transient host buffer, one unit at a time, so the peak host cost is one unit.
+      void* staging = acc_.pinned_allocator()->allocate(l.resident.bytes, kBlobAlignment);
+      fill_blob_from_files(l, l.resident, *files_, staging);
+      compute.copy(resident_[u], staging, l.resident.bytes);
+      compute.synchronize();
+      acc_.pinned_allocator()->deallocate(staging, l.resident.bytes);
+      if (l.stream_from_disk) {
+        std::uint64_t file_bytes = 0;
+        for (const auto* t : l.sources) file_bytes += t->bytes();
+        manager_.telemetry().add_disk_bytes(file_bytes);
+      }
+    }
+    manager_.telemetry().add_h2d_bytes(l.resident.bytes);
+  }
+}
+
+void ManagedModel::offload() {
+  if (!onloaded_) return;
+  {
+    std::lock_guard lock(mutex_);
+    if (outstanding_ > 0)
+      throw ArgumentError("model " + name_ + ": offload() while " + std::to_string(outstanding_) +
+                          " unit lease(s) are still held");
+  }
+  stop_streaming();
+  if (config_.offload.device.kind != Placement::Kind::accelerator) {
+    for (std::size_t u = 0; u < layouts_.size(); ++u) {
+      if (!resident_[u]) continue;
+      acc_.device_allocator()->deallocate(resident_[u], layouts_[u].resident.bytes);
+      manager_.telemetry().add_resident(-static_cast<std::int64_t>(layouts_[u].resident.bytes));
+      resident_[u] = nullptr;
+    }
+  }
+  if (config_.offload.device.kind != Placement::Kind::cpu) {
+    for (std::size_t u = 0; u < layouts_.size(); ++u) {
+      if (!host_blobs_[u]) continue;
+      acc_.pinned_allocator()->deallocate(host_blobs_[u], layouts_[u].stream.bytes);
+      host_blobs_[u] = nullptr;
+    }
+  }
+  onloaded_ = false;
+}
+
+UnitLease ManagedModel::acquire(std::size_t unit) {
+  if (!onloaded_) throw ArgumentError("model " + name_ + ": acquire() before onload()");
+  if (unit >= layouts_.size())
+    throw ArgumentError("model " + name_ + ": unit index " + std::to_string(unit) + " out of range");
+  const auto& l = layouts_[unit];
+  UnitLease lease;
+  lease.model_ = this;
+  lease.unit_ = unit;
+  manager_.telemetry().add_acquire();
+  if (staged_index_[unit] < 0) {
+    lease.tensors_ = views(unit, l.resident, static_cast<const char*>(resident_[unit]), nullptr);
+    return lease;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  std::int64_t sequence;
+  {
+    std::unique_lock lock(mutex_);
+    if (outstanding_ >= static_cast<int>(ring_.size()))
+      throw ArgumentError("model " + name_ + ": unit " + l.name + " would be the " + std::to_string(outstanding_ + 1) +
+                          "th streamed unit held at once, but the ring has " + std::to_string(ring_.size()) +
+                          " slots; release leases sooner or raise ring_slots");
+    sequence = next_sequence_;
+    const std::size_t expected = staged_[static_cast<std::size_t>(sequence) % staged_.size()];
+    if (expected != unit)
+      throw ArgumentError("model " + name_ + ": unit " + l.name + " acquired out of the declared execution order; " +
+                          "expected " + layouts_[expected].name);
+    ++next_sequence_;
+    ++outstanding_;
+    lease.sequence_ = sequence;
+    cv_.wait(lock, [&] { return published_ > sequence || worker_error_; });
+    if (worker_error_) std::rethrow_exception(worker_error_);
+  }
+  Slot& slot = ring_[static_cast<std::size_t>(sequence) % ring_.size()];
+  acc_.compute_stream().wait(*slot.ready);
+  manager_.telemetry().add_wait(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  const char* dev = static_cast<const char*>(slot.device);
+  lease.tensors_ = resident_[unit] ? views(unit, l.resident, static_cast<const char*>(resident_[unit]), dev)
+                                   : views(unit, l.stream, dev, dev + l.stream.bytes);
+  return lease;
+}
+
+void ManagedModel::release(UnitLease& lease) {
+  lease.model_ = nullptr;
+  if (lease.sequence_ < 0) return;
+  Slot& slot = ring_[static_cast<std::size_t>(lease.sequence_) % ring_.size()];
+  acc_.compute_stream().record(*slot.released);
+  {
+    std::lock_guard lock(mutex_);
+    slot.released_sequence = std::max(slot.released_sequence, lease.sequence_);
+    --outstanding_;
+  }
+  cv_.notify_all();
+}
+
+std::vector<Tensor> ManagedModel::views(std::size_t unit, const BlobLayout& from, const char* src,
+                                        const char* compute) const {
+  const auto& l = layouts_[unit];
+  const BlobLayout& upcast = &from == &l.stream ? l.compute_from_stream : l.compute_from_resident;
+  std::vector<Tensor> out;
+  for (std::size_t i = 0; i < l.sources.size(); ++i) {
+    const BlobTensor& f = from.tensors[i];
+    const BlobTensor& c = upcast.tensors[i];
+    const bool converted = c.bytes > 0;
+    const char* p = converted ? compute + c.offset : src + f.offset;
+    const DType dtype = converted ? c.dtype : f.dtype;
+    const Shape& shape = l.sources[i]->shape();
+    const auto bytes = static_cast<std::size_t>(shape.numel()) * dtype_size(dtype);
+    out.push_back(Tensor::from_storage(Storage::external(const_cast<char*>(p), bytes, acc_.device(), nullptr), 0,
+                                       shape, dtype));
+  }
+  return out;
+}
+
+void ManagedModel::upcast(Stream& stream, const BlobLayout& from, const BlobLayout& to, const char* src,
+                          char* dst) const {
+  for (std::size_t i = 0; i < from.tensors.size(); ++i) {
+    const BlobTensor& f = from.tensors[i];
+    const BlobTensor& t = to.tensors[i];
+    if (t.bytes == 0) continue;
+    if (f.scaled) {
+      stream.dequantize(src + f.offset, f.dtype, dst + t.offset, t.dtype, f.rows, f.cols,
+                        reinterpret_cast<const float*>(src + f.scale_offset));
+    } else {
+      stream.convert(src + f.offset, f.dtype, dst + t.offset, t.dtype, f.rows * f.cols);
+    }
+  }
+}
+
+}  // namespace vramkit

@@ -1,0 +1,33 @@
+#include "vram/manager.h"
+
+#include "vram/managed_model.h"
+#include "vramkit/error.h"
+
+namespace vramkit {
+
+VramManager::VramManager(std::shared_ptr<Accelerator> accelerator, ManagerOptions options)
+    : accelerator_(std::move(accelerator)), options_(options) {
+  if (!accelerator_) throw ArgumentError("VramManager: no accelerator");
+  if (options_.ring_slots < 1) throw ArgumentError("VramManager: ring_slots must be at least 1");
+  if (options_.disk_threads < 1 || options_.disk_buffers < 1)
+    throw ArgumentError("VramManager: disk_threads and disk_buffers must be at least 1");
+  h2d_ = accelerator_->create_stream("h2d");
+}
+
+VramManager::~VramManager() = default;
+
+std::unique_ptr<ManagedModel> VramManager::add_model(std::string name, std::shared_ptr<const WeightFiles> files,
+                                                     std::vector<UnitSpec> units, const VramConfig& config,
+                                                     ModelOptions options) {
+  return std::make_unique<ManagedModel>(*this, std::move(name), std::move(files), std::move(units), config,
+                                        std::move(options));
+}
+
+TelemetrySnapshot VramManager::snapshot() const {
+  TelemetrySnapshot s = telemetry_.counters();
+  s.peak_device_bytes = accelerator_->device_allocator()->peak_bytes();
+  s.pinned_bytes = accelerator_->pinned_allocator()->allocated_bytes();
+  return s;
+}
+
+}  // namespace vramkit

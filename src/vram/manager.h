@@ -1,0 +1,65 @@
+// The VRAM manager: owns the accelerator's budget, the copy stream and the telemetry, and creates one
+// ManagedModel per pipeline component. See docs/vram.md for the states, the planner and the event ordering.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "backends/accelerator.h"
+#include "io/model_files.h"
+#include "vram/fp8_scaling.h"
+#include "vram/telemetry.h"
+#include "vram/unit_layout.h"
+#include "vram/vram_config.h"
+
+namespace vramkit {
+
+class ManagedModel;
+
+struct ManagerOptions {
+  std::optional<std::uint64_t> vram_limit;  // bytes; unset = no limit
+  int ring_slots = 2;                       // streaming buffers in flight
+  Fp8Scaling fp8_scaling = Fp8Scaling::per_channel;
+  int disk_threads = 4;                     // pread workers of the disk tier
+  int disk_buffers = 4;                     // pinned staging buffers of the disk tier (read-ahead depth)
+};
+
+struct ModelOptions {
+  std::uint64_t workspace_bytes = 0;  // activations of the model's largest step, reserved from the budget
+  // Tensors kept in the computation dtype rather than fp8 (default: rank < 2 — biases, norm weights).
+  std::function<bool(const WeightTensor&)> sensitive;
+};
+
+class VramManager {
+ public:
+  VramManager(std::shared_ptr<Accelerator> accelerator, ManagerOptions options);
+  ~VramManager();
+  VramManager(const VramManager&) = delete;
+  VramManager& operator=(const VramManager&) = delete;
+
+  // A model whose units (in execution order) come from `files`; nothing is loaded until onload().
+  // Throws ArgumentError for a unit naming a missing tensor or an invalid config.
+  std::unique_ptr<ManagedModel> add_model(std::string name, std::shared_ptr<const WeightFiles> files,
+                                          std::vector<UnitSpec> units, const VramConfig& config,
+                                          ModelOptions options = {});
+
+  Accelerator& accelerator() { return *accelerator_; }
+  const ManagerOptions& options() const { return options_; }
+  Telemetry& telemetry() { return telemetry_; }
+  // Counters plus the current memory figures.
+  TelemetrySnapshot snapshot() const;
+  // The copy stream every model's transfers use (one copy engine, in execution order).
+  Stream& h2d_stream() { return *h2d_; }
+
+ private:
+  std::shared_ptr<Accelerator> accelerator_;
+  ManagerOptions options_;
+  Telemetry telemetry_;
+  std::unique_ptr<Stream> h2d_;
+};
+
+}  // namespace vramkit

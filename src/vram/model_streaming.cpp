@@ -1,0 +1,152 @@
+// The streaming half of ManagedModel: the ring and disk buffers, the copy thread that fills ring slots in
+// execution order, and the disk readers that pread units into pinned buffers ahead of it. The event protocol is
+// described in managed_model.h.
+#include <algorithm>
+
+#include "vram/blob_fill.h"
+#include "vram/managed_model.h"
+#include "vramkit/error.h"
+
+namespace vramkit {
+
+void ManagedModel::start_streaming() {
+  published_ = next_sequence_ = next_disk_job_ = 0;
+  outstanding_ = 0;
+  stopping_ = false;
+  worker_error_ = nullptr;
+  if (staged_.empty()) return;
+  const auto slots = static_cast<std::size_t>(manager_.options().ring_slots);
+  ring_.resize(slots);
+  for (auto& slot : ring_) {
+    slot.device = acc_.device_allocator()->allocate(plan_.ring_slot_bytes, kBlobAlignment);
+    slot.ready = acc_.create_event();
+    slot.released = acc_.create_event();
+    slot.released_sequence = -1;
+  }
+  manager_.telemetry().add_staging(static_cast<std::int64_t>(slots * plan_.ring_slot_bytes));
+  if (!disk_staged_.empty()) {
+    disk_buffer_bytes_ = 0;
+    for (std::size_t pos : disk_staged_) disk_buffer_bytes_ = std::max(disk_buffer_bytes_, layouts_[staged_[pos]].stream.bytes);
+    disk_buffers_.resize(static_cast<std::size_t>(manager_.options().disk_buffers));
+    for (auto& b : disk_buffers_) {
+      b.host = acc_.pinned_allocator()->allocate(disk_buffer_bytes_, kBlobAlignment);
+      b.freed = acc_.create_event();
+      b.read_job = b.copied_job = -1;
+    }
+    const int threads = std::min(manager_.options().disk_threads, manager_.options().disk_buffers);
+    for (int i = 0; i < threads; ++i) readers_.emplace_back([this] { reader_loop(); });
+  }
+  copier_ = std::thread([this] { copy_loop(); });
+}
+
+void ManagedModel::stop_streaming() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (copier_.joinable()) copier_.join();
+  for (auto& r : readers_) r.join();
+  readers_.clear();
+  manager_.h2d_stream().synchronize();
+  acc_.compute_stream().synchronize();
+  for (auto& slot : ring_) acc_.device_allocator()->deallocate(slot.device, plan_.ring_slot_bytes);
+  manager_.telemetry().add_staging(-static_cast<std::int64_t>(ring_.size() * plan_.ring_slot_bytes));
+  ring_.clear();
+  for (auto& b : disk_buffers_) acc_.pinned_allocator()->deallocate(b.host, disk_buffer_bytes_);
+  disk_buffers_.clear();
+}
+
+std::int64_t ManagedModel::disk_job_of(std::int64_t sequence) const {
+  const auto staged = static_cast<std::int64_t>(staged_.size());
+  const auto disk = static_cast<std::int64_t>(disk_staged_.size());
+  return (sequence / staged) * disk + disk_index_[static_cast<std::size_t>(sequence % staged)];
+}
+
+void ManagedModel::copy_loop() {
+  Stream& h2d = manager_.h2d_stream();
+  const auto slots = static_cast<std::int64_t>(ring_.size());
+  try {
+    for (std::int64_t k = 0;; ++k) {
+      const std::size_t unit = staged_[static_cast<std::size_t>(k) % staged_.size()];
+      const UnitLayout& l = layouts_[unit];
+      Slot& slot = ring_[static_cast<std::size_t>(k % slots)];
+      {
+        std::unique_lock lock(mutex_);
+        cv_.wait(lock, [&] { return stopping_ || k < slots || slot.released_sequence >= k - slots; });
+        if (stopping_) return;
+      }
+      h2d.wait(*slot.released);  // the computation that used this slot before is done with it
+      char* dev = static_cast<char*>(slot.device);
+      if (resident_[unit]) {
+        upcast(h2d, l.resident, l.compute_from_resident, static_cast<const char*>(resident_[unit]), dev);
+      } else {
+        const void* src = host_blobs_[unit];
+        DiskBuffer* buffer = nullptr;
+        const std::int64_t job = l.stream_from_disk ? disk_job_of(k) : -1;
+        if (job >= 0) {
+          buffer = &disk_buffers_[static_cast<std::size_t>(job) % disk_buffers_.size()];
+          std::unique_lock lock(mutex_);
+          cv_.wait(lock, [&] { return stopping_ || buffer->read_job >= job; });
+          if (stopping_) return;
+          src = buffer->host;
+        }
+        h2d.copy(dev, src, l.stream.bytes);
+        manager_.telemetry().add_h2d_bytes(l.stream.bytes);
+        if (buffer) {
+          h2d.record(*buffer->freed);
+          std::lock_guard lock(mutex_);
+          buffer->copied_job = job;
+        }
+        upcast(h2d, l.stream, l.compute_from_stream, dev, dev + l.stream.bytes);
+      }
+      h2d.record(*slot.ready);
+      {
+        std::lock_guard lock(mutex_);
+        published_ = k + 1;
+      }
+      cv_.notify_all();
+    }
+  } catch (...) {
+    std::lock_guard lock(mutex_);
+    worker_error_ = std::current_exception();
+    cv_.notify_all();
+  }
+}
+
+void ManagedModel::reader_loop() {
+  const auto buffers = static_cast<std::int64_t>(disk_buffers_.size());
+  try {
+    for (;;) {
+      std::int64_t job;
+      {
+        std::lock_guard lock(mutex_);
+        if (stopping_) return;
+        job = next_disk_job_++;
+      }
+      DiskBuffer& buffer = disk_buffers_[static_cast<std::size_t>(job % buffers)];
+      {
+        // The buffer's previous job must have been copied out: its copy was enqueued (host) and has run (event).
+        std::unique_lock lock(mutex_);
+        cv_.wait(lock, [&] { return stopping_ || job < buffers || buffer.copied_job >= job - buffers; });
+        if (stopping_) return;
+      }
+      if (job >= buffers) buffer.freed->synchronize();
+      const auto disk = static_cast<std::int64_t>(disk_staged_.size());
+      const std::size_t pos = disk_staged_[static_cast<std::size_t>(job % disk)];
+      const UnitLayout& l = layouts_[staged_[pos]];
+      manager_.telemetry().add_disk_bytes(read_blob_from_disk(l, l.stream, *files_, buffer.host));
+      {
+        std::lock_guard lock(mutex_);
+        buffer.read_job = job;
+      }
+      cv_.notify_all();
+    }
+  } catch (...) {
+    std::lock_guard lock(mutex_);
+    worker_error_ = std::current_exception();
+    cv_.notify_all();
+  }
+}
+
+}  // namespace vramkit

@@ -1,0 +1,43 @@
+// What the VRAM manager measured: bytes per tier, time the computation waited for copies, and device memory by
+// category. Counters are updated by the copy and reader threads and read by anyone.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+namespace vramkit {
+
+struct TelemetrySnapshot {
+  std::uint64_t peak_device_bytes = 0;      // the device arena's high-water mark
+  std::uint64_t resident_bytes = 0;         // now: weights kept on the device
+  std::uint64_t staging_bytes = 0;          // now: the ring of streaming buffers
+  std::uint64_t pinned_bytes = 0;           // now: page-locked host memory (host copies, disk staging)
+  std::uint64_t bytes_disk_to_host = 0;
+  std::uint64_t bytes_host_to_device = 0;
+  double copy_wait_seconds = 0;             // computation blocked waiting for weights
+  std::uint64_t units_acquired = 0;
+
+  // {"peak_device_bytes": ..., ...}
+  std::string json() const;
+};
+
+class Telemetry {
+ public:
+  void add_disk_bytes(std::uint64_t n) { disk_.fetch_add(n, std::memory_order_relaxed); }
+  void add_h2d_bytes(std::uint64_t n) { h2d_.fetch_add(n, std::memory_order_relaxed); }
+  void add_wait(double seconds) { wait_ns_.fetch_add(static_cast<std::uint64_t>(seconds * 1e9), std::memory_order_relaxed); }
+  void add_acquire() { acquired_.fetch_add(1, std::memory_order_relaxed); }
+  void add_resident(std::int64_t n) { resident_.fetch_add(n, std::memory_order_relaxed); }
+  void add_staging(std::int64_t n) { staging_.fetch_add(n, std::memory_order_relaxed); }
+
+  // Counters since construction or the last reset(); the memory figures are filled in by the manager.
+  TelemetrySnapshot counters() const;
+  void reset();
+
+ private:
+  std::atomic<std::uint64_t> disk_{0}, h2d_{0}, wait_ns_{0}, acquired_{0};
+  std::atomic<std::int64_t> resident_{0}, staging_{0};
+};
+
+}  // namespace vramkit
