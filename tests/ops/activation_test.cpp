@@ -5,7 +5,7 @@
 #include <cmath>
 #include <limits>
 
-#include "random_tensor.h"
+#include "op_test_util.h"
 #include "vramkit/error.h"
 
 namespace vramkit {

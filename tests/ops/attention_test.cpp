@@ -7,16 +7,16 @@
 #include <vector>
 
 #include "core/allocator.h"
-#include "reference_util.h"
+#include "op_test_util.h"
 #include "vramkit/error.h"
 
 namespace vramkit::ops {
 namespace {
 
-using testing::all_close;
-using testing::random_tensor;
-using testing::throws_with;
-using testing::values;
+using test::all_close;
+using test::random_normal;
+using test::throws_with;
+using test::values;
 
 struct Case {
   std::int64_t b, lq, lk, hq, hkv, d;
@@ -69,9 +69,9 @@ constexpr double kF16Rel = 1.0 / 2048;
 
 void check_case(const Case& c, DType dtype, const AttentionOptions& o, std::uint32_t seed,
                 float q_std = 1.0f) {
-  const Tensor q = random_tensor({c.b, c.lq, c.hq, c.d}, dtype, seed, q_std);
-  const Tensor k = random_tensor({c.b, c.lk, c.hkv, c.d}, dtype, seed + 1);
-  const Tensor v = random_tensor({c.b, c.lk, c.hkv, c.d}, dtype, seed + 2);
+  const Tensor q = random_normal({c.b, c.lq, c.hq, c.d}, dtype, seed, q_std);
+  const Tensor k = random_normal({c.b, c.lk, c.hkv, c.d}, dtype, seed + 1);
+  const Tensor v = random_normal({c.b, c.lk, c.hkv, c.d}, dtype, seed + 2);
   const Tensor out = attention(q, k, v, o);
   ASSERT_EQ(out.dtype(), dtype);
   ASSERT_EQ(out.shape(), q.shape());
@@ -107,8 +107,8 @@ TEST(Attention, Causal) {
 TEST(Attention, CausalRowsWithoutKeysAreZero) {
   AttentionOptions o;
   o.causal = true;
-  const Tensor q = random_tensor({1, 6, 1, 4}, DType::f32, 54);
-  const Tensor k = random_tensor({1, 2, 1, 4}, DType::f32, 55);
+  const Tensor q = random_normal({1, 6, 1, 4}, DType::f32, 54);
+  const Tensor k = random_normal({1, 2, 1, 4}, DType::f32, 55);
   const Tensor out = attention(q, k, k, o);
   for (std::int64_t i = 0; i < 4; ++i)
     for (std::int64_t c = 0; c < 4; ++c)
@@ -149,7 +149,7 @@ TEST(Attention, CausalWithLeftPaddingAndEmptyBatch) {
   o.causal = true;
   o.key_mask = mask_of(flags, 2, DType::boolean);
   check_case({2, l, l, 4, 2, 8}, DType::f32, o, 70);
-  const Tensor q = random_tensor({2, l, 1, 8}, DType::f32, 71);
+  const Tensor q = random_normal({2, l, 1, 8}, DType::f32, 71);
   const Tensor out = attention(q, q, q, o);
   for (double x : values(out.select(0, 1))) ASSERT_EQ(x, 0.0);
   for (double x : values(out.select(0, 0).slice(0, 0, 4))) ASSERT_EQ(x, 0.0);
@@ -172,9 +172,9 @@ TEST(Attention, NarrowDTypes) {
 
 TEST(Attention, StridedViews) {
   // q as the transpose of a [B, H, L, D] tensor, k as a slice along the sequence, v from a wider head axis.
-  const Tensor q = random_tensor({2, 3, 10, 8}, DType::f32, 100).transpose(1, 2);
-  const Tensor k = random_tensor({2, 20, 3, 8}, DType::f32, 101).slice(1, 3, 17);
-  const Tensor v = random_tensor({2, 14, 6, 8}, DType::f32, 102).slice(2, 1, 4);
+  const Tensor q = random_normal({2, 3, 10, 8}, DType::f32, 100).transpose(1, 2);
+  const Tensor k = random_normal({2, 20, 3, 8}, DType::f32, 101).slice(1, 3, 17);
+  const Tensor v = random_normal({2, 14, 6, 8}, DType::f32, 102).slice(2, 1, 4);
   ASSERT_FALSE(q.is_contiguous());
   ASSERT_FALSE(k.is_contiguous());
   ASSERT_FALSE(v.is_contiguous());
@@ -185,9 +185,9 @@ TEST(Attention, LongSequenceMemoryStaysBlocked) {
   // 4096 tokens: a materialized score matrix would be 4096² floats = 64 MiB; the blocked kernel needs the
   // inputs and output (4 x 256 KiB here) plus one 256 x 512 score block.
   const std::int64_t l = 4096, d = 16;
-  const Tensor q = random_tensor({1, l, 1, d}, DType::f32, 110, 2.0f);
-  const Tensor k = random_tensor({1, l, 1, d}, DType::f32, 111);
-  const Tensor v = random_tensor({1, l, 1, d}, DType::f32, 112);
+  const Tensor q = random_normal({1, l, 1, d}, DType::f32, 110, 2.0f);
+  const Tensor k = random_normal({1, l, 1, d}, DType::f32, 111);
+  const Tensor v = random_normal({1, l, 1, d}, DType::f32, 112);
   AttentionOptions o;
   o.causal = true;
   const auto& alloc = host_allocator();
@@ -208,9 +208,9 @@ TEST(Attention, LongSequenceMemoryStaysBlocked) {
 }
 
 TEST(Attention, RejectsBadArguments) {
-  const Tensor q = random_tensor({2, 5, 6, 8}, DType::f32, 1);
-  const Tensor k = random_tensor({2, 7, 4, 8}, DType::f32, 2);
-  const Tensor k3 = random_tensor({2, 7, 3, 8}, DType::f32, 2);
+  const Tensor q = random_normal({2, 5, 6, 8}, DType::f32, 1);
+  const Tensor k = random_normal({2, 7, 4, 8}, DType::f32, 2);
+  const Tensor k3 = random_normal({2, 7, 3, 8}, DType::f32, 2);
   EXPECT_TRUE(
       throws_with<ShapeError>([&] { attention(q, k, k); }, {"attention", "[2, 5, 6, 8]", "[2, 7, 4, 8]"}));
   EXPECT_TRUE(

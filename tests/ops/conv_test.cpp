@@ -5,16 +5,16 @@
 #include <vector>
 
 #include "ops/upsample.h"
-#include "reference_util.h"
+#include "op_test_util.h"
 #include "vramkit/error.h"
 
 namespace vramkit::ops {
 namespace {
 
-using testing::all_close;
-using testing::random_tensor;
-using testing::throws_with;
-using testing::values;
+using test::all_close;
+using test::random_normal;
+using test::throws_with;
+using test::values;
 
 // Direct double-precision 3-D cross-correlation of an explicitly padded input xp [B, Cin, Tp, Hp, Wp] (given
 // as values with its shape) with weight [Cout, Cin, kt, kh, kw], plus bias. conv2d tests use Tp = kt = 1.
@@ -82,34 +82,34 @@ void check_conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Co
 }
 
 TEST(Conv2d, PaddingStrideBias) {
-  const Tensor x = random_tensor({2, 3, 7, 9}, DType::f32, 1);
-  const Tensor w = random_tensor({5, 3, 3, 3}, DType::f32, 2);
-  const Tensor b = random_tensor({5}, DType::f32, 3);
+  const Tensor x = random_normal({2, 3, 7, 9}, DType::f32, 1);
+  const Tensor w = random_normal({5, 3, 3, 3}, DType::f32, 2);
+  const Tensor b = random_normal({5}, DType::f32, 3);
   check_conv2d(x, w, b, Conv2dParams::symmetric(1, 1), 0.0);
   check_conv2d(x, w, Tensor(), Conv2dParams::symmetric(2, 1), 0.0);
   check_conv2d(x, w, b, {{2, 2}, {0, 1, 0, 1}}, 0.0);  // the VAE encoder's ZeroPad2d(0,1,0,1) + stride 2
   check_conv2d(x, w, b, {{1, 3}, {2, 0, 1, 3}}, 0.0);  // asymmetric everything
-  check_conv2d(x, random_tensor({4, 3, 1, 1}, DType::f32, 4), b.slice(0, 0, 4), {}, 0.0);  // 1x1 direct path
-  check_conv2d(x, random_tensor({4, 3, 2, 5}, DType::f32, 5), Tensor(), {}, 0.0);
+  check_conv2d(x, random_normal({4, 3, 1, 1}, DType::f32, 4), b.slice(0, 0, 4), {}, 0.0);  // 1x1 direct path
+  check_conv2d(x, random_normal({4, 3, 2, 5}, DType::f32, 5), Tensor(), {}, 0.0);
 }
 
 TEST(Conv2d, WeightDTypesAndViews) {
-  const Tensor x = random_tensor({1, 4, 6, 5}, DType::f32, 6);
+  const Tensor x = random_normal({1, 4, 6, 5}, DType::f32, 6);
   for (DType wdt : {DType::bf16, DType::f16, DType::f8_e4m3fn})
-    check_conv2d(x, random_tensor({3, 4, 3, 3}, wdt, 7), random_tensor({3}, wdt, 8),
+    check_conv2d(x, random_normal({3, 4, 3, 3}, wdt, 7), random_normal({3}, wdt, 8),
                  Conv2dParams::symmetric(1, 1), 0.0);
-  check_conv2d(x.to(DType::bf16), random_tensor({3, 4, 3, 3}, DType::bf16, 9), Tensor(),
+  check_conv2d(x.to(DType::bf16), random_normal({3, 4, 3, 3}, DType::bf16, 9), Tensor(),
                Conv2dParams::symmetric(1, 1), kBf16Rel);
-  const Tensor view = random_tensor({1, 6, 5, 8}, DType::f32, 10).permute({0, 3, 1, 2});  // NHWC storage
+  const Tensor view = random_normal({1, 6, 5, 8}, DType::f32, 10).permute({0, 3, 1, 2});  // NHWC storage
   ASSERT_FALSE(view.is_contiguous());
-  check_conv2d(view, random_tensor({2, 8, 3, 3}, DType::f32, 11), Tensor(), Conv2dParams::symmetric(1, 1),
+  check_conv2d(view, random_normal({2, 8, 3, 3}, DType::f32, 11), Tensor(), Conv2dParams::symmetric(1, 1),
                0.0);
 }
 
 TEST(Conv2d, LargeImageUsesSeveralBands) {
   // im2col bands are capped at 8 MiB (2 Mi floats): 16 channels x 9 taps x 1000 columns -> bands of 14 rows.
-  const Tensor x = random_tensor({1, 16, 40, 1000}, DType::f32, 12);
-  const Tensor w = random_tensor({2, 16, 3, 3}, DType::f32, 13);
+  const Tensor x = random_normal({1, 16, 40, 1000}, DType::f32, 12);
+  const Tensor w = random_normal({2, 16, 3, 3}, DType::f32, 13);
   const Tensor out = conv2d(x, w, Tensor(), Conv2dParams::symmetric(1, 1));
   // Spot-check rows at band edges and the borders against the direct sum.
   const std::vector<double> xv = values(x), wv = values(w), ov = values(out);
@@ -144,9 +144,9 @@ void check_causal(const Tensor& x, const Tensor& w, const Tensor& bias, const Ca
 }
 
 TEST(CausalConv3d, SingleFrameIsLastTapConv2d) {
-  const Tensor x = random_tensor({2, 4, 1, 6, 7}, DType::f32, 20);
-  const Tensor w = random_tensor({3, 4, 3, 3, 3}, DType::bf16, 21);
-  const Tensor b = random_tensor({3}, DType::bf16, 22);
+  const Tensor x = random_normal({2, 4, 1, 6, 7}, DType::f32, 20);
+  const Tensor w = random_normal({3, 4, 3, 3, 3}, DType::bf16, 21);
+  const Tensor b = random_normal({3}, DType::bf16, 22);
   const CausalConv3dParams p{{1, 1, 1}, {1, 1, 1}};
   check_causal(x, w, b, p, Tensor());
   // Exactly the 2-D convolution with weight[:, :, 2] (the spec's single-image reduction).
@@ -156,29 +156,29 @@ TEST(CausalConv3d, SingleFrameIsLastTapConv2d) {
 }
 
 TEST(CausalConv3d, FramesCacheAndStride) {
-  const Tensor w = random_tensor({3, 2, 3, 3, 3}, DType::f32, 30);
-  const Tensor b = random_tensor({3}, DType::f32, 31);
+  const Tensor w = random_normal({3, 2, 3, 3, 3}, DType::f32, 30);
+  const Tensor b = random_normal({3}, DType::f32, 31);
   const CausalConv3dParams p{{1, 1, 1}, {1, 1, 1}};
-  const Tensor x3 = random_tensor({1, 2, 3, 5, 4}, DType::f32, 32);
+  const Tensor x3 = random_normal({1, 2, 3, 5, 4}, DType::f32, 32);
   check_causal(x3, w, b, p, Tensor());                                        // zeros in front of frame 0
-  check_causal(x3, w, b, p, random_tensor({1, 2, 2, 5, 4}, DType::f32, 33));  // a full 2-frame cache
+  check_causal(x3, w, b, p, random_normal({1, 2, 2, 5, 4}, DType::f32, 33));  // a full 2-frame cache
   check_causal(x3.slice(2, 0, 1), w, b, p,
-               random_tensor({1, 2, 1, 5, 4}, DType::f32, 34));  // 1 cached + 1 zero
+               random_normal({1, 2, 1, 5, 4}, DType::f32, 34));  // 1 cached + 1 zero
   // The time_conv of the VAE's resamplers: kernel (3, 1, 1), padding (1, 0, 0); and a temporal stride of 2.
-  const Tensor wt = random_tensor({4, 2, 3, 1, 1}, DType::f32, 35);
+  const Tensor wt = random_normal({4, 2, 3, 1, 1}, DType::f32, 35);
   check_causal(x3, wt, Tensor(), {{1, 1, 1}, {1, 0, 0}}, Tensor());
-  check_causal(random_tensor({1, 2, 5, 3, 3}, DType::f32, 36), wt, Tensor(), {{2, 1, 1}, {0, 0, 0}},
+  check_causal(random_normal({1, 2, 5, 3, 3}, DType::f32, 36), wt, Tensor(), {{2, 1, 1}, {0, 0, 0}},
                Tensor());
   // Without temporal padding the reference ignores the cache.
-  const Tensor w1 = random_tensor({3, 2, 1, 1, 1}, DType::f32, 37);
-  EXPECT_EQ(values(causal_conv3d(x3, w1, b, {}, random_tensor({1, 2, 2, 5, 4}, DType::f32, 38))),
+  const Tensor w1 = random_normal({3, 2, 1, 1, 1}, DType::f32, 37);
+  EXPECT_EQ(values(causal_conv3d(x3, w1, b, {}, random_normal({1, 2, 2, 5, 4}, DType::f32, 38))),
             values(causal_conv3d(x3, w1, b, {})));
   check_causal(x3.to(DType::bf16), w, b, p, Tensor(), kBf16Rel);
 }
 
 TEST(Upsample, Nearest2x) {
   for (DType dt : {DType::f32, DType::bf16, DType::u8}) {
-    const Tensor x = random_tensor({2, 3, 5, 7}, dt, 40, 10.0f).transpose(2, 3);  // [2, 3, 7, 5], strided
+    const Tensor x = random_normal({2, 3, 5, 7}, dt, 40, 10.0f).transpose(2, 3);  // [2, 3, 7, 5], strided
     const Tensor y = upsample_nearest_2x(x);
     ASSERT_EQ(y.shape(), (Shape{2, 3, 14, 10}));
     ASSERT_EQ(y.dtype(), dt);
@@ -192,18 +192,18 @@ TEST(Upsample, Nearest2x) {
 }
 
 TEST(Conv, RejectsBadArguments) {
-  const Tensor x = random_tensor({1, 3, 5, 5}, DType::f32, 1);
-  const Tensor w = random_tensor({2, 3, 3, 3}, DType::f32, 2);
+  const Tensor x = random_normal({1, 3, 5, 5}, DType::f32, 1);
+  const Tensor w = random_normal({2, 3, 3, 3}, DType::f32, 2);
   EXPECT_TRUE(throws_with<ShapeError>(
       [&] {
-        conv2d(x, random_tensor({2, 4, 3, 3}, DType::f32, 3), Tensor());
+        conv2d(x, random_normal({2, 4, 3, 3}, DType::f32, 3), Tensor());
       },
       {"conv2d", "[1, 3, 5, 5]", "[2, 4, 3, 3]", "channels"}));
   EXPECT_TRUE(
       throws_with<ShapeError>([&] { conv2d(x, w, Tensor::zeros({3}, DType::f32)); }, {"conv2d", "bias"}));
   EXPECT_TRUE(throws_with<ShapeError>(
       [&] {
-        conv2d(x, random_tensor({2, 3, 7, 7}, DType::f32, 4), Tensor());
+        conv2d(x, random_normal({2, 3, 7, 7}, DType::f32, 4), Tensor());
       },
       {"conv2d", "larger"}));
   EXPECT_TRUE(throws_with<ArgumentError>(
@@ -214,8 +214,8 @@ TEST(Conv, RejectsBadArguments) {
   EXPECT_TRUE(
       throws_with<DTypeError>([&] { conv2d(x, w.to(DType::i32), Tensor()); }, {"conv2d", "weight", "i32"}));
   EXPECT_TRUE(throws_with<ShapeError>([&] { conv2d(x.unsqueeze(0), w, Tensor()); }, {"conv2d", "rank 4"}));
-  const Tensor x5 = random_tensor({1, 3, 1, 5, 5}, DType::f32, 5);
-  const Tensor w5 = random_tensor({2, 3, 3, 3, 3}, DType::f32, 6);
+  const Tensor x5 = random_normal({1, 3, 1, 5, 5}, DType::f32, 5);
+  const Tensor w5 = random_normal({2, 3, 3, 3, 3}, DType::f32, 6);
   EXPECT_TRUE(throws_with<ShapeError>(
       [&] {
         causal_conv3d(x5, w5, Tensor(), {{1, 1, 1}, {1, 1, 1}}, Tensor::zeros({1, 3, 2, 4, 5}, DType::f32));

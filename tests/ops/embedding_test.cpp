@@ -4,7 +4,7 @@
 
 #include <cstring>
 
-#include "random_tensor.h"
+#include "op_test_util.h"
 #include "vramkit/error.h"
 
 namespace vramkit {

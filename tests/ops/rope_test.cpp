@@ -5,16 +5,16 @@
 #include <cmath>
 #include <vector>
 
-#include "reference_util.h"
+#include "op_test_util.h"
 #include "vramkit/error.h"
 
 namespace vramkit::ops {
 namespace {
 
-using testing::all_close;
-using testing::random_tensor;
-using testing::throws_with;
-using testing::values;
+using test::all_close;
+using test::random_normal;
+using test::throws_with;
+using test::values;
 
 // Table entries come from the f32 angle pos·ω; against exact double angles their error is that rounding,
 // |pos·ω|·2^-24 (≤ 2.5e-4 at position 4095), plus the f32 rounding of ω itself and of cos/sin.
@@ -122,8 +122,8 @@ constexpr double kF16Rel = 1.0 / 2048;
 TEST(Rope, ApplyInterleavedQwenImage) {
   const QwenImageRope rope = qwen_image_rope(1, 3, 5, 4);
   for (DType dt : {DType::f32, DType::bf16, DType::f16}) {
-    const Tensor xi = random_tensor({2, 15, 3, 128}, dt, 7);
-    const Tensor xt = random_tensor({2, 4, 3, 128}, dt, 8);
+    const Tensor xi = random_normal({2, 15, 3, 128}, dt, 7);
+    const Tensor xt = random_normal({2, 4, 3, 128}, dt, 8);
     const double rel = dt == DType::bf16 ? kBf16Rel : dt == DType::f16 ? kF16Rel : 0.0;
     const Tensor yi = apply_rope(xi, rope.image);
     ASSERT_EQ(yi.dtype(), dt);
@@ -131,7 +131,7 @@ TEST(Rope, ApplyInterleavedQwenImage) {
     EXPECT_TRUE(all_close(apply_rope(xt, rope.text), rotate(xt, rope.text), kF32Abs, rel));
   }
   // The frame pairs (dims 0..15) of the image tokens are untouched (frame position 0).
-  const Tensor x = random_tensor({1, 15, 2, 128}, DType::f32, 9);
+  const Tensor x = random_normal({1, 15, 2, 128}, DType::f32, 9);
   const std::vector<double> a = values(x), b = values(apply_rope(x, rope.image));
   for (std::size_t i = 0; i < a.size(); ++i)
     if (i % 128 < 16) ASSERT_EQ(a[i], b[i]) << i;
@@ -153,24 +153,24 @@ TEST(Rope, Rotate1dTableAndApply) {
         EXPECT_NEAR(t.cos.item_as_double(idx), std::cos(a), 1e-6);
         EXPECT_NEAR(t.sin.item_as_double(idx), std::sin(a), 1e-6);
       }
-  const Tensor x = random_tensor({2, 7, 3, 16}, DType::f32, 11);
+  const Tensor x = random_normal({2, 7, 3, 16}, DType::f32, 11);
   EXPECT_TRUE(all_close(apply_rope(x, t), rotate(x, t), kF32Abs, 0.0));
   // A shared [L] table (i32 ids) applied to a strided view (a transposed [B, H, L, D] tensor).
   const RopeTable shared =
       rope_1d(Tensor::from_floats({5}, std::vector<float>{0, 1, 2, 3, 100}).to(DType::i32), 8, 10000.0);
-  const Tensor xv = random_tensor({2, 3, 5, 8}, DType::f32, 12).transpose(1, 2);
+  const Tensor xv = random_normal({2, 3, 5, 8}, DType::f32, 12).transpose(1, 2);
   ASSERT_FALSE(xv.is_contiguous());
   EXPECT_TRUE(all_close(apply_rope(xv, shared), rotate(xv, shared), kF32Abs, 0.0));
   // Position 0 is the identity.
-  const Tensor one = random_tensor({1, 1, 1, 8}, DType::f32, 13);
+  const Tensor one = random_normal({1, 1, 1, 8}, DType::f32, 13);
   const RopeTable zero = rope_1d(Tensor::zeros({1}, DType::i64), 8, 10000.0);
   EXPECT_TRUE(all_close(apply_rope(one, zero), values(one), 0.0, 0.0));
 }
 
 TEST(Rope, RelativePositionProperty) {
   // <rope(q, m), rope(k, n)> depends only on m - n (rotate-half, positions 3/1 vs 12/10).
-  const Tensor q = random_tensor({1, 1, 1, 32}, DType::f32, 20),
-               k = random_tensor({1, 1, 1, 32}, DType::f32, 21);
+  const Tensor q = random_normal({1, 1, 1, 32}, DType::f32, 20),
+               k = random_normal({1, 1, 1, 32}, DType::f32, 21);
   auto at = [&](const Tensor& x, float p) {
     return values(
         apply_rope(x, rope_1d(Tensor::from_floats({1}, std::vector<float>{p}).to(DType::i32), 32, 1e4)));
@@ -185,7 +185,7 @@ TEST(Rope, RelativePositionProperty) {
 
 TEST(Rope, RejectsBadArguments) {
   const RopeTable t = rope_1d(Tensor::zeros({2, 7}, DType::i64), 16, 1e4);
-  const Tensor x = random_tensor({2, 7, 3, 16}, DType::f32, 1);
+  const Tensor x = random_normal({2, 7, 3, 16}, DType::f32, 1);
   EXPECT_TRUE(throws_with<ShapeError>([&] { apply_rope(x.slice(1, 0, 6), t); },
                                       {"apply_rope", "[2, 6, 3, 16]", "length"}));
   EXPECT_TRUE(throws_with<ShapeError>([&] { apply_rope(x.slice(3, 0, 8), t); }, {"apply_rope", "head_dim"}));
