@@ -1,0 +1,104 @@
+#include "models/qwen_image/dit.h"
+
+#include <vector>
+
+#include "io/model_folder.h"
+#include "models/qwen_image/dit_block.h"
+#include "models/qwen_image/timestep_embedding.h"
+#include "ops/activation.h"
+#include "ops/elementwise.h"
+#include "ops/layout.h"
+#include "ops/norm.h"
+#include "vramkit/error.h"
+
+namespace vramkit::qwen_image {
+namespace {
+
+// The key padding mask of the joint [text, image] sequence as u8 [B, L + N]: the text mask, then ones.
+Tensor joint_key_mask(const Tensor& text_mask, std::int64_t n_img) {
+  const std::int64_t batch = text_mask.size(0), n_txt = text_mask.size(1);
+  const std::vector<float> m = text_mask.to(DType::f32).to_floats();
+  Tensor out = Tensor::zeros({batch, n_txt + n_img}, DType::u8);
+  auto* o = out.data_as<std::uint8_t>();
+  for (std::int64_t b = 0; b < batch; ++b) {
+    for (std::int64_t i = 0; i < n_txt; ++i)
+      o[b * (n_txt + n_img) + i] = m[static_cast<std::size_t>(b * n_txt + i)] != 0.0f ? 1 : 0;
+    for (std::int64_t i = 0; i < n_img; ++i) o[b * (n_txt + n_img) + n_txt + i] = 1;
+  }
+  return out;
+}
+
+void check_inputs(const DitConfig& c, const DitInputs& in) {
+  const auto fail = [&](const std::string& what) {
+    throw ShapeError("Qwen-Image transformer forward: hidden_states " + in.hidden_states.str() +
+                     ", encoder_hidden_states " + in.encoder_hidden_states.str() + ", timestep " +
+                     in.timestep.str() + ", grid " + std::to_string(in.grid[0]) + "x" +
+                     std::to_string(in.grid[1]) + "x" + std::to_string(in.grid[2]) + ": " + what);
+  };
+  const Tensor& x = in.hidden_states;
+  const Tensor& e = in.encoder_hidden_states;
+  if (x.rank() != 3 || x.size(2) != c.in_channels)
+    fail("hidden_states must be [B, N, " + std::to_string(c.in_channels) + "]");
+  if (e.rank() != 3 || e.size(0) != x.size(0) || e.size(2) != c.joint_attention_dim)
+    fail("encoder_hidden_states must be [B, L, " + std::to_string(c.joint_attention_dim) + "]");
+  if (in.timestep.rank() != 1 || in.timestep.size(0) != x.size(0)) fail("timestep must be [B]");
+  if (in.grid[0] <= 0 || in.grid[1] <= 0 || in.grid[2] <= 0 ||
+      in.grid[0] * in.grid[1] * in.grid[2] != x.size(1))
+    fail("the grid must be positive and hold N = frames·height·width tokens");
+  if (in.encoder_mask.defined() && (in.encoder_mask.rank() != 2 || in.encoder_mask.size(0) != e.size(0) ||
+                                    in.encoder_mask.size(1) != e.size(1)))
+    fail("encoder_mask " + in.encoder_mask.str() + " must be [B, L]");
+}
+
+}  // namespace
+
+QwenImageDit::QwenImageDit(VramManager& manager, DitConfig config, std::shared_ptr<const WeightFiles> files,
+                           const VramConfig& vram, ModelOptions options)
+    : config_(config) {
+  validate_dit_weights(config_, *files);
+  model_ = manager.add_model("transformer", std::move(files), dit_units(config_), vram, std::move(options));
+}
+
+std::unique_ptr<QwenImageDit> QwenImageDit::open(VramManager& manager, const std::filesystem::path& folder,
+                                                 const VramConfig& vram, ModelOptions options) {
+  const std::filesystem::path component =
+      ModelFolder::is_model_folder(folder) ? folder / "transformer" : folder;
+  const DitConfig config = DitConfig::from_json_file(component / "config.json");
+  auto files = std::make_shared<const WeightFiles>(WeightFiles::open(component));
+  return std::make_unique<QwenImageDit>(manager, config, std::move(files), vram, std::move(options));
+}
+
+Tensor QwenImageDit::forward(const DitInputs& in) {
+  check_inputs(config_, in);
+  if (!model_->onloaded()) model_->onload();
+  const DType dtype = computation_dtype();
+  const std::int64_t n_img = in.hidden_states.size(1), n_txt = in.encoder_hidden_states.size(1);
+  UnitCursor units(*model_);
+
+  Tensor x = units.linear("img_in", in.hidden_states.to(dtype));
+  Tensor c = units.rms_norm("txt_norm", in.encoder_hidden_states.to(dtype), DitConfig::kNormEps);
+  c = units.linear("txt_in", c);
+  Tensor temb = timestep_projection(in.timestep, DitConfig::kTimestepChannels, dtype);
+  temb = units.linear("time_text_embed.timestep_embedder.linear_1", temb);
+  temb = units.linear("time_text_embed.timestep_embedder.linear_2", ops::silu(temb));
+  const Tensor temb_silu = ops::silu(temb);
+
+  ops::QwenImageRopeConfig rope_config;
+  rope_config.axes_dim = config_.axes_dims_rope;
+  rope_config.theta = DitConfig::kRopeTheta;
+  const ops::QwenImageRope rope =
+      ops::qwen_image_rope(in.grid[0], in.grid[1], in.grid[2], n_txt, rope_config);
+  const Tensor key_mask = in.encoder_mask.defined() ? joint_key_mask(in.encoder_mask, n_img) : Tensor();
+
+  const BlockContext ctx{config_, temb_silu, rope, key_mask};
+  for (std::int64_t i = 0; i < config_.num_layers; ++i) run_block(units, ctx, i, x, c);
+
+  // AdaLayerNormContinuous: the projection holds scale then shift.
+  const Tensor e = units.linear("norm_out.linear", temb_silu);
+  const std::int64_t dim = config_.inner_dim();
+  const Tensor scale = e.slice(1, 0, dim).unsqueeze(1), shift = e.slice(1, dim, 2 * dim).unsqueeze(1);
+  x = ops::modulate(ops::layer_norm(x, Tensor(), Tensor(), DitConfig::kNormEps), shift, scale);
+  return units.linear("proj_out", x).to(DType::f32);
+}
+
+}  // namespace vramkit::qwen_image

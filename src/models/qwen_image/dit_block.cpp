@@ -1,0 +1,103 @@
+#include "models/qwen_image/dit_block.h"
+
+#include "ops/activation.h"
+#include "ops/attention.h"
+#include "ops/elementwise.h"
+#include "ops/layout.h"
+#include "ops/linear.h"
+#include "ops/norm.h"
+#include "vramkit/error.h"
+
+namespace vramkit::qwen_image {
+
+UnitLease UnitCursor::next(std::string_view unit_name) {
+  const auto& units = model_.units();
+  if (position_ >= units.size() || units[position_].name != unit_name)
+    throw ArgumentError("Qwen-Image transformer: the forward pass asked for unit " + std::string(unit_name) +
+                        " at position " + std::to_string(position_) +
+                        " of the execution order, which holds " +
+                        (position_ < units.size() ? units[position_].name : std::string("nothing")));
+  return model_.acquire(position_++);
+}
+
+Tensor UnitCursor::linear(std::string_view name, const Tensor& x) {
+  const UnitLease lease = next(name);
+  const std::string n(name);
+  return ops::linear(x, lease.get(n + ".weight"), lease.get(n + ".bias"));
+}
+
+Tensor UnitCursor::rms_norm(std::string_view name, const Tensor& x, double eps) {
+  const UnitLease lease = next(name);
+  return ops::rms_norm(x, lease.get(std::string(name) + ".weight"), eps);
+}
+
+namespace {
+
+// AdaLN parameters of one stream: the 6·D modulation split into (shift, scale, gate) for the attention half
+// and for the MLP half, each [B, 1, D] so that it broadcasts over the tokens.
+struct Modulation {
+  Tensor shift1, scale1, gate1, shift2, scale2, gate2;
+};
+
+Modulation split_modulation(const Tensor& mod, std::int64_t dim) {
+  const auto parts = ops::split(mod, {dim, dim, dim, dim, dim, dim}, -1);
+  return {parts[0].unsqueeze(1), parts[1].unsqueeze(1), parts[2].unsqueeze(1),
+          parts[3].unsqueeze(1), parts[4].unsqueeze(1), parts[5].unsqueeze(1)};
+}
+
+Tensor norm_modulate(const Tensor& x, const Tensor& shift, const Tensor& scale) {
+  return ops::modulate(ops::layer_norm(x, Tensor(), Tensor(), DitConfig::kNormEps), shift, scale);
+}
+
+// FeedForward(dim, dim, activation_fn="gelu-approximate"): net.2(GELU_tanh(net.0.proj(y))).
+Tensor mlp(UnitCursor& units, const std::string& prefix, const Tensor& y) {
+  const Tensor hidden = ops::gelu(units.linear(prefix + ".net.0.proj", y), ops::GeluApproximation::tanh);
+  return units.linear(prefix + ".net.2", hidden);
+}
+
+}  // namespace
+
+void run_block(UnitCursor& units, const BlockContext& ctx, std::int64_t index, Tensor& x, Tensor& c) {
+  const std::string p = "transformer_blocks." + std::to_string(index) + ".";
+  const std::int64_t dim = ctx.config.inner_dim();
+  const std::int64_t heads = ctx.config.num_attention_heads, head_dim = ctx.config.attention_head_dim;
+  const std::int64_t batch = x.size(0), n_img = x.size(1), n_txt = c.size(1);
+
+  const Modulation mi = split_modulation(units.linear(p + "img_mod.1", ctx.temb_silu), dim);
+  const Modulation mt = split_modulation(units.linear(p + "txt_mod.1", ctx.temb_silu), dim);
+  const Tensor xa = norm_modulate(x, mi.shift1, mi.scale1);
+  const Tensor ca = norm_modulate(c, mt.shift1, mt.scale1);
+
+  // Joint attention (QwenDoubleStreamAttnProcessor2_0): image q/k/v, text q/k/v, per-head RMS norms, RoPE,
+  // then one attention over [text, image] (text first).
+  const auto heads_of = [&](const Tensor& t) { return t.reshape({batch, t.size(1), heads, head_dim}); };
+  Tensor q_img = heads_of(units.linear(p + "attn.to_q", xa));
+  Tensor k_img = heads_of(units.linear(p + "attn.to_k", xa));
+  const Tensor v_img = heads_of(units.linear(p + "attn.to_v", xa));
+  Tensor q_txt = heads_of(units.linear(p + "attn.add_q_proj", ca));
+  Tensor k_txt = heads_of(units.linear(p + "attn.add_k_proj", ca));
+  const Tensor v_txt = heads_of(units.linear(p + "attn.add_v_proj", ca));
+  q_img = units.rms_norm(p + "attn.norm_q", q_img, DitConfig::kNormEps);
+  k_img = units.rms_norm(p + "attn.norm_k", k_img, DitConfig::kNormEps);
+  q_txt = units.rms_norm(p + "attn.norm_added_q", q_txt, DitConfig::kNormEps);
+  k_txt = units.rms_norm(p + "attn.norm_added_k", k_txt, DitConfig::kNormEps);
+  q_img = ops::apply_rope(q_img, ctx.rope.image);
+  k_img = ops::apply_rope(k_img, ctx.rope.image);
+  q_txt = ops::apply_rope(q_txt, ctx.rope.text);
+  k_txt = ops::apply_rope(k_txt, ctx.rope.text);
+
+  ops::AttentionOptions options;
+  options.key_mask = ctx.key_mask;
+  const Tensor joint = ops::attention(ops::concat({q_txt, q_img}, 1), ops::concat({k_txt, k_img}, 1),
+                                      ops::concat({v_txt, v_img}, 1), options)
+                           .reshape({batch, n_txt + n_img, dim});
+  const Tensor attn_img = units.linear(p + "attn.to_out.0", joint.slice(1, n_txt, n_txt + n_img));
+  const Tensor attn_txt = units.linear(p + "attn.to_add_out", joint.slice(1, 0, n_txt));
+  x = ops::gated_residual(x, mi.gate1, attn_img);
+  c = ops::gated_residual(c, mt.gate1, attn_txt);
+
+  x = ops::gated_residual(x, mi.gate2, mlp(units, p + "img_mlp", norm_modulate(x, mi.shift2, mi.scale2)));
+  c = ops::gated_residual(c, mt.gate2, mlp(units, p + "txt_mlp", norm_modulate(c, mt.shift2, mt.scale2)));
+}
+
+}  // namespace vramkit::qwen_image

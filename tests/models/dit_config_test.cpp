@@ -1,0 +1,136 @@
+// The Qwen-Image transformer's config and key set: config.json read from the file, the full-size module list
+// against the reference enumeration (tests/data/qwen_image_dit_full_keys.txt, the transformer part of
+// qwen-image-keys.txt), and weight validation listing every problem in one error.
+#include "models/qwen_image/dit_config.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <regex>
+#include <sstream>
+
+#include "io/safetensors.h"
+#include "vramkit/error.h"
+
+namespace vramkit::qwen_image {
+namespace {
+
+const std::filesystem::path kData = VRAMKIT_TEST_DATA;
+const std::filesystem::path kTiny = kData / "qwen_image_dit_tiny" / "transformer";
+
+std::string error_message(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const FormatError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no FormatError";
+  return {};
+}
+
+TEST(DitConfig, ReadsEveryValueFromTheFile) {
+  const DitConfig c = DitConfig::from_json_file(kTiny / "config.json");
+  EXPECT_EQ(c.num_layers, 2);
+  EXPECT_EQ(c.num_attention_heads, 2);
+  EXPECT_EQ(c.attention_head_dim, 32);
+  EXPECT_EQ(c.joint_attention_dim, 48);
+  EXPECT_EQ(c.in_channels, 64);
+  EXPECT_EQ(c.out_channels, 16);
+  EXPECT_EQ(c.patch_size, 2);
+  EXPECT_EQ(c.axes_dims_rope, (std::array<std::int64_t, 3>{8, 12, 12}));
+  EXPECT_EQ(c.inner_dim(), 64);
+}
+
+TEST(DitConfig, RejectsInconsistentAndUnsupportedConfigs) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("vramkit_dit_config_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto write = [&](const std::string& text) {
+    std::ofstream(dir / "config.json") << text;
+    return dir / "config.json";
+  };
+  EXPECT_THROW(DitConfig::from_json_file(write(R"({"attention_head_dim": 64})")),
+               FormatError);  // axes sum 128
+  EXPECT_THROW(DitConfig::from_json_file(write(R"({"num_layers": "60"})")), FormatError);
+  EXPECT_THROW(DitConfig::from_json_file(write(R"({"guidance_embeds": true})")), ArgumentError);
+  EXPECT_THROW(DitConfig::from_json_file(write(R"({"zero_cond_t": true})")), ArgumentError);
+  EXPECT_THROW(DitConfig::from_json_file(write("[1, 2]")), FormatError);
+  EXPECT_THROW(DitConfig::from_json_file(dir / "absent.json"), IoError);
+  std::filesystem::remove_all(dir);
+}
+
+// The reference list: "name (d0, d1)" lines, "{i}" standing for every block index.
+std::map<std::string, Shape> reference_keys(std::int64_t layers) {
+  std::ifstream in(kData / "qwen_image_dit_full_keys.txt");
+  EXPECT_TRUE(in.good());
+  std::map<std::string, Shape> keys;
+  const std::regex line_re(R"(^(\S+) \(([0-9, ]+)\)$)");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::smatch m;
+    if (!std::regex_match(line, m, line_re)) {
+      ADD_FAILURE() << "unparsed line " << line;
+      continue;
+    }
+    std::vector<std::int64_t> dims;
+    std::stringstream ss(m[2].str());
+    for (std::string d; std::getline(ss, d, ',');)
+      if (d.find_first_not_of(' ') != std::string::npos) dims.push_back(std::stoll(d));
+    const std::string name = m[1].str();
+    const auto brace = name.find("{i}");
+    if (brace == std::string::npos) {
+      keys.emplace(name, Shape(std::span<const std::int64_t>(dims)));
+      continue;
+    }
+    for (std::int64_t i = 0; i < layers; ++i)
+      keys.emplace(name.substr(0, brace) + std::to_string(i) + name.substr(brace + 3),
+                   Shape(std::span<const std::int64_t>(dims)));
+  }
+  return keys;
+}
+
+TEST(DitConfig, FullSizeModelMatchesTheReleasedCheckpoint) {
+  const DitConfig full;  // the class defaults are Qwen-Image's config
+  EXPECT_EQ(dit_parameter_count(full), 20'430'401'088);
+  std::map<std::string, Shape> ours;
+  std::size_t count = 0;
+  for (const DitModule& m : dit_modules(full))
+    for (const ExpectedTensor& t : m.tensors) ours.emplace(t.name, t.shape), ++count;
+  EXPECT_EQ(count, 1933u);
+  EXPECT_EQ(ours, reference_keys(60));
+  const auto units = dit_units(full);
+  EXPECT_EQ(units.size(), 5u + 60u * 18u + 2u);
+  EXPECT_EQ(units.front().name, "img_in");
+  EXPECT_EQ(units[5].name, "transformer_blocks.0.img_mod.1");
+  EXPECT_EQ(units.back().name, "proj_out");
+}
+
+TEST(DitConfig, ValidationListsEveryProblemAtOnce) {
+  const DitConfig c = DitConfig::from_json_file(kTiny / "config.json");
+  EXPECT_NO_THROW(validate_dit_weights(c, WeightFiles::open(kTiny)));
+
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("vramkit_dit_validate_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  for (const DitModule& m : dit_modules(c))
+    for (const ExpectedTensor& t : m.tensors) {
+      if (t.name == "proj_out.bias" || t.name == "transformer_blocks.1.attn.norm_k.weight") continue;
+      const Shape shape = t.name == "txt_in.weight" ? Shape{64, 47} : t.shape;
+      tensors.emplace_back(t.name, Tensor::zeros(shape, DType::bf16));
+    }
+  tensors.emplace_back("pos_embed.weight", Tensor::zeros({4}, DType::bf16));
+  write_safetensors(dir / "bad.safetensors", tensors);
+  const std::string message =
+      error_message([&] { validate_dit_weights(c, WeightFiles::open(dir / "bad.safetensors")); });
+  EXPECT_NE(message.find("2 missing"), std::string::npos) << message;
+  EXPECT_NE(message.find("proj_out.bias"), std::string::npos) << message;
+  EXPECT_NE(message.find("transformer_blocks.1.attn.norm_k.weight"), std::string::npos) << message;
+  EXPECT_NE(message.find("1 unexpected:\n    pos_embed.weight"), std::string::npos) << message;
+  EXPECT_NE(message.find("txt_in.weight is [64, 47], expected [64, 48]"), std::string::npos) << message;
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace vramkit::qwen_image
