@@ -42,13 +42,14 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
 
-const DitDims kTinyDit{.num_layers = 2,
-                       .num_attention_heads = 2,
-                       .attention_head_dim = 16,
-                       .joint_attention_dim = 32,
-                       .in_channels = 64,
-                       .out_channels = 16,
-                       .patch_size = 2};
+const qwen_image::DitConfig kTinyDit{.patch_size = 2,
+                                     .in_channels = 64,
+                                     .out_channels = 16,
+                                     .num_layers = 2,
+                                     .attention_head_dim = 16,
+                                     .num_attention_heads = 2,
+                                     .joint_attention_dim = 32,
+                                     .axes_dims_rope = {4, 6, 6}};
 const TextEncoderDims kTinyText{.vocab_size = 152064,
                                 .hidden_size = 32,
                                 .num_hidden_layers = 2,
@@ -137,7 +138,7 @@ void write_transformer(const fs::path& dir) {
   write_json(dir / "config.json", json{{"_class_name", "QwenImageTransformer2DModel"},
                                        {"_diffusers_version", "0.34.0.dev0"},
                                        {"attention_head_dim", kTinyDit.attention_head_dim},
-                                       {"axes_dims_rope", json::array({4, 6, 6})},
+                                       {"axes_dims_rope", kTinyDit.axes_dims_rope},
                                        {"guidance_embeds", false},
                                        {"in_channels", kTinyDit.in_channels},
                                        {"joint_attention_dim", kTinyDit.joint_attention_dim},
@@ -258,7 +259,7 @@ void write_checkpoint(const fs::path& root) {
 
 void list_full_size(std::ostream& out) {
   const std::pair<const char*, std::vector<TensorSpec>> components[] = {
-      {"transformer", dit_tensors(DitDims{})},
+      {"transformer", dit_tensors(qwen_image::DitConfig{})},
       {"text_encoder", text_encoder_tensors(TextEncoderDims{})},
       {"vae", vae_tensors(VaeDims{})}};
   for (const auto& [component, specs] : components) {

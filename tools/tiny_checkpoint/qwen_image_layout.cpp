@@ -86,32 +86,11 @@ void vae_decoder(SpecList& s, const VaeDims& d) {
 
 }  // namespace
 
-std::vector<TensorSpec> dit_tensors(const DitDims& d) {
-  const std::int64_t D = d.num_attention_heads * d.attention_head_dim;
-  const std::int64_t ffn = 4 * D;
-  SpecList s;
-  s.add_with_bias("img_in", {D, d.in_channels});
-  s.add("txt_norm.weight", {d.joint_attention_dim});
-  s.add_with_bias("txt_in", {D, d.joint_attention_dim});
-  s.add_with_bias("time_text_embed.timestep_embedder.linear_1", {D, d.timestep_channels});
-  s.add_with_bias("time_text_embed.timestep_embedder.linear_2", {D, D});
-  for (std::int64_t i = 0; i < d.num_layers; ++i) {
-    const std::string p = "transformer_blocks." + std::to_string(i) + ".";
-    s.add_with_bias(p + "img_mod.1", {6 * D, D});
-    s.add_with_bias(p + "txt_mod.1", {6 * D, D});
-    for (const char* proj :
-         {"to_q", "to_k", "to_v", "add_q_proj", "add_k_proj", "add_v_proj", "to_out.0", "to_add_out"})
-      s.add_with_bias(p + "attn." + proj, {D, D});
-    for (const char* norm : {"norm_q", "norm_k", "norm_added_q", "norm_added_k"})
-      s.add(p + "attn." + norm + ".weight", {d.attention_head_dim});
-    for (const char* mlp : {"img_mlp", "txt_mlp"}) {
-      s.add_with_bias(p + mlp + ".net.0.proj", {ffn, D});
-      s.add_with_bias(p + mlp + ".net.2", {D, ffn});
-    }
-  }
-  s.add_with_bias("norm_out.linear", {2 * D, D});
-  s.add_with_bias("proj_out", {d.patch_size * d.patch_size * d.out_channels, D});
-  return s.take();
+std::vector<TensorSpec> dit_tensors(const qwen_image::DitConfig& config) {
+  std::vector<TensorSpec> specs;
+  for (const auto& module : qwen_image::dit_modules(config))
+    for (const auto& t : module.tensors) specs.push_back({t.name, {t.shape.dims().begin(), t.shape.dims().end()}});
+  return specs;
 }
 
 std::vector<TensorSpec> text_encoder_tensors(const TextEncoderDims& d) {

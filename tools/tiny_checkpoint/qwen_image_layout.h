@@ -9,22 +9,13 @@
 #include <string>
 #include <vector>
 
+#include "models/qwen_image/dit_config.h"
+
 namespace vramkit::tools {
 
 struct TensorSpec {
   std::string name;
   std::vector<std::int64_t> shape;
-};
-
-struct DitDims {
-  std::int64_t num_layers = 60;
-  std::int64_t num_attention_heads = 24;
-  std::int64_t attention_head_dim = 128;
-  std::int64_t joint_attention_dim = 3584;  // the text encoder's hidden size
-  std::int64_t in_channels = 64;
-  std::int64_t out_channels = 16;
-  std::int64_t patch_size = 2;
-  std::int64_t timestep_channels = 256;  // fixed in the model (Timesteps(num_channels=256))
 };
 
 struct TextEncoderDims {
@@ -44,7 +35,8 @@ struct VaeDims {
   std::vector<bool> temperal_downsample = {false, true, true};
 };
 
-std::vector<TensorSpec> dit_tensors(const DitDims& d);
+// The DiT's tensors come from the model's own module list (models/qwen_image/dit_config.h), flattened.
+std::vector<TensorSpec> dit_tensors(const qwen_image::DitConfig& config);
 // The language model only (embed_tokens, layers, final norm); lm_head and the vision tower are not listed.
 std::vector<TensorSpec> text_encoder_tensors(const TextEncoderDims& d);
 std::vector<TensorSpec> vae_tensors(const VaeDims& d);
