@@ -7,6 +7,7 @@
 #include <new>
 #include <string>
 
+#include "cli/forward.h"
 #include "cli/inspect.h"
 #include "cli/plan.h"
 #include "vramkit/error.h"
@@ -45,6 +46,8 @@ int main(int argc, char** argv) {
   CLI::App* plan = app.add_subcommand("plan", "show what the VRAM manager would keep resident and stream");
   vramkit::cli::add_plan_arguments(*plan, plan_arguments);
 
+  vramkit::cli::ForwardCommand forward(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -59,6 +62,7 @@ int main(int argc, char** argv) {
     }
     if (inspect->parsed()) vramkit::cli::run_inspect(inspect_options, std::cout);
     if (plan->parsed()) vramkit::cli::run_plan(plan_arguments, std::cout);
+    if (forward.parsed()) forward.run(std::cerr);
     std::cout.flush();
     if (!std::cout) return report("cannot write to standard output");
     return 0;

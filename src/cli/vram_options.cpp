@@ -4,8 +4,12 @@
 #include <charconv>
 #include <cmath>
 
+#include <unistd.h>
+
+#include "backends/emu/emu_accelerator.h"
 #include "vramkit/error.h"
 #ifdef VRAMKIT_HAS_CUDA
+#include "backends/cuda/cuda_accelerator.h"
 #include "backends/cuda/cuda_device.h"
 #endif
 
@@ -66,6 +70,28 @@ std::uint64_t free_device_bytes(const RunDevice& device) {
       break;
   }
   throw ArgumentError("--vram-limit auto needs an accelerator, not --device cpu");
+}
+
+std::shared_ptr<Accelerator> make_accelerator(const RunDevice& device) {
+  switch (device.device.kind) {
+    case DeviceKind::emu:
+      return std::make_shared<EmuAccelerator>(EmuOptions{device.emu_bytes, 0, 0});
+    case DeviceKind::cpu: {
+      const long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGE_SIZE);
+      const std::uint64_t ram = pages > 0 && page_size > 0 ? static_cast<std::uint64_t>(pages) * page_size
+                                                           : std::uint64_t{16} << 30;
+      return std::make_shared<EmuAccelerator>(EmuOptions{ram, 0, 0});
+    }
+    case DeviceKind::cuda: {
+#ifdef VRAMKIT_HAS_CUDA
+      const std::uint64_t free = free_device_bytes(device);
+      return std::make_shared<CudaAccelerator>(device.device.index, free > kAutoMargin ? free - kAutoMargin : 0);
+#else
+      break;
+#endif
+    }
+  }
+  throw ArgumentError("--device " + device.device.str() + ": this build has no CUDA backend (build the cuda preset)");
 }
 
 VramSettings resolve_vram_arguments(const VramArguments& args) {

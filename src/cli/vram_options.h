@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 
+#include "backends/accelerator.h"
 #include "core/device.h"
 #include "vram/manager.h"
 #include "vram/vram_config.h"
@@ -48,6 +49,10 @@ RunDevice parse_run_device(const std::string& s);
 // Free memory of the run's accelerator (cuda: the driver's figure; emu: its size). Throws ArgumentError for cpu
 // or a build without CUDA.
 std::uint64_t free_device_bytes(const RunDevice& device);
+// The accelerator a run uses: emu (the emulated device with its size), cuda:N (an arena of the device's free
+// memory less 0.5 GiB), or cpu (the emulated device sized to the host's RAM, copies unthrottled: "device"
+// memory is host memory there, so the VRAM options keep their meaning and their accounting).
+std::shared_ptr<Accelerator> make_accelerator(const RunDevice& device);
 // Validates and combines the arguments. Errors name the option and the value.
 VramSettings resolve_vram_arguments(const VramArguments& args);
 

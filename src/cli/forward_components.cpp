@@ -1,0 +1,11 @@
+#include "cli/forward_components.h"
+
+namespace vramkit::cli {
+
+std::vector<std::unique_ptr<ForwardComponent>> forward_components() {
+  std::vector<std::unique_ptr<ForwardComponent>> all;
+  all.push_back(make_forward_transformer());
+  return all;
+}
+
+}  // namespace vramkit::cli

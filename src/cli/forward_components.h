@@ -1,0 +1,16 @@
+// The components `vramkit forward` can run, one factory per file forward_<component>.cpp.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "cli/forward.h"
+
+namespace vramkit::cli {
+
+std::unique_ptr<ForwardComponent> make_forward_transformer();
+
+// Every component, in the order `vramkit forward --help` lists them.
+std::vector<std::unique_ptr<ForwardComponent>> forward_components();
+
+}  // namespace vramkit::cli
