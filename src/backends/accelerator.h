@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -40,6 +41,9 @@ class Stream {
   virtual void record(Event& event) = 0;
   virtual void wait(Event& event) = 0;
   virtual void synchronize() = 0;
+  // Runs `fn` on a host thread when the stream reaches this point; later work on the stream waits for it. For
+  // timing (the trace), so `fn` must be short and must not call into any stream.
+  virtual void host_function(std::function<void()> fn) = 0;
 };
 
 struct MemoryInfo {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/human_bytes.h"
 #include "io/model_folder.h"
 
 namespace vramkit::cli {
@@ -56,17 +57,6 @@ std::vector<InspectedComponent> collect(const InspectOptions& options) {
     }
   }
   return components;
-}
-
-std::string human_bytes(std::uint64_t bytes) {
-  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  if (bytes < 1024) return std::to_string(bytes) + " B";
-  double value = static_cast<double>(bytes);
-  std::size_t unit = 0;
-  while (value >= 1024.0 && unit + 1 < std::size(kUnits)) value /= 1024.0, ++unit;
-  char text[32];
-  std::snprintf(text, sizeof text, "%.2f %s", value, kUnits[unit]);
-  return text;
 }
 
 DTypeTotals dtype_totals(const WeightFiles& weights) {

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "vram/blob_fill.h"
+#include "core/human_bytes.h"
 #include "vramkit/error.h"
 #include "vramkit/log.h"
 
@@ -19,7 +20,6 @@ bool same_layout(const BlobLayout& a, const BlobLayout& b) {
   return true;
 }
 
-std::string gib(std::uint64_t bytes) { return std::to_string(static_cast<double>(bytes) / (1ull << 30)).substr(0, 5) + " GiB"; }
 
 }  // namespace
 
@@ -27,6 +27,7 @@ UnitLease::UnitLease(UnitLease&& other) noexcept
     : model_(std::exchange(other.model_, nullptr)),
       unit_(other.unit_),
       sequence_(other.sequence_),
+      in_use_(std::move(other.in_use_)),
       tensors_(std::move(other.tensors_)) {}
 
 UnitLease& UnitLease::operator=(UnitLease&& other) noexcept {
@@ -35,6 +36,7 @@ UnitLease& UnitLease::operator=(UnitLease&& other) noexcept {
     model_ = std::exchange(other.model_, nullptr);
     unit_ = other.unit_;
     sequence_ = other.sequence_;
+    in_use_ = std::move(other.in_use_);
     tensors_ = std::move(other.tensors_);
   }
   return *this;
@@ -109,7 +111,7 @@ void ManagedModel::onload() {
   plan_ = make_plan();
   if (plan_.over_limit_bytes > 0)
     log_warn("model " + name_ + ": the smallest configuration (streaming ring + workspace) exceeds the VRAM limit by " +
-             gib(plan_.over_limit_bytes) + "; running above the limit");
+             human_bytes(plan_.over_limit_bytes) + "; running above the limit");
   // The budget is a hard cap on the device arena, widened only by what the plan says it must exceed.
   if (const auto& limit = manager_.options().vram_limit) acc_.device_allocator()->set_cap(*limit + plan_.over_limit_bytes);
   staged_.clear();
@@ -204,11 +206,15 @@ UnitLease ManagedModel::acquire(std::size_t unit) {
   lease.model_ = this;
   lease.unit_ = unit;
   manager_.telemetry().add_acquire();
+  Stream& compute = acc_.compute_stream();
+  TraceRecorder* trace = manager_.trace();
   if (staged_index_[unit] < 0) {
     lease.tensors_ = views(unit, l.resident, static_cast<const char*>(resident_[unit]), nullptr);
+    if (trace) lease.in_use_ = trace->begin(compute);
     return lease;
   }
   const auto t0 = std::chrono::steady_clock::now();
+  const TraceRecorder::StreamSpan wait = trace ? trace->begin(compute) : TraceRecorder::StreamSpan{};
   std::int64_t sequence;
   {
     std::unique_lock lock(mutex_);
@@ -228,8 +234,12 @@ UnitLease ManagedModel::acquire(std::size_t unit) {
     if (worker_error_) std::rethrow_exception(worker_error_);
   }
   Slot& slot = ring_[static_cast<std::size_t>(sequence) % ring_.size()];
-  acc_.compute_stream().wait(*slot.ready);
+  compute.wait(*slot.ready);
   manager_.telemetry().add_wait(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  if (trace) {
+    trace->end(compute, wait, "compute", "wait " + l.name);
+    lease.in_use_ = trace->begin(compute);
+  }
   const char* dev = static_cast<const char*>(slot.device);
   lease.tensors_ = resident_[unit] ? views(unit, l.resident, static_cast<const char*>(resident_[unit]), dev)
                                    : views(unit, l.stream, dev, dev + l.stream.bytes);
@@ -238,6 +248,8 @@ UnitLease ManagedModel::acquire(std::size_t unit) {
 
 void ManagedModel::release(UnitLease& lease) {
   lease.model_ = nullptr;
+  if (TraceRecorder* trace = manager_.trace(); trace && lease.in_use_.start_us)
+    trace->end(acc_.compute_stream(), lease.in_use_, "compute", layouts_[lease.unit_].name);
   if (lease.sequence_ < 0) return;
   Slot& slot = ring_[static_cast<std::size_t>(lease.sequence_) % ring_.size()];
   acc_.compute_stream().record(*slot.released);

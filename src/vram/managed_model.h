@@ -49,6 +49,7 @@ class UnitLease {
   ManagedModel* model_ = nullptr;
   std::size_t unit_ = 0;
   std::int64_t sequence_ = -1;  // staged sequence number, -1 for an in-place resident unit
+  TraceRecorder::StreamSpan in_use_;  // from acquire to release on the compute stream, when tracing
   std::vector<Tensor> tensors_;
 };
 
@@ -96,7 +97,7 @@ class ManagedModel {
   void start_streaming();
   void stop_streaming();
   void copy_loop();
-  void reader_loop();
+  void reader_loop(int index);
   void upcast(Stream& stream, const BlobLayout& from, const BlobLayout& to, const char* src, char* dst) const;
   std::vector<Tensor> views(std::size_t unit, const BlobLayout& from, const char* src, const char* compute) const;
   std::int64_t disk_job_of(std::int64_t sequence) const;

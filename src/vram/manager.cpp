@@ -12,6 +12,7 @@ VramManager::VramManager(std::shared_ptr<Accelerator> accelerator, ManagerOption
   if (options_.disk_threads < 1 || options_.disk_buffers < 1)
     throw ArgumentError("VramManager: disk_threads and disk_buffers must be at least 1");
   h2d_ = accelerator_->create_stream("h2d");
+  if (options_.trace) trace_ = std::make_unique<TraceRecorder>();
 }
 
 VramManager::~VramManager() = default;

@@ -13,6 +13,7 @@
 #include "io/model_files.h"
 #include "vram/fp8_scaling.h"
 #include "vram/telemetry.h"
+#include "vram/trace.h"
 #include "vram/unit_layout.h"
 #include "vram/vram_config.h"
 
@@ -26,6 +27,7 @@ struct ManagerOptions {
   Fp8Scaling fp8_scaling = Fp8Scaling::per_channel;
   int disk_threads = 4;                     // pread workers of the disk tier
   int disk_buffers = 4;                     // pinned staging buffers of the disk tier (read-ahead depth)
+  bool trace = false;                       // record a Chrome trace of the streams (trace())
 };
 
 struct ModelOptions {
@@ -50,6 +52,8 @@ class VramManager {
   Accelerator& accelerator() { return *accelerator_; }
   const ManagerOptions& options() const { return options_; }
   Telemetry& telemetry() { return telemetry_; }
+  // The trace of the compute and copy streams and the disk readers; null unless ManagerOptions::trace.
+  TraceRecorder* trace() { return trace_.get(); }
   // Counters plus the current memory figures.
   TelemetrySnapshot snapshot() const;
   // The copy stream every model's transfers use (one copy engine, in execution order).
@@ -59,6 +63,7 @@ class VramManager {
   std::shared_ptr<Accelerator> accelerator_;
   ManagerOptions options_;
   Telemetry telemetry_;
+  std::unique_ptr<TraceRecorder> trace_;
   std::unique_ptr<Stream> h2d_;
 };
 

@@ -34,7 +34,7 @@ void ManagedModel::start_streaming() {
       b.read_job = b.copied_job = -1;
     }
     const int threads = std::min(manager_.options().disk_threads, manager_.options().disk_buffers);
-    for (int i = 0; i < threads; ++i) readers_.emplace_back([this] { reader_loop(); });
+    for (int i = 0; i < threads; ++i) readers_.emplace_back([this, i] { reader_loop(i); });
   }
   copier_ = std::thread([this] { copy_loop(); });
 }
@@ -65,6 +65,7 @@ std::int64_t ManagedModel::disk_job_of(std::int64_t sequence) const {
 
 void ManagedModel::copy_loop() {
   Stream& h2d = manager_.h2d_stream();
+  TraceRecorder* trace = manager_.trace();
   const auto slots = static_cast<std::int64_t>(ring_.size());
   try {
     for (std::int64_t k = 0;; ++k) {
@@ -77,6 +78,7 @@ void ManagedModel::copy_loop() {
         if (stopping_) return;
       }
       h2d.wait(*slot.released);  // the computation that used this slot before is done with it
+      const TraceRecorder::StreamSpan span = trace ? trace->begin(h2d) : TraceRecorder::StreamSpan{};
       char* dev = static_cast<char*>(slot.device);
       if (resident_[unit]) {
         upcast(h2d, l.resident, l.compute_from_resident, static_cast<const char*>(resident_[unit]), dev);
@@ -100,6 +102,7 @@ void ManagedModel::copy_loop() {
         }
         upcast(h2d, l.stream, l.compute_from_stream, dev, dev + l.stream.bytes);
       }
+      if (trace) trace->end(h2d, span, "copy h2d", l.name);  // before `ready`: the span ends before use
       h2d.record(*slot.ready);
       {
         std::lock_guard lock(mutex_);
@@ -114,7 +117,9 @@ void ManagedModel::copy_loop() {
   }
 }
 
-void ManagedModel::reader_loop() {
+void ManagedModel::reader_loop(int index) {
+  TraceRecorder* trace = manager_.trace();
+  const std::string track = "disk reader " + std::to_string(index);
   const auto buffers = static_cast<std::int64_t>(disk_buffers_.size());
   try {
     for (;;) {
@@ -135,7 +140,9 @@ void ManagedModel::reader_loop() {
       const auto disk = static_cast<std::int64_t>(disk_staged_.size());
       const std::size_t pos = disk_staged_[static_cast<std::size_t>(job % disk)];
       const UnitLayout& l = layouts_[staged_[pos]];
+      const double start = trace ? trace->now_us() : 0.0;
       manager_.telemetry().add_disk_bytes(read_blob_from_disk(l, l.stream, *files_, buffer.host));
+      if (trace) trace->add(track, "read " + l.name, start, trace->now_us());
       {
         std::lock_guard lock(mutex_);
         buffer.read_job = job;

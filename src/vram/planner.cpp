@@ -4,24 +4,11 @@
 #include <cstdio>
 #include <numeric>
 
+#include "core/human_bytes.h"
 #include "vramkit/error.h"
 
 namespace vramkit {
 namespace {
-
-std::string human_bytes(std::uint64_t b) {
-  char buf[32];
-  if (b >= (1ull << 30)) {
-    std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(b) / (1ull << 30));
-  } else if (b >= (1ull << 20)) {
-    std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(b) / (1ull << 20));
-  } else if (b >= 1024) {
-    std::snprintf(buf, sizeof buf, "%.1f KiB", static_cast<double>(b) / 1024);
-  } else {
-    std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
-  }
-  return buf;
-}
 
 // The ring's slot size for a given placement: the largest staging need, streamed or resident.
 std::uint64_t slot_bytes(const std::vector<PlanUnit>& units, const std::vector<UnitPlacement>& placement) {

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <numeric>
@@ -53,6 +54,28 @@ inline void copies_and_conversions_follow_events(Accelerator& acc) {
   dev.deallocate(dev_bf16, n * sizeof(std::uint16_t));
   pinned.deallocate(host_in, n * sizeof(float));
   pinned.deallocate(host_out, n * sizeof(std::uint16_t));
+}
+
+// Host functions run in stream order: after the copy enqueued before them, before the work enqueued after.
+inline void host_functions_run_in_stream_order(Accelerator& acc) {
+  auto h2d = acc.create_stream("h2d");
+  auto& pinned = *acc.pinned_allocator();
+  const std::size_t n = 1 << 16;
+  auto* host = static_cast<float*>(pinned.allocate(n * sizeof(float)));
+  std::fill(host, host + n, 7.0f);
+  void* dev = acc.device_allocator()->allocate(n * sizeof(float));
+  std::vector<int> order;  // written by the stream's host thread only, read after synchronize()
+  h2d->copy(dev, host, n * sizeof(float));
+  h2d->host_function([&] { order.push_back(1); });
+  h2d->host_function([&] { order.push_back(2); });
+  h2d->synchronize();
+  EXPECT_EQ(order, (std::vector<int>{1, 2}));
+  bool ran = false;
+  acc.compute_stream().host_function([&] { ran = true; });
+  acc.compute_stream().synchronize();
+  EXPECT_TRUE(ran);
+  acc.device_allocator()->deallocate(dev, n * sizeof(float));
+  pinned.deallocate(host, n * sizeof(float));
 }
 
 // Per-channel fp8 weights dequantized on the device equal the host dequantization bit for bit.

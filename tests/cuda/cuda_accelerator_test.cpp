@@ -16,6 +16,7 @@ TEST(CudaAccelerator, Conformance) {
   EXPECT_EQ(cuda.device(), Device::cuda(0));
   conformance::copies_and_conversions_follow_events(cuda);
   conformance::dequantize_matches_the_host(cuda);
+  conformance::host_functions_run_in_stream_order(cuda);
   conformance::device_memory_is_capped_and_accounted(cuda, 64 * kMiB);
   EXPECT_GT(cuda.memory_info().total_bytes, 64 * kMiB);
 }

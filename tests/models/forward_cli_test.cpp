@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "cli_runner.h"
@@ -58,7 +59,8 @@ TEST_F(ForwardTransformerCli, StreamedRunMatchesTheReferenceAndReportsTelemetry)
   const auto r = test::run_cli(args({"--grid", "1x4x2", "--device", "emu:1", "--offload", "dynamic",
                                      "--storage-dtype", "bf16", "--vram-limit", "0", "--vram-config",
                                      (scratch_ / "f32.json").string(), "--stats",
-                                     (scratch_ / "stats.json").string()}),
+                                     (scratch_ / "stats.json").string(), "--trace",
+                                     (scratch_ / "trace.json").string()}),
                                scratch_);
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
   const WeightFiles out = WeightFiles::open(scratch_ / "out.safetensors");
@@ -83,7 +85,30 @@ TEST_F(ForwardTransformerCli, StreamedRunMatchesTheReferenceAndReportsTelemetry)
   EXPECT_GT(stats.at("peak_device_bytes").get<std::uint64_t>(), 0u);
   EXPECT_GE(stats.at("copy_wait_seconds").get<double>(), 0.0);
   EXPECT_EQ(stats.at("bytes_disk_to_host").get<std::uint64_t>(), 0u);
+
+  // The trace: every unit computed once on the compute track and copied at least once on the copy track, with
+  // each copy ending before the computation that uses it starts.
+  const auto trace = nlohmann::json::parse(std::ifstream(scratch_ / "trace.json"));
+  std::map<int, std::string> tracks;
+  std::map<std::string, double> copy_end, compute_start;
+  for (const auto& e : trace.at("traceEvents")) {
+    if (e.at("ph") == "M" && e.at("name") == "thread_name") tracks[e.at("tid")] = e.at("args").at("name");
+    if (e.at("ph") != "X") continue;
+    const std::string track = tracks.at(e.at("tid")), name = e.at("name");
+    const double start = e.at("ts"), end = start + e.at("dur").get<double>();
+    if (track == "copy h2d" && !copy_end.count(name)) copy_end[name] = end;
+    if (track == "compute" && !name.starts_with("wait ")) {
+      EXPECT_FALSE(compute_start.count(name)) << name << " computed twice";
+      compute_start[name] = start;
+    }
+  }
+  EXPECT_EQ(compute_start.size(), 43u);  // the tiny DiT's units
+  for (const auto& [name, start] : compute_start) {
+    ASSERT_TRUE(copy_end.count(name)) << name << " never copied";
+    EXPECT_LE(copy_end[name], start) << name;
+  }
 }
+
 
 TEST_F(ForwardTransformerCli, TelemetryGoesToStderrWithoutStats) {
   const auto r = test::run_cli(args({"--grid", "1x4x2", "--device", "cpu"}), scratch_);

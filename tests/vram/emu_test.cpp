@@ -87,6 +87,7 @@ TEST(EmuAccelerator, Conformance) {
   EXPECT_EQ(emu.device(), Device::emu(0));
   conformance::copies_and_conversions_follow_events(emu);
   conformance::dequantize_matches_the_host(emu);
+  conformance::host_functions_run_in_stream_order(emu);
   conformance::device_memory_is_capped_and_accounted(emu, 64 * kMiB);
   EXPECT_EQ(emu.memory_info().free_bytes, 64 * kMiB);
 }

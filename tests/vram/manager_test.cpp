@@ -6,6 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
 
 #include "backends/emu/emu_accelerator.h"
 #include "synthetic_model.h"
@@ -173,6 +176,44 @@ TEST_F(ManagerTest, DiskModeRunsUnderAHostMemoryCapSmallerThanTheModel) {
   model->offload();
   EXPECT_EQ(out, run({"basic", VramConfig::preset("none"), std::nullopt}, 1).outputs[0]);
   EXPECT_LE(emu->pinned_allocator()->peak_bytes(), 2 * largest);
+}
+
+// The trace of a disk-streamed run: per forward, every unit is read from disk, copied, then computed, in that
+// order in time, on the compute, copy and disk-reader tracks; and tracing changes no output bit.
+TEST_F(ManagerTest, TraceOrdersReadCopyAndCompute) {
+  ManagerOptions options;
+  options.trace = true;
+  auto emu = std::make_shared<EmuAccelerator>(EmuOptions{64 * kMiB, 0, 0});
+  options.vram_limit = 0;
+  VramManager manager(emu, options);
+  auto model = manager.add_model("synthetic", files_, leaf_module_units(*files_), bf16("disk"));
+  model->onload();
+  const auto out = model_.forward(*model);
+  model->offload();
+  EXPECT_EQ(out, run({"basic", VramConfig::preset("none"), std::nullopt}, 1).outputs[0]);
+
+  const auto path = dir_ / "trace.json";
+  manager.trace()->write(path);
+  const auto json = nlohmann::json::parse(std::ifstream(path));
+  std::map<int, std::string> tracks;
+  std::map<std::string, double> read_end, copy_start, copy_end, compute_start;
+  for (const auto& e : json.at("traceEvents")) {
+    if (e.at("ph") == "M" && e.at("name") == "thread_name") tracks[e.at("tid")] = e.at("args").at("name");
+    if (e.at("ph") != "X") continue;
+    const std::string track = tracks.at(e.at("tid"));
+    std::string name = e.at("name");
+    const double start = e.at("ts"), end = start + e.at("dur").get<double>();
+    if (track.starts_with("disk reader") && name.starts_with("read ") && !read_end.count(name.substr(5)))
+      read_end[name.substr(5)] = end;
+    if (track == "copy h2d" && !copy_end.count(name)) copy_start[name] = start, copy_end[name] = end;
+    if (track == "compute" && !name.starts_with("wait ") && !compute_start.count(name)) compute_start[name] = start;
+  }
+  ASSERT_EQ(compute_start.size(), model->units().size());
+  for (const auto& [name, start] : compute_start) {
+    ASSERT_TRUE(read_end.count(name) && copy_end.count(name)) << name;
+    EXPECT_LE(read_end[name], copy_end[name]) << name;
+    EXPECT_LE(copy_end[name], start) << name;
+  }
 }
 
 TEST_F(ManagerTest, OnloadOffloadCyclesLeakNothing) {

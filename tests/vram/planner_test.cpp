@@ -53,7 +53,7 @@ TEST(Planner, ZeroLimitStreamsEverythingAndSaysByHowMuchItIsOver) {
   EXPECT_EQ(p.ring_bytes, 12 * kMiB);
   EXPECT_EQ(p.over_limit_bytes, 13 * kMiB);
   EXPECT_EQ(p.stream_bytes_per_forward, 16 * kMiB);
-  EXPECT_NE(p.table().find("exceeds the limit by 13.0 MiB"), std::string::npos);
+  EXPECT_NE(p.table().find("exceeds the limit by 13.00 MiB"), std::string::npos);
 }
 
 TEST(Planner, HalfTheBudgetAlternatesResidentAndStreamed) {

@@ -94,6 +94,19 @@ class CudaStream final : public Stream {
     VRAMKIT_CUDA_CHECK(cudaStreamWaitEvent(stream_, cuda_event(event, name_).get(), 0));
   }
   void synchronize() override { VRAMKIT_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+  void host_function(std::function<void()> fn) override {
+    auto* heap = new std::function<void()>(std::move(fn));
+    const cudaError_t status = cudaLaunchHostFunc(
+        stream_,
+        [](void* p) {
+          auto* f = static_cast<std::function<void()>*>(p);
+          (*f)();
+          delete f;
+        },
+        heap);
+    if (status != cudaSuccess) delete heap;
+    VRAMKIT_CUDA_CHECK(status);
+  }
 
  private:
   int device_;

@@ -46,6 +46,7 @@ class EmuThreadStream final : public Stream {
   void record(Event& event) override;
   void wait(Event& event) override;
   void synchronize() override;
+  void host_function(std::function<void()> fn) override { enqueue(std::move(fn)); }
 
  private:
   void enqueue(std::function<void()> work);
@@ -74,6 +75,7 @@ class EmuInlineStream final : public Stream {
   void record(Event& event) override;
   void wait(Event& event) override;
   void synchronize() override {}
+  void host_function(std::function<void()> fn) override { fn(); }
 
  private:
   std::string name_ = "compute";
