@@ -1,5 +1,6 @@
 #include "vram/managed_model.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -92,14 +93,18 @@ std::size_t ManagedModel::unit_index(std::string_view name) const {
   throw ArgumentError("model " + name_ + " has no unit " + std::string(name));
 }
 
+std::uint64_t ManagedModel::device_bytes_of_others() const {
+  std::uint64_t mine = 0;
+  for (std::size_t u = 0; u < layouts_.size(); ++u)
+    if (resident_[u]) mine += layouts_[u].resident.bytes;
+  return acc_.device_allocator()->allocated_bytes() - mine;
+}
+
 Plan ManagedModel::make_plan() const {
   // The budget is what the other onloaded models leave.
   std::optional<std::uint64_t> limit = manager_.options().vram_limit;
   if (limit) {
-    std::uint64_t mine = 0;
-    for (std::size_t u = 0; u < layouts_.size(); ++u)
-      if (resident_[u]) mine += layouts_[u].resident.bytes;
-    const std::uint64_t others = acc_.device_allocator()->allocated_bytes() - mine;
+    const std::uint64_t others = device_bytes_of_others();
     limit = *limit > others ? *limit - others : 0;
   }
   return plan_residency(
@@ -112,8 +117,10 @@ void ManagedModel::onload() {
   if (plan_.over_limit_bytes > 0)
     log_warn("model " + name_ + ": the smallest configuration (streaming ring + workspace) exceeds the VRAM limit by " +
              human_bytes(plan_.over_limit_bytes) + "; running above the limit");
-  // The budget is a hard cap on the device arena, widened only by what the plan says it must exceed.
-  if (const auto& limit = manager_.options().vram_limit) acc_.device_allocator()->set_cap(*limit + plan_.over_limit_bytes);
+  // The budget is a hard cap on the device arena, widened only by what the plans say they must exceed it by
+  // (this one's, and those of other onloaded models that already run above it).
+  if (const auto& limit = manager_.options().vram_limit)
+    acc_.device_allocator()->set_cap(std::max(*limit, device_bytes_of_others() + plan_.peak_device_bytes));
   staged_.clear();
   staged_index_.assign(layouts_.size(), -1);
   disk_staged_.clear();

@@ -92,6 +92,7 @@ class ManagedModel {
   };
 
   void release(UnitLease& lease);
+  std::uint64_t device_bytes_of_others() const;  // device bytes held now by everything but this model's residents
   void build_host_copies();
   void upload_residents();
   void start_streaming();

@@ -104,6 +104,23 @@ TEST(DitConfig, FullSizeModelMatchesTheReleasedCheckpoint) {
   EXPECT_EQ(units.front().name, "img_in");
   EXPECT_EQ(units[5].name, "transformer_blocks.0.img_mod.1");
   EXPECT_EQ(units.back().name, "proj_out");
+
+  // The two managed models partition the units, each keeping the execution order.
+  const auto modulation = dit_units(full, DitUnitGroup::modulation);
+  const auto streams = dit_units(full, DitUnitGroup::token_streams);
+  EXPECT_EQ(modulation.size(), 2u + 60u * 2u + 1u);
+  EXPECT_EQ(streams.size(), units.size() - modulation.size());
+  EXPECT_EQ(modulation[2].name, "transformer_blocks.0.img_mod.1");
+  EXPECT_EQ(modulation[3].name, "transformer_blocks.0.txt_mod.1");
+  EXPECT_EQ(modulation.back().name, "norm_out.linear");
+  EXPECT_EQ(streams[3].name, "transformer_blocks.0.attn.to_q");
+  EXPECT_EQ(streams.back().name, "proj_out");
+  // A third of the parameters are timestep-only: that much less to stream per step once precomputed.
+  std::int64_t timestep_only = 0;
+  for (const DitModule& m : dit_modules(full))
+    if (m.timestep_only)
+      for (const ExpectedTensor& t : m.tensors) timestep_only += t.shape.numel();
+  EXPECT_EQ(timestep_only, 6'826'094'592);
 }
 
 TEST(DitConfig, ValidationListsEveryProblemAtOnce) {

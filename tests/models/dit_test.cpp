@@ -164,6 +164,52 @@ TEST_F(DitParity, MismatchedInputsAreShapeErrors) {
   EXPECT_THROW(dit->forward(bad_mask), ShapeError);
 }
 
+// Modulation precomputed for a whole schedule in one pass gives the forward the same result as computing it
+// per call, and afterwards a streamed forward moves only the token-stream units' bytes.
+TEST_F(DitParity, PrecomputedModulationMatchesThePlainForward) {
+  ManagerOptions streamed;
+  streamed.vram_limit = 0;
+  VramManager manager(std::make_shared<EmuAccelerator>(EmuOptions{256u << 20, 0, 0}), streamed);
+  const VramConfig config =
+      with_computation(VramConfig::preset("dynamic").with_storage_dtype(DType::bf16), DType::f32);
+  auto dit = QwenImageDit::open(manager, kTinyModel, config);
+
+  // A schedule holding the golden cases' timesteps among others, in another order.
+  std::vector<float> schedule{1.0f, 0.8f};
+  for (const Case& c : cases_)
+    for (const float t : c.inputs.timestep.to_floats()) schedule.push_back(t);
+  schedule.push_back(0.125f);
+  const DitModulation table =
+      dit->precompute_modulation(Tensor::from_floats({static_cast<std::int64_t>(schedule.size())}, schedule));
+  EXPECT_FALSE(dit->managed_modulation().onloaded());
+  ASSERT_EQ(table.image.size(), 2u);
+  EXPECT_EQ(table.image[0].shape(), (Shape{static_cast<std::int64_t>(schedule.size()), 6 * 64}));
+
+  std::uint64_t token_stream_bytes = 0;
+  for (const auto& u : dit->managed().units()) token_stream_bytes += u.stream.bytes;
+  manager.telemetry().reset();
+  for (const Case& c : cases_) {
+    const Tensor with_table = dit->forward(c.inputs, &table);
+    // Not bit for bit: the modulation GEMMs run on S rows instead of B, and the BLAS blocks them differently.
+    EXPECT_LE(relative_l2(with_table, dit->forward(c.inputs)), 1e-6);
+    EXPECT_LE(relative_l2(with_table, c.expected), 1e-4);
+  }
+  dit->offload();
+  EXPECT_FALSE(dit->managed().onloaded());
+
+  // Two forwards with the table, two without (which also stream the modulation units).
+  std::uint64_t modulation_bytes = 0;
+  for (const auto& u : dit->managed_modulation().units()) modulation_bytes += u.stream.bytes;
+  const std::uint64_t moved = manager.snapshot().bytes_host_to_device;
+  EXPECT_GE(moved, 4 * token_stream_bytes + 2 * modulation_bytes);
+  EXPECT_LE(moved, 4 * token_stream_bytes + 2 * modulation_bytes + dit->managed().plan().ring_bytes +
+                       dit->managed_modulation().plan().ring_bytes);
+
+  DitInputs unknown = cases_[0].inputs;
+  unknown.timestep = Tensor::from_floats({1}, std::vector<float>{0.3f});
+  EXPECT_THROW(dit->forward(unknown, &table), ArgumentError);
+}
+
 // get_timestep_embedding(t, 256, flip_sin_to_cos=True, downscale_freq_shift=0, scale=1000), in double here.
 TEST(TimestepProjection, MatchesTheSinusoidInDouble) {
   const Tensor t = Tensor::from_floats({2}, std::vector<float>{0.73f, 0.0625f});

@@ -70,8 +70,9 @@ TEST_F(ForwardTransformerCli, StreamedRunMatchesTheReferenceAndReportsTelemetry)
   EXPECT_LE(relative_l2(output.to_floats(), expected_), 1e-4);
 
   const auto stats = nlohmann::json::parse(std::ifstream(scratch_ / "stats.json"));
-  // Nothing resident: every weight crossed to the device as the planner predicts, plus what the copy thread
-  // prefetched for a next forward (at most the ring) before the model was offloaded.
+  // Nothing resident: every weight crossed to the device as the planner predicts, plus what the copy threads
+  // of the two managed models (modulation, token streams) prefetched for a next forward (at most a ring
+  // each) before they were offloaded.
   const auto plan = test::run_cli({"plan", kTinyDit.string(), "--component", "transformer", "--device", "emu:1",
                                    "--offload", "dynamic", "--storage-dtype", "bf16", "--vram-limit", "0",
                                    "--vram-config", (scratch_ / "f32.json").string(), "--json"},
@@ -81,7 +82,7 @@ TEST_F(ForwardTransformerCli, StreamedRunMatchesTheReferenceAndReportsTelemetry)
   const auto moved = stats.at("bytes_host_to_device").get<std::uint64_t>();
   EXPECT_GE(moved, predicted.at("bytes_host_to_device_per_forward").get<std::uint64_t>());
   EXPECT_LE(moved, predicted.at("bytes_host_to_device_per_forward").get<std::uint64_t>() +
-                       predicted.at("ring_bytes").get<std::uint64_t>());
+                       2 * predicted.at("ring_bytes").get<std::uint64_t>());
   EXPECT_GT(stats.at("peak_device_bytes").get<std::uint64_t>(), 0u);
   EXPECT_GE(stats.at("copy_wait_seconds").get<double>(), 0.0);
   EXPECT_EQ(stats.at("bytes_disk_to_host").get<std::uint64_t>(), 0u);

@@ -4,8 +4,6 @@
 
 #include "io/model_folder.h"
 #include "models/qwen_image/dit_block.h"
-#include "models/qwen_image/timestep_embedding.h"
-#include "ops/activation.h"
 #include "ops/elementwise.h"
 #include "ops/layout.h"
 #include "ops/norm.h"
@@ -56,7 +54,26 @@ QwenImageDit::QwenImageDit(VramManager& manager, DitConfig config, std::shared_p
                            const VramConfig& vram, ModelOptions options)
     : config_(config) {
   validate_dit_weights(config_, *files);
-  model_ = manager.add_model("transformer", std::move(files), dit_units(config_), vram, std::move(options));
+  modulation_ = manager.add_model("transformer.modulation", files, dit_units(config_, DitUnitGroup::modulation),
+                                  vram, options);
+  model_ = manager.add_model("transformer", std::move(files), dit_units(config_, DitUnitGroup::token_streams),
+                             vram, std::move(options));
+}
+
+void QwenImageDit::onload() {
+  model_->onload();
+  modulation_->onload();
+}
+
+void QwenImageDit::offload() {
+  modulation_->offload();
+  model_->offload();
+}
+
+DitModulation QwenImageDit::precompute_modulation(const Tensor& timesteps) {
+  DitModulation m = compute_dit_modulation(*modulation_, config_, timesteps, computation_dtype());
+  modulation_->offload();
+  return m;
 }
 
 std::unique_ptr<QwenImageDit> QwenImageDit::open(VramManager& manager, const std::filesystem::path& folder,
@@ -68,8 +85,11 @@ std::unique_ptr<QwenImageDit> QwenImageDit::open(VramManager& manager, const std
   return std::make_unique<QwenImageDit>(manager, config, std::move(files), vram, std::move(options));
 }
 
-Tensor QwenImageDit::forward(const DitInputs& in) {
+Tensor QwenImageDit::forward(const DitInputs& in, const DitModulation* precomputed) {
   check_inputs(config_, in);
+  const DitModulation modulation =
+      precomputed ? precomputed->rows_for(in.timestep)
+                  : compute_dit_modulation(*modulation_, config_, in.timestep, computation_dtype());
   if (!model_->onloaded()) model_->onload();
   const DType dtype = computation_dtype();
   const std::int64_t n_img = in.hidden_states.size(1), n_txt = in.encoder_hidden_states.size(1);
@@ -78,10 +98,6 @@ Tensor QwenImageDit::forward(const DitInputs& in) {
   Tensor x = units.linear("img_in", in.hidden_states.to(dtype));
   Tensor c = units.rms_norm("txt_norm", in.encoder_hidden_states.to(dtype), DitConfig::kNormEps);
   c = units.linear("txt_in", c);
-  Tensor temb = timestep_projection(in.timestep, DitConfig::kTimestepChannels, dtype);
-  temb = units.linear("time_text_embed.timestep_embedder.linear_1", temb);
-  temb = units.linear("time_text_embed.timestep_embedder.linear_2", ops::silu(temb));
-  const Tensor temb_silu = ops::silu(temb);
 
   ops::QwenImageRopeConfig rope_config;
   rope_config.axes_dim = config_.axes_dims_rope;
@@ -90,11 +106,11 @@ Tensor QwenImageDit::forward(const DitInputs& in) {
       ops::qwen_image_rope(in.grid[0], in.grid[1], in.grid[2], n_txt, rope_config);
   const Tensor key_mask = in.encoder_mask.defined() ? joint_key_mask(in.encoder_mask, n_img) : Tensor();
 
-  const BlockContext ctx{config_, temb_silu, rope, key_mask};
+  const BlockContext ctx{config_, modulation, rope, key_mask};
   for (std::int64_t i = 0; i < config_.num_layers; ++i) run_block(units, ctx, i, x, c);
 
   // AdaLayerNormContinuous: the projection holds scale then shift.
-  const Tensor e = units.linear("norm_out.linear", temb_silu);
+  const Tensor& e = modulation.output;
   const std::int64_t dim = config_.inner_dim();
   const Tensor scale = e.slice(1, 0, dim).unsqueeze(1), shift = e.slice(1, dim, 2 * dim).unsqueeze(1);
   x = ops::modulate(ops::layer_norm(x, Tensor(), Tensor(), DitConfig::kNormEps), shift, scale);

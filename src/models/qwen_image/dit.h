@@ -2,6 +2,10 @@
 // through the VRAM manager: one managed unit per leaf module (dit_config.h lists them in execution order),
 // each acquired right before use and released right after, so at most two leases are held at once.
 //
+// It is two managed models over the same files: "transformer.modulation", the timestep-only modules
+// (dit_modulation.h), and "transformer", the rest. A forward given a precomputed modulation table runs only
+// the second; without one it computes its batch's modulation first.
+//
 // Activations are in the model's computation dtype (f32 or bf16; the VramConfig's computation dtype); the
 // output is returned in f32. The order of operations is the reference's (spec §2.3-2.5).
 #pragma once
@@ -13,6 +17,7 @@
 
 #include "core/tensor.h"
 #include "models/qwen_image/dit_config.h"
+#include "models/qwen_image/dit_modulation.h"
 #include "vram/managed_model.h"
 #include "vram/manager.h"
 
@@ -39,17 +44,26 @@ class QwenImageDit {
 
   const DitConfig& config() const { return config_; }
   ManagedModel& managed() { return *model_; }
+  ManagedModel& managed_modulation() { return *modulation_; }
   DType computation_dtype() const { return model_->config().computation.dtype.dtype; }
 
-  void onload() { model_->onload(); }
-  void offload() { model_->offload(); }
+  // Both managed models (the modulation one is otherwise onloaded when first needed).
+  void onload();
+  void offload();
 
-  // -> [B, frames·height·width, patch²·out_channels] f32. Onloads the model first if needed. ShapeError when
-  // the inputs disagree with each other, the grid or the config.
-  Tensor forward(const DitInputs& inputs);
+  // The modulation for every timestep of a schedule [S], in one pass over its weights. The modulation model
+  // is offloaded afterwards, leaving the budget to the token streams.
+  DitModulation precompute_modulation(const Tensor& timesteps);
+
+  // -> [B, frames·height·width, patch²·out_channels] f32. Onloads the token-stream model first if needed.
+  // With `modulation` (from precompute_modulation) the timesteps must be among its rows; without, the
+  // modulation of this batch is computed first. ShapeError when the inputs disagree with each other, the
+  // grid or the config.
+  Tensor forward(const DitInputs& inputs, const DitModulation* modulation = nullptr);
 
  private:
   DitConfig config_;
+  std::unique_ptr<ManagedModel> modulation_;
   std::unique_ptr<ManagedModel> model_;
 };
 

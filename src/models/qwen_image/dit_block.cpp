@@ -63,8 +63,9 @@ void run_block(UnitCursor& units, const BlockContext& ctx, std::int64_t index, T
   const std::int64_t heads = ctx.config.num_attention_heads, head_dim = ctx.config.attention_head_dim;
   const std::int64_t batch = x.size(0), n_img = x.size(1), n_txt = c.size(1);
 
-  const Modulation mi = split_modulation(units.linear(p + "img_mod.1", ctx.temb_silu), dim);
-  const Modulation mt = split_modulation(units.linear(p + "txt_mod.1", ctx.temb_silu), dim);
+  const auto block = static_cast<std::size_t>(index);
+  const Modulation mi = split_modulation(ctx.modulation.image.at(block), dim);
+  const Modulation mt = split_modulation(ctx.modulation.text.at(block), dim);
   const Tensor xa = norm_modulate(x, mi.shift1, mi.scale1);
   const Tensor ca = norm_modulate(c, mt.shift1, mt.scale1);
 

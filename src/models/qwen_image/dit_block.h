@@ -8,6 +8,7 @@
 
 #include "core/tensor.h"
 #include "models/qwen_image/dit_config.h"
+#include "models/qwen_image/dit_modulation.h"
 #include "ops/rope.h"
 #include "vram/managed_model.h"
 
@@ -33,8 +34,8 @@ class UnitCursor {
 // What every block shares.
 struct BlockContext {
   const DitConfig& config;
-  const Tensor& temb_silu;         // SiLU(timestep embedding) [B, D]
-  const ops::QwenImageRope& rope;  // image and text tables
+  const DitModulation& modulation;  // B rows: the batch's timesteps
+  const ops::QwenImageRope& rope;   // image and text tables
   const Tensor& key_mask;          // [B, L + N] u8 or undefined (no padding)
 };
 

@@ -26,11 +26,11 @@ void require_false(const nlohmann::json& j, const std::filesystem::path& path, c
 
 class ModuleList {
  public:
-  void linear(const std::string& name, std::int64_t out, std::int64_t in) {
-    modules_.push_back({name, {{name + ".weight", {out, in}}, {name + ".bias", {out}}}});
+  void linear(const std::string& name, std::int64_t out, std::int64_t in, bool timestep_only = false) {
+    modules_.push_back({name, {{name + ".weight", {out, in}}, {name + ".bias", {out}}}, timestep_only});
   }
   void norm(const std::string& name, std::int64_t dim) {
-    modules_.push_back({name, {{name + ".weight", {dim}}}});
+    modules_.push_back({name, {{name + ".weight", {dim}}}, false});
   }
   std::vector<DitModule> take() { return std::move(modules_); }
 
@@ -83,12 +83,12 @@ std::vector<DitModule> dit_modules(const DitConfig& c) {
   m.linear("img_in", d, c.in_channels);
   m.norm("txt_norm", c.joint_attention_dim);
   m.linear("txt_in", d, c.joint_attention_dim);
-  m.linear("time_text_embed.timestep_embedder.linear_1", d, DitConfig::kTimestepChannels);
-  m.linear("time_text_embed.timestep_embedder.linear_2", d, d);
+  m.linear("time_text_embed.timestep_embedder.linear_1", d, DitConfig::kTimestepChannels, true);
+  m.linear("time_text_embed.timestep_embedder.linear_2", d, d, true);
   for (std::int64_t i = 0; i < c.num_layers; ++i) {
     const std::string p = "transformer_blocks." + std::to_string(i) + ".";
-    m.linear(p + "img_mod.1", 6 * d, d);
-    m.linear(p + "txt_mod.1", 6 * d, d);
+    m.linear(p + "img_mod.1", 6 * d, d, true);
+    m.linear(p + "txt_mod.1", 6 * d, d, true);
     for (const char* proj : {"to_q", "to_k", "to_v", "add_q_proj", "add_k_proj", "add_v_proj"})
       m.linear(p + "attn." + proj, d, d);
     for (const char* norm : {"norm_q", "norm_k", "norm_added_q", "norm_added_k"})
@@ -100,14 +100,17 @@ std::vector<DitModule> dit_modules(const DitConfig& c) {
       m.linear(p + mlp + ".net.2", d, c.ffn_dim());
     }
   }
-  m.linear("norm_out.linear", 2 * d, d);
+  m.linear("norm_out.linear", 2 * d, d, true);
   m.linear("proj_out", c.out_features(), d);
   return m.take();
 }
 
-std::vector<UnitSpec> dit_units(const DitConfig& config) {
+std::vector<UnitSpec> dit_units(const DitConfig& config, DitUnitGroup group) {
   std::vector<UnitSpec> units;
   for (const DitModule& module : dit_modules(config)) {
+    if ((group == DitUnitGroup::modulation && !module.timestep_only) ||
+        (group == DitUnitGroup::token_streams && module.timestep_only))
+      continue;
     UnitSpec& u = units.emplace_back(UnitSpec{module.name, {}});
     for (const ExpectedTensor& t : module.tensors) u.tensors.push_back(t.name);
   }

@@ -55,12 +55,18 @@ struct ExpectedTensor {
 struct DitModule {
   std::string name;  // "transformer_blocks.3.attn.to_q"
   std::vector<ExpectedTensor> tensors;
+  // The module's input depends on the timestep alone (the timestep MLP, img_mod, txt_mod, norm_out.linear):
+  // its outputs for every step of a schedule can be computed before the denoising loop (dit_modulation.h).
+  bool timestep_only = false;
 };
 
 // The leaf modules in execution order.
 std::vector<DitModule> dit_modules(const DitConfig& config);
-// The same as VRAM-manager units.
-std::vector<UnitSpec> dit_units(const DitConfig& config);
+
+// Which modules a managed model holds: the transformer runs as two managed models, the timestep-only modules
+// (the modulation) and the rest (the blocks on the token streams), each in execution order.
+enum class DitUnitGroup { all, modulation, token_streams };
+std::vector<UnitSpec> dit_units(const DitConfig& config, DitUnitGroup group = DitUnitGroup::all);
 std::int64_t dit_parameter_count(const DitConfig& config);
 
 // Throws FormatError, before anything is allocated, when `files` does not hold exactly the expected tensors
