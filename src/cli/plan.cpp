@@ -58,8 +58,10 @@ void add_plan_arguments(CLI::App& command, PlanArguments& args) {
 }
 
 void run_plan(const PlanArguments& args, std::ostream& out) {
-  const VramSettings settings = resolve_vram_arguments(args.vram);
-  const ResolvedVramConfig config = settings.config.resolve();
+  // The device, the preset and the limit are checked before any file is opened; each component's
+  // VramConfig (a --vram-config file may hold one per component) below.
+  parse_run_device(args.vram.device);
+  VramConfig::preset(args.vram.offload);
   std::optional<ModelFolder> folder;
   std::optional<WeightFiles> single;
   std::vector<Component> components;
@@ -76,10 +78,12 @@ void run_plan(const PlanArguments& args, std::ostream& out) {
     single = WeightFiles::open(std::filesystem::path(args.path));
     components.push_back({"model", &*single});
   }
-  const LayoutPolicy policy{config, settings.manager.fp8_scaling, {}};
   const auto workspace = static_cast<std::uint64_t>(args.workspace_gib * 1024 * 1024 * 1024);
   nlohmann::ordered_json all = nlohmann::json::array();
   for (const auto& c : components) {
+    const VramSettings settings = resolve_vram_arguments(args.vram, single ? "" : c.name);
+    const ResolvedVramConfig config = settings.config.resolve();
+    const LayoutPolicy policy{config, settings.manager.fp8_scaling, {}};
     std::vector<UnitLayout> layouts;
     for (const auto& spec : leaf_module_units(*c.weights)) layouts.push_back(make_unit_layout(spec, *c.weights, policy));
     const Plan plan = plan_residency(

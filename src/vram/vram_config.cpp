@@ -158,16 +158,43 @@ VramConfig VramConfig::from_json(const nlohmann::json& j, std::string_view sourc
   return c;
 }
 
-VramConfig VramConfig::from_json_file(const std::filesystem::path& path) {
+namespace {
+
+nlohmann::json read_json_file(const std::filesystem::path& path) {
   std::ifstream in(path);
   if (!in) throw IoError("cannot open VRAM config " + path.string());
-  nlohmann::json j;
   try {
-    j = nlohmann::json::parse(in);
+    return nlohmann::json::parse(in);
   } catch (const nlohmann::json::exception& e) {
     throw FormatError("VRAM config " + path.string() + " is not valid JSON: " + e.what());
   }
-  return from_json(j, path.string());
+}
+
+bool is_component_name(const std::string& key) {
+  return key == "text_encoder" || key == "transformer" || key == "vae";
+}
+
+}  // namespace
+
+VramConfig VramConfig::from_json_file(const std::filesystem::path& path) {
+  return from_json(read_json_file(path), path.string());
+}
+
+VramConfig VramConfig::from_json_file_for(const std::filesystem::path& path, std::string_view component) {
+  const nlohmann::json j = read_json_file(path);
+  std::size_t per_component = 0;
+  if (j.is_object())
+    for (const auto& [key, value] : j.items()) per_component += is_component_name(key);
+  if (per_component == 0) return from_json(j, path.string());
+  if (per_component != j.size())
+    throw ArgumentError("VRAM config " + path.string() +
+                        ": mixes component objects (text_encoder, transformer, vae) with top-level keys");
+  if (component.empty())
+    throw ArgumentError("VRAM config " + path.string() +
+                        " holds one object per component; this command needs one object of the eight keys");
+  const std::string name(component);
+  if (!j.contains(name)) return {};
+  return from_json(j.at(name), path.string() + ": " + name);
 }
 
 VramConfig VramConfig::with_storage_dtype(DType dtype) const {

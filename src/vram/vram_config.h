@@ -69,6 +69,11 @@ struct VramConfig {
   // The eight keys from a JSON object (unknown keys and non-string values are errors naming the key).
   static VramConfig from_json(const nlohmann::json& j, std::string_view source = "vram config");
   static VramConfig from_json_file(const std::filesystem::path& path);
+  // A file that holds either one object of the eight keys (for every component) or one such object per
+  // component ({"text_encoder": {...}, "transformer": {...}, "vae": {...}}): the object for `component`
+  // (empty when the file has none for it). A per-component file with an empty `component`, or a mix of both
+  // forms, is an ArgumentError naming the file.
+  static VramConfig from_json_file_for(const std::filesystem::path& path, std::string_view component);
 
   // Sets the storage dtype of the offload/onload/preparing states (`--storage-dtype`), except where a state
   // reads from disk, whose dtype stays "disk" unless `dtype` says otherwise there.

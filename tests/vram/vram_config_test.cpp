@@ -106,5 +106,27 @@ TEST(VramConfig, ReadsJsonFilesAndReportsBadOnes) {
   std::filesystem::remove(bad);
 }
 
+// `--vram-config` for a pipeline: one object per component, each component taking its own.
+TEST(VramConfig, PerComponentFilesGiveEachComponentItsObject) {
+  const auto dir = std::filesystem::temp_directory_path();
+  const auto per = dir / "vramkit_vram_config_per_component.json";
+  const auto mixed = dir / "vramkit_vram_config_mixed.json";
+  const auto flat = dir / "vramkit_vram_config_flat.json";
+  std::ofstream(per) << R"({"transformer": {"offload_device": "cpu", "offload_dtype": "fp8"},
+                            "vae": {"computation_dtype": "float32"}})";
+  std::ofstream(mixed) << R"({"transformer": {}, "offload_device": "cpu"})";
+  std::ofstream(flat) << R"({"offload_device": "disk"})";
+  EXPECT_EQ(VramConfig::from_json_file_for(per, "transformer").offload_dtype, StorageDType::of(DType::f8_e4m3fn));
+  EXPECT_EQ(VramConfig::from_json_file_for(per, "vae").computation_dtype, StorageDType::of(DType::f32));
+  EXPECT_FALSE(VramConfig::from_json_file_for(per, "text_encoder").offload_device.has_value());
+  EXPECT_EQ(VramConfig::from_json_file_for(flat, "vae").offload_device->kind, Placement::Kind::disk);
+  EXPECT_EQ(VramConfig::from_json_file_for(flat, "").offload_device->kind, Placement::Kind::disk);
+  expect_error_mentions([&] { VramConfig::from_json_file_for(per, ""); }, {"per_component.json", "one object per component"});
+  expect_error_mentions([&] { VramConfig::from_json_file_for(mixed, "vae"); }, {"mixed.json", "mixes"});
+  std::ofstream(per) << R"({"vae": {"onload_device": "gpu"}})";
+  expect_error_mentions([&] { VramConfig::from_json_file_for(per, "vae"); }, {"per_component.json: vae", "gpu"});
+  for (const auto& f : {per, mixed, flat}) std::filesystem::remove(f);
+}
+
 }  // namespace
 }  // namespace vramkit
