@@ -10,6 +10,7 @@
 #include "cli/forward.h"
 #include "cli/inspect.h"
 #include "cli/plan.h"
+#include "cli/tokenize.h"
 #include "vramkit/error.h"
 #include "vramkit/log.h"
 
@@ -48,6 +49,10 @@ int main(int argc, char** argv) {
 
   vramkit::cli::ForwardCommand forward(app);
 
+  vramkit::cli::TokenizeArguments tokenize_arguments;
+  CLI::App* tokenize = app.add_subcommand("tokenize", "print the Qwen2 token ids of a text as a JSON array");
+  vramkit::cli::add_tokenize_arguments(*tokenize, tokenize_arguments);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -63,6 +68,7 @@ int main(int argc, char** argv) {
     if (inspect->parsed()) vramkit::cli::run_inspect(inspect_options, std::cout);
     if (plan->parsed()) vramkit::cli::run_plan(plan_arguments, std::cout);
     if (forward.parsed()) forward.run(std::cerr);
+    if (tokenize->parsed()) vramkit::cli::run_tokenize(tokenize_arguments, std::cout);
     std::cout.flush();
     if (!std::cout) return report("cannot write to standard output");
     return 0;

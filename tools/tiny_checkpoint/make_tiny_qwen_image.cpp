@@ -10,8 +10,12 @@
 //                                                       (so that real token ids stay valid); language model
 //                                                       only: no lm_head, no vision tower
 //   OUTPUT/vae/config.json + diffusion_pytorch_model.safetensors   base_dim 8, z_dim 16
-// The tokenizer is not written (its vocabulary files are 5 MB of real data); model_index.json therefore lists
-// scheduler, text_encoder, transformer and vae only.
+//   OUTPUT/tokenizer/vocab.json + merges.txt + tokenizer_config.json   a tiny byte-level BPE vocabulary in the
+//                                                       files of Qwen-Image's tokenizer/: the 256 byte tokens with
+//                                                       their Qwen2 ids, 3 merges (" c", " ca", " cat" -> 256..258)
+//                                                       and the template's special tokens with their real ids
+//                                                       (<|endoftext|> 151643, <|im_start|> 151644, <|im_end|>
+//                                                       151645); the real vocabulary is 5 MB of data
 //
 // Values: each tensor draws from its own SplitMix64 stream seeded by a hash of its name, so a value never
 // depends on the order of writing. Linear/conv weights are uniform in +-1/sqrt(fan_in) (PyTorch's default
@@ -33,6 +37,7 @@
 
 #include "core/tensor.h"
 #include "io/safetensors.h"
+#include "models/qwen_image/tokenizer.h"
 #include "qwen_image_layout.h"
 #include "vramkit/error.h"
 
@@ -241,19 +246,65 @@ void write_scheduler(const fs::path& dir) {
                                                  {"use_karras_sigmas", false}});
 }
 
+std::string utf8(char32_t c) {
+  std::string s;
+  if (c < 0x80) {
+    s += static_cast<char>(c);
+  } else if (c < 0x800) {
+    s += static_cast<char>(0xC0 | (c >> 6));
+    s += static_cast<char>(0x80 | (c & 0x3F));
+  } else {  // bytes_to_unicode stays below U+0800; kept general for the BMP
+    s += static_cast<char>(0xE0 | (c >> 12));
+    s += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+    s += static_cast<char>(0x80 | (c & 0x3F));
+  }
+  return s;
+}
+
+void write_tokenizer(const fs::path& dir) {
+  // The byte tokens in GPT-2's bytes_to_unicode order (printable bytes first), which gives them the ids they
+  // have in the Qwen2 vocabulary ("a" 64, "Ġ" (space) 220, "Ċ" (newline) 198).
+  std::vector<int> order;
+  for (int b = 0; b < 256; ++b)
+    if ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174) order.push_back(b);
+  for (int b = 0; b < 256; ++b)
+    if (!((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174)) order.push_back(b);
+  json vocab = json::object();
+  for (std::size_t id = 0; id < order.size(); ++id)
+    vocab[utf8(byte_to_unicode(static_cast<std::uint8_t>(order[id])))] = id;
+  const std::string space = utf8(byte_to_unicode(' '));
+  vocab[space + "c"] = 256;
+  vocab[space + "ca"] = 257;
+  vocab[space + "cat"] = 258;
+  write_json(dir / "vocab.json", vocab);
+  std::ofstream merges(dir / "merges.txt");
+  merges << "#version: 0.2\n" << space << " c\n" << space << "c a\n" << space << "ca t\n";
+  if (!merges.flush()) throw IoError("cannot write '" + (dir / "merges.txt").string() + "'");
+  json added = json::object();
+  for (const auto& [id, text] : {std::pair{151643, "<|endoftext|>"}, std::pair{151644, "<|im_start|>"},
+                                 std::pair{151645, "<|im_end|>"}})
+    added[std::to_string(id)] = json{{"content", text}, {"lstrip", false}, {"normalized", false},
+                                     {"rstrip", false}, {"single_word", false}, {"special", true}};
+  write_json(dir / "tokenizer_config.json",
+             json{{"add_prefix_space", false}, {"added_tokens_decoder", added}, {"eos_token", "<|im_end|>"},
+                  {"pad_token", "<|endoftext|>"}, {"tokenizer_class", "Qwen2Tokenizer"}});
+}
+
 void write_checkpoint(const fs::path& root) {
-  for (const char* sub : {"scheduler", "transformer", "text_encoder", "vae"})
+  for (const char* sub : {"scheduler", "transformer", "text_encoder", "tokenizer", "vae"})
     fs::create_directories(root / sub);
   write_json(root / "model_index.json",
              json{{"_class_name", "QwenImagePipeline"},
                   {"_diffusers_version", "0.34.0.dev0"},
                   {"scheduler", json::array({"diffusers", "FlowMatchEulerDiscreteScheduler"})},
                   {"text_encoder", json::array({"transformers", "Qwen2_5_VLForConditionalGeneration"})},
+                  {"tokenizer", json::array({"transformers", "Qwen2Tokenizer"})},
                   {"transformer", json::array({"diffusers", "QwenImageTransformer2DModel"})},
                   {"vae", json::array({"diffusers", "AutoencoderKLQwenImage"})}});
   write_scheduler(root / "scheduler");
   write_transformer(root / "transformer");
   write_text_encoder(root / "text_encoder");
+  write_tokenizer(root / "tokenizer");
   write_vae(root / "vae");
 }
 

@@ -94,25 +94,17 @@ std::vector<TensorSpec> dit_tensors(const qwen_image::DitConfig& config) {
 }
 
 std::vector<TensorSpec> text_encoder_tensors(const TextEncoderDims& d) {
-  const std::int64_t head_dim = d.hidden_size / d.num_attention_heads;
-  const std::int64_t kv = d.num_key_value_heads * head_dim;
-  const std::int64_t H = d.hidden_size;
-  SpecList s;
-  s.add("model.embed_tokens.weight", {d.vocab_size, H});
-  for (std::int64_t i = 0; i < d.num_hidden_layers; ++i) {
-    const std::string p = "model.layers." + std::to_string(i) + ".";
-    s.add(p + "input_layernorm.weight", {H});
-    s.add_with_bias(p + "self_attn.q_proj", {H, H});
-    s.add_with_bias(p + "self_attn.k_proj", {kv, H});
-    s.add_with_bias(p + "self_attn.v_proj", {kv, H});
-    s.add(p + "self_attn.o_proj.weight", {H, H});
-    s.add(p + "post_attention_layernorm.weight", {H});
-    s.add(p + "mlp.gate_proj.weight", {d.intermediate_size, H});
-    s.add(p + "mlp.up_proj.weight", {d.intermediate_size, H});
-    s.add(p + "mlp.down_proj.weight", {H, d.intermediate_size});
-  }
-  s.add("model.norm.weight", {H});
-  return s.take();
+  qwen_image::TextEncoderConfig config;
+  config.vocab_size = d.vocab_size;
+  config.hidden_size = d.hidden_size;
+  config.num_hidden_layers = d.num_hidden_layers;
+  config.num_attention_heads = d.num_attention_heads;
+  config.num_key_value_heads = d.num_key_value_heads;
+  config.intermediate_size = d.intermediate_size;
+  std::vector<TensorSpec> specs;
+  for (const auto& module : qwen_image::text_encoder_modules(config, qwen_image::TextEncoderKeyNaming::legacy))
+    for (const auto& t : module.tensors) specs.push_back({t.name, {t.shape.dims().begin(), t.shape.dims().end()}});
+  return specs;
 }
 
 std::vector<TensorSpec> vae_tensors(const VaeDims& d) {

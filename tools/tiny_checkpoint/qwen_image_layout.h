@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "models/qwen_image/dit_config.h"
+#include "models/qwen_image/text_encoder_config.h"
 
 namespace vramkit::tools {
 
@@ -37,7 +38,8 @@ struct VaeDims {
 
 // The DiT's tensors come from the model's own module list (models/qwen_image/dit_config.h), flattened.
 std::vector<TensorSpec> dit_tensors(const qwen_image::DitConfig& config);
-// The language model only (embed_tokens, layers, final norm); lm_head and the vision tower are not listed.
+// The language model only, from the model's own module list (models/qwen_image/text_encoder_config.h, legacy
+// names): embed_tokens, layers, final norm; lm_head and the vision tower are not listed.
 std::vector<TensorSpec> text_encoder_tensors(const TextEncoderDims& d);
 std::vector<TensorSpec> vae_tensors(const VaeDims& d);
 

@@ -16,6 +16,7 @@
 
 #include "core/shape.h"
 #include "io/model_files.h"
+#include "models/module_list.h"
 #include "vram/unit_layout.h"
 
 namespace vramkit::qwen_image {
@@ -46,12 +47,7 @@ struct DitConfig {
   static DitConfig from_json_file(const std::filesystem::path& path);
 };
 
-struct ExpectedTensor {
-  std::string name;
-  Shape shape;
-};
-
-// One leaf module: a managed unit.
+// One leaf module: a managed unit (a ModuleSpec with the DiT's grouping).
 struct DitModule {
   std::string name;  // "transformer_blocks.3.attn.to_q"
   std::vector<ExpectedTensor> tensors;

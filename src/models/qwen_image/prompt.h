@@ -2,7 +2,7 @@
 //   <|im_start|>system\n{system
 //   prompt}<|im_end|>\n<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n
 // tokenized as one string. Its first 34 tokens (the system part up to "user\n") are dropped from the
-// encoder's hidden states, so the conditioning is the prompt's tokens plus the 5 suffix tokens
+// encoder's hidden states (prompt_embeds.h), so the conditioning is the prompt's tokens plus the 5 suffix tokens
 // <|im_end|> \n <|im_start|> assistant \n.
 // Length rules of the reference: the tokenizer truncates the templated ids to 1024 + 34 tokens (so a prompt
 // that long loses its suffix tokens, then its tail); after the drop the pipeline keeps the first

@@ -1,0 +1,70 @@
+// Module lists, their units and the checkpoint validation; see module_list.h.
+#include "models/module_list.h"
+
+#include <map>
+
+#include "vramkit/error.h"
+
+namespace vramkit {
+
+void ModuleListBuilder::linear(const std::string& name, std::int64_t out, std::int64_t in) {
+  modules_.push_back({name, {{name + ".weight", {out, in}}, {name + ".bias", {out}}}});
+}
+
+void ModuleListBuilder::linear_without_bias(const std::string& name, std::int64_t out, std::int64_t in) {
+  modules_.push_back({name, {{name + ".weight", {out, in}}}});
+}
+
+void ModuleListBuilder::norm(const std::string& name, std::int64_t dim) {
+  modules_.push_back({name, {{name + ".weight", {dim}}}});
+}
+
+void ModuleListBuilder::embedding(const std::string& name, std::int64_t rows, std::int64_t dim) {
+  modules_.push_back({name, {{name + ".weight", {rows, dim}}}});
+}
+
+std::vector<UnitSpec> units_of(const std::vector<ModuleSpec>& modules) {
+  std::vector<UnitSpec> units;
+  for (const ModuleSpec& module : modules) {
+    UnitSpec& u = units.emplace_back(UnitSpec{module.name, {}});
+    for (const ExpectedTensor& t : module.tensors) u.tensors.push_back(t.name);
+  }
+  return units;
+}
+
+std::int64_t parameter_count(const std::vector<ModuleSpec>& modules) {
+  std::int64_t n = 0;
+  for (const ModuleSpec& module : modules)
+    for (const ExpectedTensor& t : module.tensors) n += t.shape.numel();
+  return n;
+}
+
+void validate_module_weights(const std::vector<ModuleSpec>& modules, const WeightFiles& files,
+                             const std::string& what, const std::function<bool(std::string_view)>& ignored) {
+  std::map<std::string, Shape> expected;
+  for (const ModuleSpec& module : modules)
+    for (const ExpectedTensor& t : module.tensors) expected.emplace(t.name, t.shape);
+  std::vector<std::string> missing, extra, misshaped;
+  for (const auto& [name, shape] : expected) {
+    const WeightTensor* t = files.find(name);
+    if (!t)
+      missing.push_back(name);
+    else if (!(t->shape() == shape))
+      misshaped.push_back(name + " is " + t->shape().str() + ", expected " + shape.str());
+  }
+  for (const WeightTensor& t : files.tensors())
+    if (!expected.count(t.name()) && !(ignored && ignored(t.name()))) extra.push_back(t.name());
+  if (missing.empty() && extra.empty() && misshaped.empty()) return;
+  std::string message = what + ":";
+  const auto list = [&](const char* kind, const std::vector<std::string>& names) {
+    if (names.empty()) return;
+    message += "\n  " + std::to_string(names.size()) + " " + kind + ":";
+    for (const std::string& n : names) message += "\n    " + n;
+  };
+  list("missing", missing);
+  list("unexpected", extra);
+  list("mis-shaped", misshaped);
+  throw FormatError(message);
+}
+
+}  // namespace vramkit

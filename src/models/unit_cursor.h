@@ -1,0 +1,37 @@
+// The cursor through which a model's forward pass takes its weights from the VRAM manager: it acquires the
+// managed units one after the other in their declared execution order, and applies the common leaf modules
+// (Linear, RMSNorm, Embedding) with the unit's tensors. A lease is released when it goes out of scope, so a
+// helper holds its unit only while it computes.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+
+#include "core/tensor.h"
+#include "vram/managed_model.h"
+
+namespace vramkit {
+
+class UnitCursor {
+ public:
+  explicit UnitCursor(ManagedModel& model) : model_(model) {}
+  // Each call names the unit it expects, so that a forward pass that drifts from the declared execution order
+  // fails loudly (ArgumentError naming the model, the position and both units) instead of reading the wrong
+  // weights.
+  UnitLease next(std::string_view unit_name);
+  // linear(x) with the unit `name`'s weight and bias (name.weight, name.bias).
+  Tensor linear(std::string_view name, const Tensor& x);
+  // linear(x) with the unit `name`'s weight only (a bias=False Linear).
+  Tensor linear_without_bias(std::string_view name, const Tensor& x);
+  // rms_norm(x) over the last dimension with the unit `name`'s weight.
+  Tensor rms_norm(std::string_view name, const Tensor& x, double eps);
+  // Rows of the unit `name`'s weight [V, D] picked by the indices (ops::embedding).
+  Tensor embedding(std::string_view name, const Tensor& indices);
+  std::size_t position() const { return position_; }
+
+ private:
+  ManagedModel& model_;
+  std::size_t position_ = 0;
+};
+
+}  // namespace vramkit

@@ -1,0 +1,215 @@
+// The Qwen-Image text encoder forward against transformers' Qwen2_5_VLForConditionalGeneration (golden data of
+// tools/golden/make_qwen_image_text_encoder_golden.py: a tiny random-weight model with the real vocabulary size,
+// real token ids of the Qwen-Image prompt template, and the float32 post-norm last hidden states, for one
+// unpadded prompt and a right-padded batch of two with its attention mask), under several memory modes of the
+// emulated device, which must agree bit for bit; then left padding, both key namings and bad inputs.
+#include "models/qwen_image/text_encoder.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <optional>
+
+#include "backends/emu/emu_accelerator.h"
+#include "models/text_encoder_test_util.h"
+#include "ops/op_test_util.h"
+#include "vramkit/error.h"
+
+namespace vramkit::qwen_image {
+namespace {
+
+using test::kGoldenTextEncoder;
+
+struct Case {
+  Tensor input_ids, attention_mask, expected;
+};
+
+Case load_case(const WeightFiles& golden, const std::string& name) {
+  Case c;
+  c.input_ids = golden.view(name + ".input_ids").clone();
+  if (golden.contains(name + ".attention_mask")) c.attention_mask = golden.view(name + ".attention_mask").clone();
+  c.expected = golden.view(name + ".hidden_states").clone();
+  return c;
+}
+
+double relative_l2(const Tensor& got, const Tensor& want) {
+  EXPECT_EQ(got.shape(), want.shape());
+  const std::vector<float> a = got.to_floats(), b = want.to_floats();
+  double num = 0, den = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    num += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
+    den += static_cast<double>(b[i]) * b[i];
+  }
+  return std::sqrt(num / den);
+}
+
+struct Mode {
+  std::string name;
+  VramConfig config;
+  std::optional<std::uint64_t> vram_limit;
+};
+
+VramConfig with_computation(VramConfig c, DType dtype) {
+  c.computation_dtype = StorageDType::of(dtype);
+  return c;
+}
+
+std::vector<Mode> modes(DType computation) {
+  const auto bf16 = [](const char* preset) {
+    return VramConfig::preset(preset).with_storage_dtype(DType::bf16);
+  };
+  return {{"basic", with_computation(VramConfig::preset("none"), computation), std::nullopt},
+          {"dynamic, nothing resident", with_computation(bf16("dynamic"), computation), 0},
+          {"disk", with_computation(bf16("disk"), computation), 0}};
+}
+
+std::shared_ptr<Accelerator> emu() { return std::make_shared<EmuAccelerator>(EmuOptions{512u << 20, 0, 0}); }
+
+class TextEncoderParity : public ::testing::Test {
+ protected:
+  // The full-shape checkpoint (20 MB of embedding) is written once for the suite.
+  static void SetUpTestSuite() {
+    model_ = new std::filesystem::path(std::filesystem::path(::testing::TempDir()) / ("vramkit_text_encoder_full_" + std::to_string(getpid())));
+    std::filesystem::remove_all(*model_);
+    test::write_full_text_encoder(*model_);
+  }
+  static void TearDownTestSuite() {
+    std::filesystem::remove_all(*model_);
+    delete model_;
+  }
+  void SetUp() override {
+    const WeightFiles golden = WeightFiles::open(kGoldenTextEncoder / "golden.safetensors");
+    for (const char* name : {"template", "padded"}) cases_.push_back(load_case(golden, name));
+  }
+
+  std::vector<Tensor> run_cases(const Mode& mode) {
+    ManagerOptions options;
+    options.vram_limit = mode.vram_limit;
+    VramManager manager(emu(), options);
+    auto encoder = QwenImageTextEncoder::open(manager, *model_, mode.config);
+    encoder->onload();
+    std::vector<Tensor> outputs;
+    for (const Case& c : cases_) outputs.push_back(encoder->forward(c.input_ids, c.attention_mask));
+    return outputs;
+  }
+
+  void check(DType computation, double tolerance) {
+    std::vector<Tensor> first;
+    for (const Mode& mode : modes(computation)) {
+      SCOPED_TRACE(mode.name);
+      const std::vector<Tensor> out = run_cases(mode);
+      for (std::size_t i = 0; i < cases_.size(); ++i) {
+        const double err = relative_l2(out[i], cases_[i].expected);
+        EXPECT_LE(err, tolerance) << "case " << i;
+        if (mode.name == "basic")
+          std::printf("[ %s case %zu ] relative L2 error %.3g\n", std::string(dtype_name(computation)).c_str(), i,
+                      err);
+        if (!first.empty()) EXPECT_EQ(out[i].to_floats(), first[i].to_floats()) << "case " << i << " vs basic";
+      }
+      if (first.empty()) first = out;
+    }
+  }
+
+  static std::filesystem::path* model_;
+  std::vector<Case> cases_;
+};
+
+std::filesystem::path* TextEncoderParity::model_ = nullptr;
+
+// f32 activations on the exact (bf16-valued) weights: only summation order and libm differ from PyTorch.
+TEST_F(TextEncoderParity, Float32MatchesTheReference) {
+  check(DType::f32, 1e-4);
+}
+
+// bf16 activations: every op rounds to bf16 (8 bits of mantissa) over two layers.
+TEST_F(TextEncoderParity, Bfloat16StaysCloseToTheReference) {
+  check(DType::bf16, 2e-2);
+}
+
+TEST_F(TextEncoderParity, RepeatedForwardsAreIdentical) {
+  ManagerOptions streamed;
+  streamed.vram_limit = 0;  // the second pass must walk the ring of units again from the first one
+  VramManager manager(emu(), streamed);
+  const VramConfig config = VramConfig::preset("dynamic").with_storage_dtype(DType::bf16);
+  auto encoder = QwenImageTextEncoder::open(manager, *model_ / "text_encoder", with_computation(config, DType::f32));
+  const Tensor a = encoder->forward(cases_[1].input_ids, cases_[1].attention_mask);
+  const Tensor b = encoder->forward(cases_[1].input_ids, cases_[1].attention_mask);
+  EXPECT_EQ(a.to_floats(), b.to_floats());
+}
+
+// Left padding (the real tokens at the end): the positions count real tokens only, so each prompt gives what it
+// gives alone and unpadded, up to the softmax's summation length (masked keys contribute exact zeros).
+TEST_F(TextEncoderParity, LeftPaddedPromptMatchesItsUnpaddedRun) {
+  VramManager manager(emu(), {});
+  auto encoder =
+      QwenImageTextEncoder::open(manager, *model_, with_computation(VramConfig::preset("none"), DType::f32));
+  const Case& padded = cases_[1];
+  const std::int64_t length = padded.input_ids.size(1);
+  std::int64_t real = 0;
+  for (const float m : padded.attention_mask.select(0, 1).to(DType::f32).to_floats()) real += m != 0;
+  ASSERT_LT(real, length);
+  const Tensor ids = padded.input_ids.select(0, 1).slice(0, 0, real).unsqueeze(0).contiguous();
+  const Tensor alone = encoder->forward(ids);
+  // The same tokens moved to the end of a row of pad ids, the mask to match.
+  Tensor left_ids = Tensor::zeros({1, length}, DType::i64), left_mask = Tensor::zeros({1, length}, DType::i64);
+  for (std::int64_t i = 0; i < length; ++i) {
+    const bool is_real = i >= length - real;
+    left_ids.data_as<std::int64_t>()[i] = is_real ? ids.data_as<std::int64_t>()[i - (length - real)] : 151643;
+    left_mask.data_as<std::int64_t>()[i] = is_real ? 1 : 0;
+  }
+  const Tensor left = encoder->forward(left_ids, left_mask);
+  EXPECT_LE(relative_l2(left.slice(1, length - real, length).contiguous(), alone), 1e-6);
+  // And the reference's right-padded row agrees with both on the real tokens.
+  EXPECT_LE(relative_l2(alone, padded.expected.select(0, 1).slice(0, 0, real).unsqueeze(0).contiguous()), 1e-4);
+}
+
+// The newer key naming (model.language_model.*, model.visual.*) gives the same output as the legacy one.
+TEST_F(TextEncoderParity, LanguageModelKeyNamingLoadsTheSameWeights) {
+  const auto dir = test::write_full_text_encoder(test::fresh_temp_dir("te_naming"),
+                                                 TextEncoderKeyNaming::language_model);
+  VramManager manager(emu(), {});
+  auto encoder = QwenImageTextEncoder::open(manager, dir, with_computation(VramConfig::preset("none"), DType::f32));
+  EXPECT_EQ(encoder->key_naming(), TextEncoderKeyNaming::language_model);
+  EXPECT_EQ(encoder->managed().units().front().name, "model.language_model.embed_tokens");
+  EXPECT_LE(relative_l2(encoder->forward(cases_[0].input_ids), cases_[0].expected), 1e-4);
+  std::filesystem::remove_all(dir);
+}
+
+// Neither the vision tower nor lm_head becomes a unit, so neither is ever read.
+TEST_F(TextEncoderParity, VisionTowerAndLmHeadAreNotUnits) {
+  VramManager manager(emu(), {});
+  auto encoder = QwenImageTextEncoder::open(manager, *model_, VramConfig::preset("none"));
+  const WeightFiles files = WeightFiles::open(*model_ / "text_encoder");
+  ASSERT_TRUE(files.contains("lm_head.weight"));
+  ASSERT_TRUE(files.contains("visual.merger.mlp.0.weight"));
+  const auto& units = encoder->managed().units();
+  EXPECT_EQ(units.size(), 1u + 2u * 9u + 1u);
+  for (const auto& unit : units)
+    for (const WeightTensor* t : unit.sources) EXPECT_FALSE(is_unused_text_encoder_tensor(t->name())) << t->name();
+}
+
+TEST_F(TextEncoderParity, BadInputsAreClearErrors) {
+  VramManager manager(emu(), {});
+  auto encoder =
+      QwenImageTextEncoder::open(manager, *model_, with_computation(VramConfig::preset("none"), DType::f32));
+  Tensor ids = cases_[1].input_ids.clone();
+  ids.data_as<std::int64_t>()[ids.size(1) + 3] = 152064;
+  vramkit::test::expect_error<ArgumentError>([&] { encoder->forward(ids); },
+                                             {"input_ids[1, 3] = 152064", "outside the vocabulary [0, 152064)"});
+  ids.data_as<std::int64_t>()[ids.size(1) + 3] = -1;
+  vramkit::test::expect_error<ArgumentError>([&] { encoder->forward(ids); }, {"input_ids[1, 3] = -1"});
+  vramkit::test::expect_error<ShapeError>([&] { encoder->forward(cases_[1].input_ids.select(0, 0)); },
+                                          {"input_ids must be [B, L]"});
+  vramkit::test::expect_error<ShapeError>(
+      [&] { encoder->forward(cases_[1].input_ids, cases_[1].attention_mask.slice(1, 0, 3)); },
+      {"attention_mask must be [B, L]"});
+  vramkit::test::expect_error<ArgumentError>(
+      [&] { encoder->forward(cases_[1].input_ids.to(DType::f32)); }, {"input_ids must be i64 or i32"});
+  // i32 ids are accepted and give the same result.
+  EXPECT_EQ(encoder->forward(cases_[0].input_ids.to(DType::i32)).to_floats(),
+            encoder->forward(cases_[0].input_ids).to_floats());
+}
+
+}  // namespace
+}  // namespace vramkit::qwen_image
