@@ -1,35 +1,16 @@
-// Internal pieces of the Qwen-Image transformer forward (dit.cpp): the cursor that hands out the managed
-// units in their declared order, and one dual-stream block.
+// Internal pieces of the Qwen-Image transformer forward (dit.cpp): one dual-stream block, which takes its
+// units through the shared UnitCursor (unit_cursor.h).
 #pragma once
 
-#include <cstddef>
-#include <string>
-#include <string_view>
+#include <cstdint>
 
 #include "core/tensor.h"
 #include "models/qwen_image/dit_config.h"
 #include "models/qwen_image/dit_modulation.h"
+#include "models/qwen_image/unit_cursor.h"
 #include "ops/rope.h"
-#include "vram/managed_model.h"
 
 namespace vramkit::qwen_image {
-
-// Acquires the model's units one after the other. Each call names the unit it expects, so that a forward pass
-// that drifts from the declared execution order fails loudly instead of reading the wrong weights.
-class UnitCursor {
- public:
-  explicit UnitCursor(ManagedModel& model) : model_(model) {}
-  UnitLease next(std::string_view unit_name);
-  // linear(x) with the unit `name`'s weight and bias.
-  Tensor linear(std::string_view name, const Tensor& x);
-  // rms_norm(x) over the last dimension with the unit `name`'s weight.
-  Tensor rms_norm(std::string_view name, const Tensor& x, double eps);
-  std::size_t position() const { return position_; }
-
- private:
-  ManagedModel& model_;
-  std::size_t position_ = 0;
-};
 
 // What every block shares.
 struct BlockContext {

@@ -1,7 +1,6 @@
 #include "models/qwen_image/dit_config.h"
 
 #include <fstream>
-#include <map>
 #include <nlohmann/json.hpp>
 
 #include "vramkit/error.h"
@@ -125,32 +124,13 @@ std::int64_t dit_parameter_count(const DitConfig& config) {
 }
 
 void validate_dit_weights(const DitConfig& config, const WeightFiles& files) {
-  std::map<std::string, Shape> expected;
+  std::vector<ExpectedTensor> expected;
   for (const DitModule& module : dit_modules(config))
-    for (const ExpectedTensor& t : module.tensors) expected.emplace(t.name, t.shape);
-  std::vector<std::string> missing, extra, misshaped;
-  for (const auto& [name, shape] : expected) {
-    const WeightTensor* t = files.find(name);
-    if (!t)
-      missing.push_back(name);
-    else if (!(t->shape() == shape))
-      misshaped.push_back(name + " is " + t->shape().str() + ", expected " + shape.str());
-  }
-  for (const WeightTensor& t : files.tensors())
-    if (!expected.count(t.name())) extra.push_back(t.name());
-  if (missing.empty() && extra.empty() && misshaped.empty()) return;
-  std::string message = "Qwen-Image transformer weights in " + files.describe() +
-                        " do not match its config (" + std::to_string(config.num_layers) +
-                        " layers, inner dim " + std::to_string(config.inner_dim()) + "):";
-  const auto list = [&](const char* what, const std::vector<std::string>& names) {
-    if (names.empty()) return;
-    message += "\n  " + std::to_string(names.size()) + " " + what + ":";
-    for (const std::string& n : names) message += "\n    " + n;
-  };
-  list("missing", missing);
-  list("unexpected", extra);
-  list("mis-shaped", misshaped);
-  throw FormatError(message);
+    expected.insert(expected.end(), module.tensors.begin(), module.tensors.end());
+  check_expected_weights("Qwen-Image transformer weights in " + files.describe() + " do not match its config (" +
+                             std::to_string(config.num_layers) + " layers, inner dim " +
+                             std::to_string(config.inner_dim()) + ")",
+                         expected, {}, files);
 }
 
 }  // namespace vramkit::qwen_image

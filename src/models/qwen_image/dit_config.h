@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "core/shape.h"
 #include "io/model_files.h"
+#include "models/qwen_image/expected_weights.h"
 #include "vram/unit_layout.h"
 
 namespace vramkit::qwen_image {
@@ -44,11 +44,6 @@ struct DitConfig {
   // or one of the Edit/Layered switches (zero_cond_t, use_additional_t_cond, use_layer3d_rope) set is an
   // ArgumentError / FormatError naming the file and the key.
   static DitConfig from_json_file(const std::filesystem::path& path);
-};
-
-struct ExpectedTensor {
-  std::string name;
-  Shape shape;
 };
 
 // One leaf module: a managed unit.

@@ -1,0 +1,32 @@
+#include "models/qwen_image/unit_cursor.h"
+
+#include <string>
+
+#include "ops/linear.h"
+#include "ops/norm.h"
+#include "vramkit/error.h"
+
+namespace vramkit::qwen_image {
+
+UnitLease UnitCursor::next(std::string_view unit_name) {
+  const auto& units = model_.units();
+  if (position_ >= units.size() || units[position_].name != unit_name)
+    throw ArgumentError("model " + model_.name() + ": the forward pass asked for unit " + std::string(unit_name) +
+                        " at position " + std::to_string(position_) +
+                        " of the execution order, which holds " +
+                        (position_ < units.size() ? units[position_].name : std::string("nothing")));
+  return model_.acquire(position_++);
+}
+
+Tensor UnitCursor::linear(std::string_view name, const Tensor& x) {
+  const UnitLease lease = next(name);
+  const std::string n(name);
+  return ops::linear(x, lease.get(n + ".weight"), lease.get(n + ".bias"));
+}
+
+Tensor UnitCursor::rms_norm(std::string_view name, const Tensor& x, double eps) {
+  const UnitLease lease = next(name);
+  return ops::rms_norm(x, lease.get(std::string(name) + ".weight"), eps);
+}
+
+}  // namespace vramkit::qwen_image
