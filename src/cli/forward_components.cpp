@@ -5,6 +5,8 @@ namespace vramkit::cli {
 std::vector<std::unique_ptr<ForwardComponent>> forward_components() {
   std::vector<std::unique_ptr<ForwardComponent>> all;
   all.push_back(make_forward_transformer());
+  all.push_back(make_forward_vae_decoder());
+  all.push_back(make_forward_vae_encoder());
   return all;
 }
 
