@@ -262,7 +262,8 @@ TEST_F(VaeParity, BadInputsAreClearErrors) {
       EXPECT_NE(std::string(e.what()).find("z f32" + shape.str()), std::string::npos) << e.what();
     }
   }
-  EXPECT_THROW(decoder->decode(Tensor::zeros({1, 16, 1, 4, 4}, DType::i64)), ShapeError);
+  EXPECT_THROW(decoder->decode(Tensor::zeros({1, 16, 1, 4, 4}, DType::i64)), DTypeError);
+  EXPECT_THROW(encoder->encode(Tensor::zeros({1, 3, 1, 16, 16}, DType::i32)), DTypeError);
   EXPECT_THROW(encoder->encode(Tensor::zeros({1, 3, 1, 20, 16}, DType::f32)), ShapeError);  // 20 % 8
   EXPECT_THROW(encoder->encode(Tensor::zeros({1, 4, 1, 16, 16}, DType::f32)), ShapeError);
   EXPECT_THROW(encoder->encode(Tensor::zeros({1, 3, 2, 16, 16}, DType::f32)), ShapeError);

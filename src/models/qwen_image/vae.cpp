@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/human_bytes.h"
 #include "io/model_folder.h"
 #include "models/qwen_image/vae_blocks.h"
 #include "ops/activation.h"
@@ -52,6 +53,15 @@ Tensor scale_latents(const VaeConfig& config, const Tensor& z, bool denormalize)
   return out;
 }
 
+void check_latent(const VaeConfig& config, const Tensor& z) {
+  if (z.rank() != 5 || z.size(1) != config.z_dim || z.size(2) != 1 || z.size(0) < 1 || z.size(3) < 1 ||
+      z.size(4) < 1)
+    throw ShapeError("Qwen-Image VAE decode: z " + z.str() + " must be [B, " + std::to_string(config.z_dim) +
+                     ", 1, h, w] (one frame)");
+  if (!is_floating(z.dtype()))
+    throw DTypeError("Qwen-Image VAE decode: z " + z.str() + " must be a float tensor");
+}
+
 }  // namespace
 
 Tensor denormalize_latents(const VaeConfig& config, const Tensor& z) { return scale_latents(config, z, true); }
@@ -80,12 +90,7 @@ std::unique_ptr<QwenImageVaeDecoder> QwenImageVaeDecoder::open(VramManager& mana
 }
 
 VaeDecodePlan QwenImageVaeDecoder::plan(const Tensor& z, const VaeDecodeOptions& options) {
-  if (z.rank() != 5 || z.size(1) != config_.z_dim || z.size(2) != 1 || z.size(0) < 1 || z.size(3) < 1 ||
-      z.size(4) < 1)
-    throw ShapeError("Qwen-Image VAE decode: z " + z.str() + " must be [B, " + std::to_string(config_.z_dim) +
-                     ", 1, h, w] (one frame)");
-  if (!is_floating(z.dtype()))
-    throw ShapeError("Qwen-Image VAE decode: z " + z.str() + " must be a float tensor");
+  check_latent(config_, z);
   Accelerator& acc = manager_.accelerator();
   std::optional<std::uint64_t> available = acc.memory_info().free_bytes;
   if (const auto& limit = manager_.options().vram_limit) {
@@ -114,12 +119,14 @@ Tensor QwenImageVaeDecoder::run(const Tensor& z) {
 }
 
 Tensor QwenImageVaeDecoder::decode(const Tensor& z, const VaeDecodeOptions& options) {
+  check_latent(config_, z);
+  // Planned after the onload, so that the budget left is net of this model's resident units and ring.
+  if (!model_->onloaded()) model_->onload();
   const VaeDecodePlan p = plan(z, options);
   if (p.over_budget())
-    log_warn("vae_decoder: decoding z " + z.str() + " needs about " + std::to_string(p.workspace_bytes >> 20) +
-             " MiB of activations per pass, more than the " + std::to_string(*p.available_bytes >> 20) +
-             " MiB the VRAM budget leaves");
-  if (!model_->onloaded()) model_->onload();
+    log_warn("vae_decoder: decoding z " + z.str() + " needs about " + human_bytes(p.workspace_bytes) +
+             " of activations per pass, more than the " + human_bytes(*p.available_bytes) +
+             " the VRAM budget leaves");
   const Tensor x = z.select(2, 0).to(computation_dtype());
   const std::int64_t height = x.size(2), width = x.size(3), factor = config_.spatial_factor();
   Tensor image;
@@ -161,10 +168,11 @@ std::unique_ptr<QwenImageVaeEncoder> QwenImageVaeEncoder::open(VramManager& mana
 
 Tensor QwenImageVaeEncoder::encode(const Tensor& image) {
   const std::int64_t f = config_.spatial_factor();
+  if (!is_floating(image.dtype()))
+    throw DTypeError("Qwen-Image VAE encode: image " + image.str() + " must be a float tensor");
   if (image.rank() != 5 || image.size(1) != config_.input_channels || image.size(2) != 1 || image.size(0) < 1 ||
-      image.size(3) < f || image.size(4) < f || image.size(3) % f || image.size(4) % f ||
-      !is_floating(image.dtype()))
-    throw ShapeError("Qwen-Image VAE encode: image " + image.str() + " must be float [B, " +
+      image.size(3) < f || image.size(4) < f || image.size(3) % f || image.size(4) % f)
+    throw ShapeError("Qwen-Image VAE encode: image " + image.str() + " must be [B, " +
                      std::to_string(config_.input_channels) + ", 1, H, W] (one frame) with H and W multiples of " +
                      std::to_string(f));
   if (!model_->onloaded()) model_->onload();

@@ -46,11 +46,13 @@ class QwenImageVaeDecoder {
   void offload() { model_->offload(); }
 
   // How decode() would run z [B, z_dim, 1, h, w] now: against the device memory left for activations (the
-  // VRAM limit minus what the onloaded models hold, at most the device's free memory). ShapeError for a bad z.
+  // VRAM limit minus what the onloaded models hold, at most the device's free memory; decode() onloads the
+  // model before it plans). Errors as decode().
   VaeDecodePlan plan(const Tensor& z, const VaeDecodeOptions& options = {});
   // z [B, z_dim, 1, h, w] (any float dtype; not denormalized: see denormalize_latents) -> f32 [B, C, 1, f·h,
   // f·w] clamped to [-1, 1], C = input_channels (3), f = spatial_factor (8). Onloads the model if needed.
-  // ShapeError naming z's shape when it is not a single-frame latent of z_dim channels.
+  // ShapeError naming z's shape when it is not a single-frame latent of z_dim channels, DTypeError when it is
+  // not a float tensor.
   Tensor decode(const Tensor& z, const VaeDecodeOptions& options = {});
 
  private:
@@ -79,7 +81,7 @@ class QwenImageVaeEncoder {
 
   // image [B, C, 1, H, W] (any float dtype, values in [-1, 1]), H and W multiples of the spatial factor (8)
   // -> the posterior mean f32 [B, z_dim, 1, H/8, W/8] (not normalized: see normalize_latents). Onloads the
-  // model if needed. ShapeError naming the image's shape otherwise.
+  // model if needed. ShapeError naming the image's shape otherwise, DTypeError for a non-float image.
   Tensor encode(const Tensor& image);
 
  private:
