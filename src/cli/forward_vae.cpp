@@ -3,6 +3,7 @@
 //                under the VRAM budget unless --tiling says otherwise, --tile/--tile-stride in latent pixels
 //   vae_encoder: image [B, 3, 1, H, W] in [-1, 1], H and W multiples of 8 -> output, the latent mean
 //                [B, 16, 1, H/8, W/8] (not normalized)
+// Both take the "vae" object of a per-component --vram-config file.
 #include <CLI/CLI.hpp>
 #include <map>
 
@@ -15,6 +16,7 @@ namespace {
 class ForwardVaeDecoder final : public ForwardComponent {
  public:
   std::string name() const override { return "vae_decoder"; }
+  std::string vram_component() const override { return "vae"; }
   std::string description() const override {
     return "the Qwen-Image VAE decoder: z [B, 16, 1, h, w] (not denormalized) -> output [B, 3, 1, 8h, 8w]";
   }
@@ -48,6 +50,7 @@ class ForwardVaeDecoder final : public ForwardComponent {
 class ForwardVaeEncoder final : public ForwardComponent {
  public:
   std::string name() const override { return "vae_encoder"; }
+  std::string vram_component() const override { return "vae"; }
   std::string description() const override {
     return "the Qwen-Image VAE encoder: image [B, 3, 1, H, W] in [-1, 1] -> output, the latent mean "
            "[B, 16, 1, H/8, W/8]";

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 
 #include "cli_runner.h"
 #include "io/model_files.h"
@@ -45,10 +46,10 @@ class ForwardVaeCli : public ::testing::Test {
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
   }
-  // Streamed from host memory, nothing resident, f32 activations.
-  std::vector<std::string> streamed() const {
+  // Streamed from host memory, nothing resident, f32 activations (unless `vram_config` says otherwise).
+  std::vector<std::string> streamed(const std::string& vram_config = "f32.json") const {
     return {"--device", "emu:1", "--offload", "dynamic", "--storage-dtype", "bf16", "--vram-limit", "0",
-            "--vram-config", (scratch_ / "f32.json").string(), "--stats", (scratch_ / "stats.json").string()};
+            "--vram-config", (scratch_ / vram_config).string(), "--stats", (scratch_ / "stats.json").string()};
   }
   Tensor output() const { return WeightFiles::open(scratch_ / "out.safetensors").view("output").clone(); }
 
@@ -58,7 +59,10 @@ class ForwardVaeCli : public ::testing::Test {
 
 TEST_F(ForwardVaeCli, DecoderMatchesTheReference) {
   write_inputs("z", get("decode_single.z"));
-  std::vector<std::string> options = streamed();
+  // f32 through the "vae" object of a per-component file (bf16, the default, would miss the bound below).
+  std::ofstream(scratch_ / "components.json")
+      << R"({"vae": {"computation_dtype": "float32"}, "transformer": {"computation_dtype": "bfloat16"}})";
+  std::vector<std::string> options = streamed("components.json");
   options.insert(options.end(), {"--tiling", "never"});
   const auto r = test::run_cli(args("vae_decoder", kTinyVae, options), scratch_);
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
