@@ -42,7 +42,7 @@ void ForwardCommand::run(std::ostream& err) {
   for (std::size_t i = 0; i < components_.size(); ++i) {
     if (!subcommands_[i]->parsed()) continue;
     const auto start = std::chrono::steady_clock::now();
-    VramSettings settings = resolve_vram_arguments(args_.vram, components_[i]->name());
+    VramSettings settings = resolve_vram_arguments(args_.vram, components_[i]->vram_component());
     apply_report_arguments(args_.report, settings.manager);
     VramManager manager(make_accelerator(settings.device), settings.manager);
     const WeightFiles inputs = WeightFiles::open(std::filesystem::path(args_.inputs));

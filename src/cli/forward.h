@@ -29,6 +29,9 @@ class ForwardComponent {
   virtual ~ForwardComponent() = default;
   virtual std::string name() const = 0;
   virtual std::string description() const = 0;
+  // The pipeline component whose object of a per-component --vram-config file applies (the VAE's two halves
+  // share "vae").
+  virtual std::string vram_component() const { return name(); }
   virtual void add_arguments(CLI::App& command) { (void)command; }
   // `model` is what --model names: a model folder or the component's own folder.
   virtual NamedTensors run(VramManager& manager, const std::filesystem::path& model, const VramConfig& vram,

@@ -10,6 +10,8 @@ namespace vramkit::cli {
 
 std::unique_ptr<ForwardComponent> make_forward_transformer();
 std::unique_ptr<ForwardComponent> make_forward_text_encoder();
+std::unique_ptr<ForwardComponent> make_forward_vae_decoder();
+std::unique_ptr<ForwardComponent> make_forward_vae_encoder();
 
 // Every component, in the order `vramkit forward --help` lists them.
 std::vector<std::unique_ptr<ForwardComponent>> forward_components();

@@ -61,7 +61,7 @@ const TextEncoderDims kTinyText{.vocab_size = 152064,
                                 .num_attention_heads = 2,
                                 .num_key_value_heads = 1,
                                 .intermediate_size = 64};
-const VaeDims kTinyVae{.base_dim = 8, .z_dim = 16};
+const qwen_image::VaeConfig kTinyVae{.base_dim = 8, .z_dim = 16};
 constexpr std::uint64_t kSeed = 20250804;
 
 class SplitMix64 {
@@ -217,11 +217,9 @@ void write_vae(const fs::path& dir) {
            {"base_dim", kTinyVae.base_dim},
            {"dim_mult", kTinyVae.dim_mult},
            {"dropout", 0.0},
-           {"latents_mean",
-            json::array({-0.7571, -0.7089, -0.9113, 0.1075, -0.1745, 0.9653, -0.1517, 1.5508, 0.4134, -0.0715,
-                         0.5517, -0.3632, -0.1922, -0.9497, 0.2503, -0.2921})},
-           {"latents_std", json::array({2.8184, 1.4541, 2.3275, 2.6558, 1.2196, 1.7708, 2.6052, 2.0743,
-                                        3.2687, 2.1526, 2.8652, 1.5579, 1.6382, 1.1253, 2.8251, 1.9160})},
+           {"input_channels", kTinyVae.input_channels},
+           {"latents_mean", kTinyVae.latents_mean},
+           {"latents_std", kTinyVae.latents_std},
            {"num_res_blocks", kTinyVae.num_res_blocks},
            {"temperal_downsample", kTinyVae.temperal_downsample},
            {"z_dim", kTinyVae.z_dim}});
@@ -312,7 +310,7 @@ void list_full_size(std::ostream& out) {
   const std::pair<const char*, std::vector<TensorSpec>> components[] = {
       {"transformer", dit_tensors(qwen_image::DitConfig{})},
       {"text_encoder", text_encoder_tensors(TextEncoderDims{})},
-      {"vae", vae_tensors(VaeDims{})}};
+      {"vae", vae_tensors(qwen_image::VaeConfig{})}};
   for (const auto& [component, specs] : components) {
     for (const TensorSpec& spec : specs) {
       out << component << " " << spec.name << " ";

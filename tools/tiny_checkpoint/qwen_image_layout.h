@@ -11,6 +11,7 @@
 
 #include "models/qwen_image/dit_config.h"
 #include "models/qwen_image/text_encoder_config.h"
+#include "models/qwen_image/vae_config.h"
 
 namespace vramkit::tools {
 
@@ -28,19 +29,13 @@ struct TextEncoderDims {
   std::int64_t intermediate_size = 18944;
 };
 
-struct VaeDims {
-  std::int64_t base_dim = 96;
-  std::int64_t z_dim = 16;
-  std::vector<std::int64_t> dim_mult = {1, 2, 4, 4};
-  std::int64_t num_res_blocks = 2;
-  std::vector<bool> temperal_downsample = {false, true, true};
-};
-
 // The DiT's tensors come from the model's own module list (models/qwen_image/dit_config.h), flattened.
 std::vector<TensorSpec> dit_tensors(const qwen_image::DitConfig& config);
 // The language model only, from the model's own module list (models/qwen_image/text_encoder_config.h, legacy
 // names): embed_tokens, layers, final norm; lm_head and the vision tower are not listed.
 std::vector<TensorSpec> text_encoder_tensors(const TextEncoderDims& d);
-std::vector<TensorSpec> vae_tensors(const VaeDims& d);
+// The VAE's tensors (encoder, then decoder) come from the model's own module lists
+// (models/qwen_image/vae_config.h), flattened.
+std::vector<TensorSpec> vae_tensors(const qwen_image::VaeConfig& config);
 
 }  // namespace vramkit::tools

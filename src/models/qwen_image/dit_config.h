@@ -14,7 +14,6 @@
 #include <string>
 #include <vector>
 
-#include "core/shape.h"
 #include "io/model_files.h"
 #include "models/module_list.h"
 #include "vram/unit_layout.h"

@@ -2,8 +2,8 @@
 
 #include <cstring>
 
-#include "models/qwen_image/dit_block.h"
 #include "models/qwen_image/timestep_embedding.h"
+#include "models/unit_cursor.h"
 #include "ops/activation.h"
 #include "ops/embedding.h"
 #include "vramkit/error.h"

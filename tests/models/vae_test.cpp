@@ -1,0 +1,292 @@
+// The Qwen-Image VAE decoder and encoder against diffusers' AutoencoderKLQwenImage (golden data of
+// tools/golden/make_qwen_image_vae_golden.py: a tiny random-weight checkpoint and float32 reference outputs of
+// decode, tiled_decode and encode for non-square sizes and a batch), under several memory modes of the
+// emulated device, which must agree bit for bit; tiled decoding and its planning; bad inputs.
+#include "models/qwen_image/vae.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <optional>
+
+#include "backends/emu/emu_accelerator.h"
+#include "io/safetensors.h"
+#include "vramkit/error.h"
+
+namespace vramkit::qwen_image {
+namespace {
+
+const std::filesystem::path kTinyModel = std::filesystem::path(VRAMKIT_TEST_DATA) / "qwen_image_vae_tiny";
+
+double relative_l2(const Tensor& got, const Tensor& want) {
+  EXPECT_EQ(got.shape(), want.shape());
+  const std::vector<float> a = got.to_floats(), b = want.to_floats();
+  double num = 0, den = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    num += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
+    den += static_cast<double>(b[i]) * b[i];
+  }
+  return std::sqrt(num / den);
+}
+
+struct Mode {
+  std::string name;
+  VramConfig config;
+  std::optional<std::uint64_t> vram_limit;
+};
+
+VramConfig with_computation(VramConfig c, DType dtype) {
+  c.computation_dtype = StorageDType::of(dtype);
+  return c;
+}
+
+std::vector<Mode> modes(DType computation) {
+  const auto bf16 = [](const char* preset) { return VramConfig::preset(preset).with_storage_dtype(DType::bf16); };
+  return {{"basic", with_computation(VramConfig::preset("none"), computation), std::nullopt},
+          {"dynamic, nothing resident", with_computation(bf16("dynamic"), computation), 0},
+          {"disk", with_computation(bf16("disk"), computation), 0}};
+}
+
+VramManager make_manager(std::optional<std::uint64_t> vram_limit = std::nullopt) {
+  ManagerOptions options;
+  options.vram_limit = vram_limit;
+  return VramManager(std::make_shared<EmuAccelerator>(EmuOptions{256u << 20, 0, 0}), options);
+}
+
+VramConfig basic(DType computation = DType::f32) {
+  return with_computation(VramConfig::preset("none"), computation);
+}
+
+class VaeParity : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    golden_ = std::make_unique<WeightFiles>(WeightFiles::open(kTinyModel / "golden.safetensors"));
+  }
+  Tensor get(const std::string& key) const { return golden_->view(key).clone(); }
+
+  // Decodes (or encodes) every case under every mode; checks the reference and that the modes agree bit for bit.
+  void check(DType computation, double tolerance, VaePart part) {
+    const std::vector<std::string> cases = part == VaePart::decoder
+                                               ? std::vector<std::string>{"decode_single", "decode_batch"}
+                                               : std::vector<std::string>{"encode_single", "encode_batch"};
+    std::vector<std::vector<float>> first;
+    for (const Mode& mode : modes(computation)) {
+      SCOPED_TRACE(mode.name);
+      VramManager manager = make_manager(mode.vram_limit);
+      std::vector<std::vector<float>> outputs;
+      std::unique_ptr<QwenImageVaeDecoder> decoder;
+      std::unique_ptr<QwenImageVaeEncoder> encoder;
+      if (part == VaePart::decoder)
+        decoder = QwenImageVaeDecoder::open(manager, kTinyModel, mode.config);
+      else
+        encoder = QwenImageVaeEncoder::open(manager, kTinyModel, mode.config);
+      for (const std::string& name : cases) {
+        const Tensor out = decoder ? decoder->decode(get(name + ".z"), {VaeTilingMode::never, std::nullopt})
+                                   : encoder->encode(get(name + ".image"));
+        const Tensor want = get(name + (decoder ? ".output" : ".mean"));
+        const double err = relative_l2(out, want);
+        EXPECT_LE(err, tolerance) << name;
+        if (mode.name == "basic")
+          std::printf("[ %s %s ] relative L2 error %.3g\n", std::string(dtype_name(computation)).c_str(),
+                      name.c_str(), err);
+        outputs.push_back(out.to_floats());
+      }
+      if (first.empty())
+        first = outputs;
+      else
+        EXPECT_EQ(outputs, first) << "differs from basic";
+    }
+  }
+
+  std::unique_ptr<WeightFiles> golden_;
+};
+
+// f32 activations on the exact (bf16-valued) weights: only summation order and libm differ from PyTorch.
+TEST_F(VaeParity, DecodeFloat32MatchesTheReference) { check(DType::f32, 1e-4, VaePart::decoder); }
+TEST_F(VaeParity, EncodeFloat32MatchesTheReference) { check(DType::f32, 1e-4, VaePart::encoder); }
+
+// bf16 activations: every op rounds to bf16 (8 bits of mantissa) through ~20 convolutions. Diffusers itself in
+// bf16 differs from its f32 output by 0.022 / 0.025 (decode cases) and 0.013 / 0.016 (encode cases) here; this
+// implementation by as much (about 0.022 / 0.026 and 0.014 / 0.014).
+TEST_F(VaeParity, DecodeBfloat16StaysCloseToTheReference) { check(DType::bf16, 4e-2, VaePart::decoder); }
+TEST_F(VaeParity, EncodeBfloat16StaysCloseToTheReference) { check(DType::bf16, 4e-2, VaePart::encoder); }
+
+// The tiling itself against diffusers' tiled_decode with the same tiles (8 latent pixels every 6): a 2 x 3 grid
+// whose border tiles are cut, blended in the reference's order.
+TEST_F(VaeParity, TiledDecodeMatchesTheReferenceTiledDecode) {
+  VramManager manager = make_manager();
+  auto decoder = QwenImageVaeDecoder::open(manager, kTinyModel, basic());
+  const std::vector<float> tile = get("decode_tiled.tile").to(DType::f32).to_floats();
+  const VaeDecodeOptions options{VaeTilingMode::always,
+                                 VaeTiling{static_cast<std::int64_t>(tile[0]), static_cast<std::int64_t>(tile[1])}};
+  const Tensor z = get("decode_tiled.z");
+  const VaeDecodePlan plan = decoder->plan(z, options);
+  EXPECT_TRUE(plan.tiled);
+  EXPECT_EQ(plan.rows, (std::vector<std::int64_t>{0, 6}));
+  EXPECT_EQ(plan.columns, (std::vector<std::int64_t>{0, 6, 12}));
+  const double err = relative_l2(decoder->decode(z, options), get("decode_tiled.output"));
+  std::printf("[ tiled ] relative L2 error %.3g\n", err);
+  EXPECT_LE(err, 1e-4);
+}
+
+// Tiled against untiled. The decoder's mid-block attention is global and its receptive field is wider than any
+// overlap, so tiles cannot reproduce the untiled image; on this random-weight model with tiles of 8 latent
+// pixels the reference itself differs by 0.45 (relative L2; make_qwen_image_vae_golden.py prints it), by 0.10
+// with tiles of 32 on a 40 x 40 latent. Bound: 0.5 for the small tiles, and bit-identical when one tile covers
+// the latent.
+TEST_F(VaeParity, TiledDecodeStaysWithinTheSeamToleranceOfTheUntiledOne) {
+  VramManager manager = make_manager();
+  auto decoder = QwenImageVaeDecoder::open(manager, kTinyModel, basic());
+  const Tensor z = get("decode_tiled.z");
+  const Tensor untiled = decoder->decode(z, {VaeTilingMode::never, std::nullopt});
+  const Tensor tiled = decoder->decode(z, {VaeTilingMode::always, VaeTiling{8, 6}});
+  const double err = relative_l2(tiled, untiled);
+  std::printf("[ tiled vs untiled ] relative L2 %.3g\n", err);
+  EXPECT_LE(err, 0.5);
+  EXPECT_GT(err, 0.0);
+  const Tensor one_tile = decoder->decode(z, {VaeTilingMode::always, VaeTiling{16, 16}});
+  EXPECT_EQ(one_tile.to_floats(), untiled.to_floats());
+}
+
+TEST_F(VaeParity, RepeatedDecodesAreIdentical) {
+  // Streamed, so that the second pass must walk the ring of units again from the first one.
+  VramManager manager = make_manager(0);
+  auto decoder = QwenImageVaeDecoder::open(
+      manager, kTinyModel / "vae",
+      with_computation(VramConfig::preset("dynamic").with_storage_dtype(DType::bf16), DType::f32));
+  const Tensor z = get("decode_single.z");
+  const VaeDecodeOptions untiled{VaeTilingMode::never, std::nullopt};
+  EXPECT_EQ(decoder->decode(z, untiled).to_floats(), decoder->decode(z, untiled).to_floats());
+}
+
+// Automatic tiling: under a VRAM limit that leaves about the reserved workspace (one 32 x 32 latent tile), a
+// small latent decodes in one pass and a 40 x 40 one in tiles, exactly as when tiling is requested.
+TEST_F(VaeParity, DecodeTilesAutomaticallyWhenTheBudgetIsShort) {
+  const VaeConfig config = VaeConfig::from_json_file(kTinyModel / "vae" / "config.json");
+  const std::uint64_t tile_workspace = vae_decode_workspace_bytes(config, 1, 32, 32, DType::f32);
+  VramManager manager = make_manager(tile_workspace + (2u << 20));
+  auto decoder = QwenImageVaeDecoder::open(
+      manager, kTinyModel,
+      with_computation(VramConfig::preset("dynamic").with_storage_dtype(DType::bf16), DType::f32));
+  decoder->onload();
+  EXPECT_FALSE(decoder->plan(get("decode_single.z")).tiled);
+  const Tensor large = Tensor::from_floats({1, 16, 1, 40, 40}, std::vector<float>(16 * 40 * 40, 0.25f));
+  const VaeDecodePlan plan = decoder->plan(large);
+  ASSERT_TRUE(plan.tiled);
+  EXPECT_EQ(plan.tiling.tile, 32);
+  EXPECT_EQ(plan.tiling.stride, 24);
+  EXPECT_GT(plan.untiled_workspace_bytes, *plan.available_bytes);
+  EXPECT_LE(plan.workspace_bytes, *plan.available_bytes);
+  EXPECT_EQ(decoder->decode(large).to_floats(),
+            decoder->decode(large, {VaeTilingMode::always, std::nullopt}).to_floats());
+}
+
+// The full-size decoder (Qwen-Image's config) at 1328 x 1328 (latent 166 x 166) and 2048 x 2048: one pass needs
+// several GiB (about 2.2 GiB in f32 and 3.0 GiB in bf16, whose f32 staging costs more, at 1328); under a 1 GiB
+// budget the plan takes diffusers' tiles, whose pass needs about 0.1 GiB, and smaller ones when the budget is
+// tighter still.
+TEST(VaeTilePlanning, FullSizeDecodesArePlannedWithinAFewGiB) {
+  const VaeConfig full;
+  constexpr std::uint64_t kGiB = 1ull << 30;
+  for (const DType dtype : {DType::bf16, DType::f32})
+    for (const std::int64_t latent : {166, 256}) {
+      SCOPED_TRACE(std::string(dtype_name(dtype)) + " latent " + std::to_string(latent));
+      const VaeDecodePlan plan = plan_vae_decode(full, 1, latent, latent, dtype, kGiB);
+      std::printf("[ %s %lld ] untiled %.2f GiB, tile %lld: %.2f GiB\n", std::string(dtype_name(dtype)).c_str(),
+                  static_cast<long long>(latent), static_cast<double>(plan.untiled_workspace_bytes) / kGiB,
+                  static_cast<long long>(plan.tiling.tile), static_cast<double>(plan.workspace_bytes) / kGiB);
+      EXPECT_GT(plan.untiled_workspace_bytes, 2 * kGiB);
+      ASSERT_TRUE(plan.tiled);
+      EXPECT_EQ(plan.tiling.tile, 32);
+      EXPECT_EQ(plan.tiling.stride, 24);
+      EXPECT_LE(plan.workspace_bytes, kGiB / 4);
+      EXPECT_FALSE(plan.over_budget());
+      ASSERT_FALSE(plan.rows.empty());
+      EXPECT_EQ(plan.rows.size(), static_cast<std::size_t>((latent + 23) / 24));
+      EXPECT_EQ(plan.rows, plan.columns);
+    }
+  // The untiled estimate grows with the pixel count.
+  const std::uint64_t small = vae_decode_workspace_bytes(full, 1, 83, 83, DType::bf16);
+  const std::uint64_t large = vae_decode_workspace_bytes(full, 1, 166, 166, DType::bf16);
+  EXPECT_GT(large, 3 * small);
+  EXPECT_LT(large, 5 * small);
+  EXPECT_GT(vae_decode_workspace_bytes(full, 2, 166, 166, DType::bf16), large);
+
+  // A tighter budget: smaller tiles with the same 3:4 overlap; none fitting: the smallest, flagged.
+  const std::uint64_t tile16 = vae_decode_workspace_bytes(full, 1, 16, 16, DType::bf16);
+  const VaeDecodePlan tight = plan_vae_decode(full, 1, 166, 166, DType::bf16, tile16);
+  EXPECT_EQ(tight.tiling.tile, 16);
+  EXPECT_EQ(tight.tiling.stride, 12);
+  const VaeDecodePlan impossible = plan_vae_decode(full, 1, 166, 166, DType::bf16, 1u << 20);
+  EXPECT_EQ(impossible.tiling.tile, 8);
+  EXPECT_TRUE(impossible.over_budget());
+  // No budget: one pass; never: one pass even over the budget.
+  EXPECT_FALSE(plan_vae_decode(full, 1, 166, 166, DType::bf16, std::nullopt).tiled);
+  const VaeDecodePlan never = plan_vae_decode(full, 1, 166, 166, DType::bf16, kGiB, {VaeTilingMode::never, {}});
+  EXPECT_FALSE(never.tiled);
+  EXPECT_TRUE(never.over_budget());
+  // Bad tile sizes.
+  EXPECT_THROW(plan_vae_decode(full, 1, 16, 16, DType::bf16, {}, {VaeTilingMode::always, VaeTiling{8, 9}}),
+               ArgumentError);
+  EXPECT_THROW(plan_vae_decode(full, 1, 16, 16, DType::bf16, {}, {VaeTilingMode::always, VaeTiling{1, 1}}),
+               ArgumentError);
+}
+
+// The pipeline's scaling against double precision, and normalize undoing denormalize.
+TEST(VaeLatents, DenormalizeAppliesStdAndMeanPerChannel) {
+  const VaeConfig config;
+  std::vector<float> values(2 * 16 * 3);
+  for (std::size_t i = 0; i < values.size(); ++i) values[i] = std::sin(0.37f * static_cast<float>(i)) * 2.0f;
+  const Tensor z = Tensor::from_floats({2, 16, 1, 1, 3}, values);
+  const std::vector<float> got = denormalize_latents(config, z).to_floats();
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const std::size_t c = (i / 3) % 16;
+    const double want = static_cast<double>(values[i]) * config.latents_std[c] + config.latents_mean[c];
+    EXPECT_NEAR(got[i], want, 1e-6 * (1 + std::abs(want))) << i;
+  }
+  const std::vector<float> back = normalize_latents(config, denormalize_latents(config, z)).to_floats();
+  for (std::size_t i = 0; i < values.size(); ++i) EXPECT_NEAR(back[i], values[i], 1e-6) << i;
+  EXPECT_THROW(denormalize_latents(config, Tensor::zeros({1, 8, 1, 2, 2}, DType::f32)), ShapeError);
+}
+
+TEST_F(VaeParity, BadInputsAreClearErrors) {
+  VramManager manager = make_manager();
+  auto decoder = QwenImageVaeDecoder::open(manager, kTinyModel, basic());
+  auto encoder = QwenImageVaeEncoder::open(manager, kTinyModel, basic());
+  for (const Shape& shape : {Shape{1, 8, 1, 4, 4}, Shape{1, 16, 2, 4, 4}, Shape{1, 16, 4, 4}}) {
+    try {
+      decoder->decode(Tensor::zeros(shape, DType::f32));
+      ADD_FAILURE() << "no ShapeError for z " << shape.str();
+    } catch (const ShapeError& e) {
+      EXPECT_NE(std::string(e.what()).find("z f32" + shape.str()), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_THROW(decoder->decode(Tensor::zeros({1, 16, 1, 4, 4}, DType::i64)), DTypeError);
+  EXPECT_THROW(encoder->encode(Tensor::zeros({1, 3, 1, 16, 16}, DType::i32)), DTypeError);
+  EXPECT_THROW(encoder->encode(Tensor::zeros({1, 3, 1, 20, 16}, DType::f32)), ShapeError);  // 20 % 8
+  EXPECT_THROW(encoder->encode(Tensor::zeros({1, 4, 1, 16, 16}, DType::f32)), ShapeError);
+  EXPECT_THROW(encoder->encode(Tensor::zeros({1, 3, 2, 16, 16}, DType::f32)), ShapeError);
+
+  // A checkpoint without one decoder tensor fails at open, naming it.
+  const auto dir = std::filesystem::temp_directory_path() / ("vramkit_vae_missing_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::filesystem::copy_file(kTinyModel / "vae" / "config.json", dir / "config.json");
+  const WeightFiles tiny = WeightFiles::open(kTinyModel / "vae");
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  for (const WeightTensor& t : tiny.tensors())
+    if (t.name() != "decoder.up_blocks.2.resnets.1.conv2.weight") tensors.emplace_back(t.name(), tiny.view(t.name()).clone());
+  write_safetensors(dir / "diffusion_pytorch_model.safetensors", tensors);
+  try {
+    QwenImageVaeDecoder::open(manager, dir, basic());
+    ADD_FAILURE() << "no FormatError";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("1 missing:\n    decoder.up_blocks.2.resnets.1.conv2.weight"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_NO_THROW(QwenImageVaeEncoder::open(manager, dir, basic()));  // the encoder's tensors are all there
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace vramkit::qwen_image
