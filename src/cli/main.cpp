@@ -8,7 +8,9 @@
 #include <string>
 
 #include "cli/forward.h"
+#include "cli/generate.h"
 #include "cli/inspect.h"
+#include "cli/make_tiny_model.h"
 #include "cli/plan.h"
 #include "cli/tokenize.h"
 #include "vramkit/error.h"
@@ -47,7 +49,16 @@ int main(int argc, char** argv) {
   CLI::App* plan = app.add_subcommand("plan", "show what the VRAM manager would keep resident and stream");
   vramkit::cli::add_plan_arguments(*plan, plan_arguments);
 
+  vramkit::cli::GenerateArguments generate_arguments;
+  CLI::App* generate = app.add_subcommand("generate", "generate an image from a prompt (Qwen-Image)");
+  vramkit::cli::add_generate_arguments(*generate, generate_arguments);
+
   vramkit::cli::ForwardCommand forward(app);
+
+  vramkit::cli::MakeTinyModelArguments tiny_arguments;
+  CLI::App* make_tiny = app.add_subcommand(
+      "make-tiny-model", "write the tiny random-weight Qwen-Image model (the one builtin:tiny runs) to a folder");
+  vramkit::cli::add_make_tiny_model_arguments(*make_tiny, tiny_arguments);
 
   vramkit::cli::TokenizeArguments tokenize_arguments;
   CLI::App* tokenize = app.add_subcommand("tokenize", "print the Qwen2 token ids of a text as a JSON array");
@@ -65,9 +76,11 @@ int main(int argc, char** argv) {
       vramkit::parse_log_level(log_level, &level);
       vramkit::set_log_level(level);
     }
+    if (generate->parsed()) vramkit::cli::run_generate(generate_arguments, std::cerr);
     if (inspect->parsed()) vramkit::cli::run_inspect(inspect_options, std::cout);
     if (plan->parsed()) vramkit::cli::run_plan(plan_arguments, std::cout);
     if (forward.parsed()) forward.run(std::cerr);
+    if (make_tiny->parsed()) vramkit::cli::run_make_tiny_model(tiny_arguments, std::cout);
     if (tokenize->parsed()) vramkit::cli::run_tokenize(tokenize_arguments, std::cout);
     std::cout.flush();
     if (!std::cout) return report("cannot write to standard output");

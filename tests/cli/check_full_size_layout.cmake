@@ -1,10 +1,10 @@
 # The tiny checkpoint's layout code, run with the released model's dimensions, must give the released
 # checkpoint's tensor counts and parameter totals (qwen-image spec: DiT 1933 tensors / 20 430 401 088
 # parameters, VAE 194 / 126 892 531, text-encoder language model without lm_head 7 070 619 136).
-#   -DPROGRAM=make_tiny_qwen_image
-execute_process(COMMAND "${PROGRAM}" --list-full-size RESULT_VARIABLE rc OUTPUT_VARIABLE listing ERROR_VARIABLE err)
+#   -DPROGRAM=vramkit (its make-tiny-model --list-full-size)
+execute_process(COMMAND "${PROGRAM}" make-tiny-model --list-full-size RESULT_VARIABLE rc OUTPUT_VARIABLE listing ERROR_VARIABLE err)
 if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "make_tiny_qwen_image --list-full-size failed (${rc}): ${err}")
+  message(FATAL_ERROR "vramkit make-tiny-model --list-full-size failed (${rc}): ${err}")
 endif()
 foreach(component transformer text_encoder vae)
   set(count_${component} 0)

@@ -1,7 +1,7 @@
 // `vramkit forward vae_decoder` and `vramkit forward vae_encoder` against the golden data of the tiny VAE
 // (tools/golden/make_qwen_image_vae_golden.py): inputs written to a file, the program run as a user runs it
 // (streamed on the emulated device), its output compared with diffusers'; tiling options; the build's tiny
-// Qwen-Image checkpoint (tools/tiny_checkpoint) decoding; errors.
+// Qwen-Image checkpoint (models/qwen_image/tiny_model.h) decoding; errors.
 #include <gtest/gtest.h>
 
 #include <cmath>

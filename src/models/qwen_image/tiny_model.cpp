@@ -1,34 +1,11 @@
-// Writes a tiny Qwen-Image checkpoint in the diffusers folder layout: the real component names, config.json
-// files and tensor names, with small dimensions and deterministic pseudo-random bf16 values.
-//
-//   OUTPUT/model_index.json
-//   OUTPUT/scheduler/scheduler_config.json              (the real scheduler settings)
-//   OUTPUT/transformer/config.json                      2 layers, 2 heads x 16, text width 32
-//   OUTPUT/transformer/diffusion_pytorch_model-0000{1,2}-of-00002.safetensors
-//   OUTPUT/transformer/diffusion_pytorch_model.safetensors.index.json
-//   OUTPUT/text_encoder/config.json + model.safetensors   2 layers, hidden 32, the full 152064-row vocabulary
-//                                                       (so that real token ids stay valid); language model
-//                                                       only: no lm_head, no vision tower
-//   OUTPUT/vae/config.json + diffusion_pytorch_model.safetensors   base_dim 8, z_dim 16
-//   OUTPUT/tokenizer/vocab.json + merges.txt + tokenizer_config.json   a tiny byte-level BPE vocabulary in the
-//                                                       files of Qwen-Image's tokenizer/: the 256 byte tokens with
-//                                                       their Qwen2 ids, 3 merges (" c", " ca", " cat" -> 256..258)
-//                                                       and the template's special tokens with their real ids
-//                                                       (<|endoftext|> 151643, <|im_start|> 151644, <|im_end|>
-//                                                       151645); the real vocabulary is 5 MB of data
-//
-// Values: each tensor draws from its own SplitMix64 stream seeded by a hash of its name, so a value never
-// depends on the order of writing. Linear/conv weights are uniform in +-1/sqrt(fan_in) (PyTorch's default
-// bound), biases uniform in +-0.05, norm scales 1 + uniform(+-0.1), the embedding uniform in +-0.05.
-//
-// `--list-full-size` prints the tensor names and shapes of the full-size model instead (one
-// "component name d0xd1x..." line each), which a test checks against the released checkpoint's counts.
-#include <CLI/CLI.hpp>
+#include "models/qwen_image/tiny_model.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdint>
-#include <filesystem>
 #include <fstream>
-#include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -37,17 +14,66 @@
 
 #include "core/tensor.h"
 #include "io/safetensors.h"
+#include "models/qwen_image/dit_config.h"
+#include "models/qwen_image/text_encoder_config.h"
 #include "models/qwen_image/tokenizer.h"
-#include "qwen_image_layout.h"
+#include "models/qwen_image/vae_config.h"
 #include "vramkit/error.h"
 
-namespace vramkit::tools {
+namespace vramkit::qwen_image {
 namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
 
-const qwen_image::DitConfig kTinyDit{.patch_size = 2,
+struct TensorSpec {
+  std::string name;
+  std::vector<std::int64_t> shape;
+};
+
+struct TextEncoderDims {
+  std::int64_t vocab_size = 152064;
+  std::int64_t hidden_size = 3584;
+  std::int64_t num_hidden_layers = 28;
+  std::int64_t num_attention_heads = 28;
+  std::int64_t num_key_value_heads = 4;
+  std::int64_t intermediate_size = 18944;
+};
+
+// The tensors of each component, from the models' own module lists (legacy names for the text encoder:
+// embed_tokens, layers, final norm; no lm_head, no vision tower), flattened.
+std::vector<TensorSpec> dit_tensors(const DitConfig& config) {
+  std::vector<TensorSpec> specs;
+  for (const auto& module : dit_modules(config))
+    for (const auto& t : module.tensors) specs.push_back({t.name, {t.shape.dims().begin(), t.shape.dims().end()}});
+  return specs;
+}
+
+std::vector<TensorSpec> text_encoder_tensors(const TextEncoderDims& d) {
+  TextEncoderConfig config;
+  config.vocab_size = d.vocab_size;
+  config.hidden_size = d.hidden_size;
+  config.num_hidden_layers = d.num_hidden_layers;
+  config.num_attention_heads = d.num_attention_heads;
+  config.num_key_value_heads = d.num_key_value_heads;
+  config.intermediate_size = d.intermediate_size;
+  std::vector<TensorSpec> specs;
+  for (const auto& module : text_encoder_modules(config, TextEncoderKeyNaming::legacy))
+    for (const auto& t : module.tensors) specs.push_back({t.name, {t.shape.dims().begin(), t.shape.dims().end()}});
+  return specs;
+}
+
+std::vector<TensorSpec> vae_tensors(const VaeConfig& config) {
+  std::vector<TensorSpec> specs;
+  for (const auto part : {VaePart::encoder, VaePart::decoder})
+    for (const auto& module : vae_modules(config, part))
+      for (const auto& t : module.tensors)
+        specs.push_back({t.name, {t.shape.dims().begin(), t.shape.dims().end()}});
+  return specs;
+}
+
+
+const DitConfig kTinyDit{.patch_size = 2,
                                      .in_channels = 64,
                                      .out_channels = 16,
                                      .num_layers = 2,
@@ -61,7 +87,7 @@ const TextEncoderDims kTinyText{.vocab_size = 152064,
                                 .num_attention_heads = 2,
                                 .num_key_value_heads = 1,
                                 .intermediate_size = 64};
-const qwen_image::VaeConfig kTinyVae{.base_dim = 8, .z_dim = 16};
+const VaeConfig kTinyVae{.base_dim = 8, .z_dim = 16};
 constexpr std::uint64_t kSeed = 20250804;
 
 class SplitMix64 {
@@ -288,7 +314,9 @@ void write_tokenizer(const fs::path& dir) {
                   {"pad_token", "<|endoftext|>"}, {"tokenizer_class", "Qwen2Tokenizer"}});
 }
 
-void write_checkpoint(const fs::path& root) {
+}  // namespace
+
+void write_tiny_qwen_image(const fs::path& root) {
   for (const char* sub : {"scheduler", "transformer", "text_encoder", "tokenizer", "vae"})
     fs::create_directories(root / sub);
   write_json(root / "model_index.json",
@@ -306,11 +334,11 @@ void write_checkpoint(const fs::path& root) {
   write_vae(root / "vae");
 }
 
-void list_full_size(std::ostream& out) {
+void list_full_size_tensors(std::ostream& out) {
   const std::pair<const char*, std::vector<TensorSpec>> components[] = {
-      {"transformer", dit_tensors(qwen_image::DitConfig{})},
+      {"transformer", dit_tensors(DitConfig{})},
       {"text_encoder", text_encoder_tensors(TextEncoderDims{})},
-      {"vae", vae_tensors(qwen_image::VaeConfig{})}};
+      {"vae", vae_tensors(VaeConfig{})}};
   for (const auto& [component, specs] : components) {
     for (const TensorSpec& spec : specs) {
       out << component << " " << spec.name << " ";
@@ -320,30 +348,24 @@ void list_full_size(std::ostream& out) {
   }
 }
 
-}  // namespace
-}  // namespace vramkit::tools
-
-int main(int argc, char** argv) {
-  CLI::App app{"Writes a tiny Qwen-Image checkpoint (diffusers layout, bf16, deterministic values)"};
-  std::string output;
-  bool list = false;
-  app.add_option("output", output, "the folder to write (created if needed; existing files are overwritten)");
-  app.add_flag("--list-full-size", list,
-               "print the full-size model's tensor names and shapes, write nothing");
+TinyModelFolder::TinyModelFolder() {
+  fs::path base = fs::temp_directory_path() / ("vramkit-tiny-qwen-image-" + std::to_string(getpid()) + "-XXXXXX");
+  std::string pattern = base.string();
+  if (!mkdtemp(pattern.data()))
+    throw IoError("cannot create a temporary folder for the tiny model in " + base.parent_path().string());
+  path_ = pattern;
   try {
-    app.parse(argc, argv);
-    if (!list && output.empty()) throw CLI::RequiredError("output");
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
-  }
-  try {
-    if (list)
-      vramkit::tools::list_full_size(std::cout);
-    else
-      vramkit::tools::write_checkpoint(output);
-    return 0;
-  } catch (const std::exception& e) {
-    std::cerr << "make_tiny_qwen_image: error: " << e.what() << "\n";
-    return 1;
+    write_tiny_qwen_image(path_);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+    throw;
   }
 }
+
+TinyModelFolder::~TinyModelFolder() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+}  // namespace vramkit::qwen_image
