@@ -1,5 +1,7 @@
 #include "cli/generate.h"
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fstream>
@@ -16,12 +18,14 @@ std::string fixed(double v, int decimals) {
   return text;
 }
 
-// One line per stage, redrawn in place: "denoise  [#####.....] 12/30  1.85 s/it  ETA 33 s  4.1 GB streamed  peak 3.2 GiB".
+// One line per stage, redrawn in place on a terminal ("denoise  [#####.....] 12/30  1.85 s/it  ETA 33 s
+// 4.1 GB streamed  peak 3.2 GiB"); elsewhere (a log file) only the line of each finished stage.
 class ProgressBar {
  public:
-  explicit ProgressBar(std::ostream& err) : err_(err) {}
+  explicit ProgressBar(std::ostream& err) : err_(err), terminal_(isatty(STDERR_FILENO) != 0) {}
 
   void update(const Progress& p) {
+    if (!terminal_ && p.step < p.total) return;
     if (p.stage != stage_) {
       if (!stage_.empty()) err_ << "\n";
       stage_ = p.stage;
@@ -38,6 +42,7 @@ class ProgressBar {
     }
     line += "  " + fixed(static_cast<double>(p.bytes_host_to_device) / 1e9, 2) + " GB streamed  peak " +
             human_bytes(p.peak_device_bytes);
+    if (!terminal_) line.erase(0, 1);  // no carriage return: each line stays
     err_ << line << "   " << std::flush;
   }
   void finish() {
@@ -46,6 +51,7 @@ class ProgressBar {
 
  private:
   std::ostream& err_;
+  bool terminal_;
   std::string stage_;
 };
 
