@@ -7,8 +7,18 @@
 #include "ops/linear.h"
 #include "ops/norm.h"
 #include "vramkit/error.h"
+#include "vramkit/log.h"
 
 namespace vramkit {
+
+UnitCursor::~UnitCursor() {
+  if (std::uncaught_exceptions() <= exceptions_ || position_ == 0 || position_ >= model_.units().size()) return;
+  try {
+    model_.rewind();
+  } catch (const std::exception& e) {
+    log_error("model " + model_.name() + ": cannot rewind after a failed forward pass: " + e.what());
+  }
+}
 
 UnitLease UnitCursor::next(std::string_view unit_name) {
   const auto& units = model_.units();

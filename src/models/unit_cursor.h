@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <exception>
 #include <string_view>
 
 #include "core/tensor.h"
@@ -14,7 +15,12 @@ namespace vramkit {
 
 class UnitCursor {
  public:
-  explicit UnitCursor(ManagedModel& model) : model_(model) {}
+  explicit UnitCursor(ManagedModel& model) : model_(model), exceptions_(std::uncaught_exceptions()) {}
+  // A pass that ends midway because an exception is unwinding through it rewinds the model's streaming, so
+  // the next forward starts again from the first unit (ManagedModel::rewind).
+  ~UnitCursor();
+  UnitCursor(const UnitCursor&) = delete;
+  UnitCursor& operator=(const UnitCursor&) = delete;
   // Each call names the unit it expects, so that a forward pass that drifts from the declared execution order
   // fails loudly (ArgumentError naming the model, the position and both units) instead of reading the wrong
   // weights.
@@ -31,6 +37,7 @@ class UnitCursor {
 
  private:
   ManagedModel& model_;
+  int exceptions_;  // uncaught exceptions when the pass began
   std::size_t position_ = 0;
 };
 

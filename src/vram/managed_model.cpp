@@ -253,6 +253,18 @@ UnitLease ManagedModel::acquire(std::size_t unit) {
   return lease;
 }
 
+void ManagedModel::rewind() {
+  if (!onloaded_) return;
+  {
+    std::lock_guard lock(mutex_);
+    if (outstanding_ > 0)
+      throw ArgumentError("model " + name_ + ": rewind() while " + std::to_string(outstanding_) +
+                          " streamed leases are held");
+  }
+  stop_streaming();
+  start_streaming();
+}
+
 void ManagedModel::release(UnitLease& lease) {
   lease.model_ = nullptr;
   if (TraceRecorder* trace = manager_.trace(); trace && lease.in_use_.start_us)

@@ -76,6 +76,10 @@ class ManagedModel {
   // Blocks until the unit's tensors are ready for the compute stream. Throws ArgumentError when called out of
   // the declared order, when the model is not onloaded, or when more staged leases are held than ring slots.
   UnitLease acquire(std::size_t unit);
+  // Abandons a pass left midway (a forward that threw): restarts streaming from the first unit of the
+  // execution order, keeping the resident units and host copies. Every lease must have been released
+  // (ArgumentError otherwise). Does nothing when the model is not onloaded.
+  void rewind();
 
  private:
   friend class UnitLease;

@@ -11,6 +11,7 @@
 
 #include "backends/emu/emu_accelerator.h"
 #include "models/qwen_image/timestep_embedding.h"
+#include "models/unit_cursor.h"
 #include "vramkit/error.h"
 
 namespace vramkit::qwen_image {
@@ -208,6 +209,25 @@ TEST_F(DitParity, PrecomputedModulationMatchesThePlainForward) {
   DitInputs unknown = cases_[0].inputs;
   unknown.timestep = Tensor::from_floats({1}, std::vector<float>{0.3f});
   EXPECT_THROW(dit->forward(unknown, &table), ArgumentError);
+}
+
+// A pass that throws midway (here after three units) must not leave the streamed sequence out of step: the
+// cursor rewinds the model, and the next forward reads the right weights.
+TEST_F(DitParity, AForwardThatFailsMidwayLeavesTheModelUsable) {
+  ManagerOptions streamed;
+  streamed.vram_limit = 0;
+  VramManager manager(std::make_shared<EmuAccelerator>(EmuOptions{256u << 20, 0, 0}), streamed);
+  const VramConfig config =
+      with_computation(VramConfig::preset("dynamic").with_storage_dtype(DType::bf16), DType::f32);
+  auto dit = QwenImageDit::open(manager, kTinyModel, config);
+  const Tensor before = dit->forward(cases_[0].inputs);
+  const auto fail_after_three_units = [&] {
+    UnitCursor units(dit->managed());
+    for (std::size_t i = 0; i < 3; ++i) units.next(dit->managed().units()[i].name);
+    throw ShapeError("a failure inside the pass");
+  };
+  EXPECT_THROW(fail_after_three_units(), ShapeError);
+  EXPECT_EQ(dit->forward(cases_[0].inputs).to_floats(), before.to_floats());
 }
 
 // get_timestep_embedding(t, 256, flip_sin_to_cos=True, downscale_freq_shift=0, scale=1000), in double here.
