@@ -9,6 +9,7 @@
 #include <cmath>
 #include <optional>
 
+#include "model_test_util.h"
 #include "backends/emu/emu_accelerator.h"
 #include "models/qwen_image/timestep_embedding.h"
 #include "models/unit_cursor.h"
@@ -16,6 +17,11 @@
 
 namespace vramkit::qwen_image {
 namespace {
+
+using vramkit::test::memory_modes;
+using vramkit::test::Mode;
+using vramkit::test::relative_l2;
+using vramkit::test::with_computation;
 
 const std::filesystem::path kTinyModel = std::filesystem::path(VRAMKIT_TEST_DATA) / "qwen_image_dit_tiny";
 
@@ -38,37 +44,6 @@ Case load_case(const WeightFiles& golden, const std::string& name) {
   return c;
 }
 
-double relative_l2(const Tensor& got, const Tensor& want) {
-  EXPECT_EQ(got.shape(), want.shape());
-  const std::vector<float> a = got.to_floats(), b = want.to_floats();
-  double num = 0, den = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    num += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
-    den += static_cast<double>(b[i]) * b[i];
-  }
-  return std::sqrt(num / den);
-}
-
-struct Mode {
-  std::string name;
-  VramConfig config;
-  std::optional<std::uint64_t> vram_limit;
-};
-
-VramConfig with_computation(VramConfig c, DType dtype) {
-  c.computation_dtype = StorageDType::of(dtype);
-  return c;
-}
-
-std::vector<Mode> modes(DType computation) {
-  const auto bf16 = [](const char* preset) {
-    return VramConfig::preset(preset).with_storage_dtype(DType::bf16);
-  };
-  return {{"basic", with_computation(VramConfig::preset("none"), computation), std::nullopt},
-          {"dynamic, nothing resident", with_computation(bf16("dynamic"), computation), 0},
-          {"disk", with_computation(bf16("disk"), computation), 0}};
-}
-
 // Runs every golden case under `mode`, returning the outputs in case order.
 std::vector<Tensor> run_cases(const Mode& mode, const std::vector<Case>& cases) {
   ManagerOptions options;
@@ -89,7 +64,7 @@ class DitParity : public ::testing::Test {
   }
   void check(DType computation, double tolerance) {
     std::vector<Tensor> first;
-    for (const Mode& mode : modes(computation)) {
+    for (const Mode& mode : memory_modes(computation)) {
       SCOPED_TRACE(mode.name);
       const std::vector<Tensor> out = run_cases(mode, cases_);
       for (std::size_t i = 0; i < cases_.size(); ++i) {

@@ -8,22 +8,16 @@
 #include <fstream>
 
 #include "cli_runner.h"
+#include "model_test_util.h"
 #include "io/model_files.h"
 #include "io/safetensors.h"
 
 namespace vramkit {
 namespace {
 
-const std::filesystem::path kTinyVae = std::filesystem::path(VRAMKIT_TEST_DATA) / "qwen_image_vae_tiny";
+using vramkit::test::relative_l2;
 
-double relative_l2(const std::vector<float>& a, const std::vector<float>& b) {
-  double num = 0, den = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    num += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
-    den += static_cast<double>(b[i]) * b[i];
-  }
-  return std::sqrt(num / den);
-}
+const std::filesystem::path kTinyVae = std::filesystem::path(VRAMKIT_TEST_DATA) / "qwen_image_vae_tiny";
 
 class ForwardVaeCli : public ::testing::Test {
  protected:

@@ -11,6 +11,7 @@
 
 #include "backends/emu/emu_accelerator.h"
 #include "cli_runner.h"
+#include "model_test_util.h"
 #include "io/model_files.h"
 #include "io/safetensors.h"
 #include "models/qwen_image/text_encoder.h"
@@ -19,20 +20,13 @@
 namespace vramkit {
 namespace {
 
+using vramkit::test::relative_l2;
+
 using qwen_image::test::kGoldenTextEncoder;
 
 const std::filesystem::path kTinyCheckpoint = VRAMKIT_TINY_QWEN_IMAGE_DIR;
 const std::filesystem::path kRealVocabulary = VRAMKIT_QWEN_TOKENIZER_DIR;
 constexpr const char* kGoldenPrompt = "A cat sitting on a windowsill, watercolor style.";
-
-double relative_l2(const std::vector<float>& a, const std::vector<float>& b) {
-  double num = 0, den = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    num += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
-    den += static_cast<double>(b[i]) * b[i];
-  }
-  return std::sqrt(num / den);
-}
 
 // The ids `vramkit tokenize` prints, as an i64 [1, L] tensor.
 Tensor tokenize(const std::vector<std::string>& args, const std::filesystem::path& scratch) {

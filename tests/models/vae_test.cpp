@@ -10,6 +10,7 @@
 #include <cmath>
 #include <optional>
 
+#include "model_test_util.h"
 #include "backends/emu/emu_accelerator.h"
 #include "io/safetensors.h"
 #include "vramkit/error.h"
@@ -17,36 +18,12 @@
 namespace vramkit::qwen_image {
 namespace {
 
+using vramkit::test::memory_modes;
+using vramkit::test::Mode;
+using vramkit::test::relative_l2;
+using vramkit::test::with_computation;
+
 const std::filesystem::path kTinyModel = std::filesystem::path(VRAMKIT_TEST_DATA) / "qwen_image_vae_tiny";
-
-double relative_l2(const Tensor& got, const Tensor& want) {
-  EXPECT_EQ(got.shape(), want.shape());
-  const std::vector<float> a = got.to_floats(), b = want.to_floats();
-  double num = 0, den = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    num += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
-    den += static_cast<double>(b[i]) * b[i];
-  }
-  return std::sqrt(num / den);
-}
-
-struct Mode {
-  std::string name;
-  VramConfig config;
-  std::optional<std::uint64_t> vram_limit;
-};
-
-VramConfig with_computation(VramConfig c, DType dtype) {
-  c.computation_dtype = StorageDType::of(dtype);
-  return c;
-}
-
-std::vector<Mode> modes(DType computation) {
-  const auto bf16 = [](const char* preset) { return VramConfig::preset(preset).with_storage_dtype(DType::bf16); };
-  return {{"basic", with_computation(VramConfig::preset("none"), computation), std::nullopt},
-          {"dynamic, nothing resident", with_computation(bf16("dynamic"), computation), 0},
-          {"disk", with_computation(bf16("disk"), computation), 0}};
-}
 
 VramManager make_manager(std::optional<std::uint64_t> vram_limit = std::nullopt) {
   ManagerOptions options;
@@ -71,7 +48,7 @@ class VaeParity : public ::testing::Test {
                                                ? std::vector<std::string>{"decode_single", "decode_batch"}
                                                : std::vector<std::string>{"encode_single", "encode_batch"};
     std::vector<std::vector<float>> first;
-    for (const Mode& mode : modes(computation)) {
+    for (const Mode& mode : memory_modes(computation)) {
       SCOPED_TRACE(mode.name);
       VramManager manager = make_manager(mode.vram_limit);
       std::vector<std::vector<float>> outputs;

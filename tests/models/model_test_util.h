@@ -1,0 +1,54 @@
+// What the model parity tests share: the relative L2 error against a reference, and the memory modes every
+// model must give the same bits in (the DiffSynth-Studio presets with bf16 storage, nothing resident).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "vram/vram_config.h"
+
+namespace vramkit::test {
+
+// ‖a − b‖₂ / ‖b‖₂ in double; the sizes must agree.
+inline double relative_l2(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double num = 0, den = 0;
+  for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    num += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
+    den += static_cast<double>(b[i]) * b[i];
+  }
+  return std::sqrt(num / den);
+}
+
+// The same for tensors, whose shapes must agree.
+inline double relative_l2(const Tensor& got, const Tensor& want) {
+  EXPECT_EQ(got.shape(), want.shape());
+  return relative_l2(got.to_floats(), want.to_floats());
+}
+
+struct Mode {
+  std::string name;
+  VramConfig config;
+  std::optional<std::uint64_t> vram_limit;
+};
+
+inline VramConfig with_computation(VramConfig c, DType dtype) {
+  c.computation_dtype = StorageDType::of(dtype);
+  return c;
+}
+
+// basic (everything resident), dynamic with nothing resident, and disk, all computing in `computation`.
+inline std::vector<Mode> memory_modes(DType computation) {
+  const auto bf16 = [](const char* preset) { return VramConfig::preset(preset).with_storage_dtype(DType::bf16); };
+  return {{"basic", with_computation(VramConfig::preset("none"), computation), std::nullopt},
+          {"dynamic, nothing resident", with_computation(bf16("dynamic"), computation), 0},
+          {"disk", with_computation(bf16("disk"), computation), 0}};
+}
+
+}  // namespace vramkit::test
