@@ -7,10 +7,9 @@
 
 #include <fstream>
 #include <map>
-#include <regex>
-#include <sstream>
 
 #include "io/safetensors.h"
+#include "model_test_util.h"
 #include "vramkit/error.h"
 
 namespace vramkit::qwen_image {
@@ -60,32 +59,17 @@ TEST(DitConfig, RejectsInconsistentAndUnsupportedConfigs) {
   std::filesystem::remove_all(dir);
 }
 
-// The reference list: "name (d0, d1)" lines, "{i}" standing for every block index.
+// The reference list, "{i}" standing for every block index.
 std::map<std::string, Shape> reference_keys(std::int64_t layers) {
-  std::ifstream in(kData / "qwen_image_dit_full_keys.txt");
-  EXPECT_TRUE(in.good());
   std::map<std::string, Shape> keys;
-  const std::regex line_re(R"(^(\S+) \(([0-9, ]+)\)$)");
-  std::string line;
-  while (std::getline(in, line)) {
-    std::smatch m;
-    if (!std::regex_match(line, m, line_re)) {
-      ADD_FAILURE() << "unparsed line " << line;
-      continue;
-    }
-    std::vector<std::int64_t> dims;
-    std::stringstream ss(m[2].str());
-    for (std::string d; std::getline(ss, d, ',');)
-      if (d.find_first_not_of(' ') != std::string::npos) dims.push_back(std::stoll(d));
-    const std::string name = m[1].str();
+  for (const auto& [name, shape] : test::read_key_list(kData / "qwen_image_dit_full_keys.txt")) {
     const auto brace = name.find("{i}");
     if (brace == std::string::npos) {
-      keys.emplace(name, Shape(std::span<const std::int64_t>(dims)));
+      keys.emplace(name, shape);
       continue;
     }
     for (std::int64_t i = 0; i < layers; ++i)
-      keys.emplace(name.substr(0, brace) + std::to_string(i) + name.substr(brace + 3),
-                   Shape(std::span<const std::int64_t>(dims)));
+      keys.emplace(name.substr(0, brace) + std::to_string(i) + name.substr(brace + 3), shape);
   }
   return keys;
 }

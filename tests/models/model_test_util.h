@@ -6,6 +6,12 @@
 
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <span>
+#include <sstream>
+#include <utility>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,6 +36,29 @@ inline double relative_l2(const std::vector<float>& a, const std::vector<float>&
 inline double relative_l2(const Tensor& got, const Tensor& want) {
   EXPECT_EQ(got.shape(), want.shape());
   return relative_l2(got.to_floats(), want.to_floats());
+}
+
+// A reference key list: one "name (d0, d1, ...)" line per tensor, in file order (a line that does not parse is
+// a test failure).
+inline std::vector<std::pair<std::string, Shape>> read_key_list(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  EXPECT_TRUE(in.good()) << path;
+  std::vector<std::pair<std::string, Shape>> keys;
+  const std::regex line_re(R"(^(\S+) \(([0-9, ]+)\)$)");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::smatch m;
+    if (!std::regex_match(line, m, line_re)) {
+      ADD_FAILURE() << "unparsed line " << line;
+      continue;
+    }
+    std::vector<std::int64_t> dims;
+    std::stringstream ss(m[2].str());
+    for (std::string d; std::getline(ss, d, ',');)
+      if (d.find_first_not_of(' ') != std::string::npos) dims.push_back(std::stoll(d));
+    keys.emplace_back(m[1].str(), Shape(std::span<const std::int64_t>(dims)));
+  }
+  return keys;
 }
 
 struct Mode {

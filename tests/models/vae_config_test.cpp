@@ -9,10 +9,9 @@
 #include <fstream>
 #include <functional>
 #include <map>
-#include <regex>
-#include <sstream>
 
 #include "io/safetensors.h"
+#include "model_test_util.h"
 #include "vramkit/error.h"
 
 namespace vramkit::qwen_image {
@@ -92,26 +91,9 @@ TEST(VaeConfig, RejectsInconsistentAndUnsupportedConfigs) {
   EXPECT_EQ(defaults.num_res_blocks, 2);
 }
 
-// "name (d0, d1, ...)" lines.
 std::map<std::string, Shape> reference_keys() {
-  std::ifstream in(kData / "qwen_image_vae_full_keys.txt");
-  EXPECT_TRUE(in.good());
-  std::map<std::string, Shape> keys;
-  const std::regex line_re(R"(^(\S+) \(([0-9, ]+)\)$)");
-  std::string line;
-  while (std::getline(in, line)) {
-    std::smatch m;
-    if (!std::regex_match(line, m, line_re)) {
-      ADD_FAILURE() << "unparsed line " << line;
-      continue;
-    }
-    std::vector<std::int64_t> dims;
-    std::stringstream ss(m[2].str());
-    for (std::string d; std::getline(ss, d, ',');)
-      if (d.find_first_not_of(' ') != std::string::npos) dims.push_back(std::stoll(d));
-    keys.emplace(m[1].str(), Shape(std::span<const std::int64_t>(dims)));
-  }
-  return keys;
+  const auto list = test::read_key_list(kData / "qwen_image_vae_full_keys.txt");
+  return {list.begin(), list.end()};
 }
 
 TEST(VaeConfig, FullSizeModelMatchesTheReleasedCheckpoint) {
