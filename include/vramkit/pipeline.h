@@ -86,10 +86,50 @@ struct GenerateStats {
   std::string telemetry_json;  // the VRAM manager's telemetry after the run
 };
 
+// What the VRAM manager will do with one model in a generation (Pipeline::plan).
+struct ModelPlan {
+  std::string model;  // "text_encoder", "transformer.modulation", "transformer", "vae_decoder"
+  std::string stage;  // "text encoder", "denoise", "vae decode"
+  std::string config;  // where its weights live in each state, and in which dtype (the resolved VramConfig)
+  int passes = 1;     // forwards per generation (the denoising steps; the VAE's tiles)
+  std::size_t units = 0;
+  std::size_t resident_units = 0;
+  std::uint64_t resident_bytes = 0;   // weights kept in VRAM
+  std::uint64_t ring_bytes = 0;       // staging buffers of the streamed weights
+  std::uint64_t workspace_bytes = 0;  // activations reserved for the pass
+  std::uint64_t peak_device_bytes = 0;  // resident + ring + workspace
+  std::uint64_t over_limit_bytes = 0;   // > 0: even streaming everything does not fit the limit
+  std::uint64_t bytes_host_to_device_per_pass = 0;
+  std::uint64_t bytes_disk_to_host_per_pass = 0;
+  std::string note;    // how the pass runs when it has choices (the VAE: one pass or tiles)
+  std::string table;   // one row per unit (state, dtype, bytes), then the totals
+  std::string totals;  // the totals alone
+};
+
+struct GenerationPlan {
+  std::optional<std::uint64_t> vram_limit;  // bytes; unset = no limit
+  std::vector<ModelPlan> models;            // in the order they run; each alone on the device
+  // Models are onloaded one at a time, so the peak is the largest model's.
+  std::uint64_t peak_device_bytes() const;
+  std::uint64_t bytes_host_to_device() const;  // per generation: Σ passes × bytes per pass
+  std::uint64_t bytes_disk_to_host() const;
+};
+
+struct PlanOptions {
+  // Plan for prompts of this many tokens (after the template; the longest the transformer sees is
+  // GenerateOptions::max_sequence_length) instead of tokenizing the options' prompts.
+  std::optional<int> text_tokens;
+  double h2d_gbps = 0;   // host -> device GB/s, to predict transfer seconds in the tables (0: not shown)
+  double disk_gbps = 0;  // disk GB/s, likewise
+};
+
 class Pipeline {
  public:
   // Opens and validates every component (config files, key sets and shapes) and the tokenizer; loads nothing.
   explicit Pipeline(const PipelineConfig& config);
+  // The same, for plan() only: the device is never touched (a machine without the GPU can plan for it, given a
+  // numeric vram_limit); generate() throws ArgumentError.
+  static Pipeline for_planning(const PipelineConfig& config);
   ~Pipeline();
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
@@ -98,10 +138,14 @@ class Pipeline {
   // file, before any model runs.
   Image generate(const GenerateOptions& options, const std::function<void(const Progress&)>& progress = {});
   const GenerateStats& last_stats() const;
+  // What generate(options) would keep resident, stream and reserve, per model, without running anything.
+  // Errors as generate()'s argument checks.
+  GenerationPlan plan(const GenerateOptions& options, const PlanOptions& plan_options = {});
   // The Chrome trace of the last runs (PipelineConfig::trace).
   void write_trace(const std::filesystem::path& path) const;
 
  private:
+  Pipeline(const PipelineConfig& config, bool planning_only);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

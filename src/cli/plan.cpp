@@ -4,10 +4,12 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "core/human_bytes.h"
 #include "io/model_folder.h"
 #include "vram/planner.h"
 #include "vram/unit_layout.h"
 #include "vramkit/error.h"
+#include "vramkit/pipeline.h"
 
 namespace vramkit::cli {
 namespace {
@@ -40,14 +42,110 @@ nlohmann::ordered_json plan_json(const std::string& name, const Plan& plan) {
   return j;
 }
 
+nlohmann::ordered_json model_plan_json(const ModelPlan& m) {
+  return {{"model", m.model},
+          {"stage", m.stage},
+          {"config", m.config},
+          {"passes", m.passes},
+          {"units", m.units},
+          {"resident_units", m.resident_units},
+          {"resident_bytes", m.resident_bytes},
+          {"ring_bytes", m.ring_bytes},
+          {"workspace_bytes", m.workspace_bytes},
+          {"peak_device_bytes", m.peak_device_bytes},
+          {"over_limit_bytes", m.over_limit_bytes},
+          {"bytes_host_to_device_per_pass", m.bytes_host_to_device_per_pass},
+          {"bytes_disk_to_host_per_pass", m.bytes_disk_to_host_per_pass},
+          {"note", m.note}};
+}
+
+// A Qwen-Image generation, model by model, as `generate` would run it.
+void plan_generation(const PlanArguments& args, std::ostream& out) {
+  PipelineConfig config;
+  config.model = args.model;
+  config.device = args.vram.device;
+  config.offload = args.vram.offload;
+  config.storage_dtype = args.vram.storage_dtype;
+  config.vram_limit = args.vram.vram_limit;
+  config.vram_config = args.vram.vram_config;
+  config.ring_slots = args.vram.ring_slots;
+  GenerateOptions options;
+  options.prompt = args.prompt;
+  options.width = args.width;
+  options.height = args.height;
+  options.steps = args.steps;
+  options.cfg = args.cfg;
+  options.max_sequence_length = args.max_sequence_length;
+  options.vae_tiling = args.vae_tiling;
+  PlanOptions plan_options;
+  plan_options.h2d_gbps = args.h2d_gbps;
+  plan_options.disk_gbps = args.disk_gbps;
+  if (args.text_tokens > 0 || args.prompt.empty())
+    plan_options.text_tokens = args.text_tokens > 0 ? args.text_tokens : args.max_sequence_length;
+  Pipeline pipeline = Pipeline::for_planning(config);
+  const GenerationPlan plan = pipeline.plan(options, plan_options);
+
+  const bool cfg = options.cfg > 1.0f;
+  if (args.json) {
+    nlohmann::ordered_json j;
+    j["width"] = options.width;
+    j["height"] = options.height;
+    j["steps"] = options.steps;
+    j["batch"] = cfg ? 2 : 1;
+    j["vram_limit"] = plan.vram_limit ? nlohmann::json(*plan.vram_limit) : nlohmann::json(nullptr);
+    j["models"] = nlohmann::json::array();
+    for (const ModelPlan& m : plan.models) j["models"].push_back(model_plan_json(m));
+    j["peak_device_bytes"] = plan.peak_device_bytes();
+    j["bytes_host_to_device"] = plan.bytes_host_to_device();
+    j["bytes_disk_to_host"] = plan.bytes_disk_to_host();
+    out << j.dump(2) << "\n";
+    return;
+  }
+  out << "Qwen-Image generation: " << options.width << "x" << options.height << ", " << options.steps << " steps, "
+      << (cfg ? "true CFG (batch 2)" : "no CFG (batch 1)") << ", text "
+      << (plan_options.text_tokens ? std::to_string(*plan_options.text_tokens) + " tokens" : "of --prompt")
+      << "; VRAM limit " << (plan.vram_limit ? human_bytes(*plan.vram_limit) : std::string("none")) << "\n\n";
+  for (const ModelPlan& m : plan.models) {
+    out << "== " << m.model << " (" << m.stage << ", " << m.passes << (m.passes == 1 ? " pass" : " passes")
+        << "): " << m.units << " units, " << m.config << "\n";
+    out << (args.summary ? m.totals : m.table);
+    if (!m.note.empty()) out << m.note << "\n";
+    out << "\n";
+  }
+  out << "== generation: peak device memory " << human_bytes(plan.peak_device_bytes())
+      << " (one model on the device at a time); host -> device " << human_bytes(plan.bytes_host_to_device())
+      << ", disk -> host " << human_bytes(plan.bytes_disk_to_host()) << " per image";
+  const auto seconds = [](std::uint64_t bytes, double gbps) { return static_cast<double>(bytes) / (gbps * 1e9); };
+  if (args.h2d_gbps > 0 || args.disk_gbps > 0) {
+    const double t = std::max(args.h2d_gbps > 0 ? seconds(plan.bytes_host_to_device(), args.h2d_gbps) : 0.0,
+                              args.disk_gbps > 0 ? seconds(plan.bytes_disk_to_host(), args.disk_gbps) : 0.0);
+    out << "; at least " << std::to_string(t) << " s of transfers";
+  }
+  out << "\n";
+}
+
 }  // namespace
 
 void add_plan_arguments(CLI::App& command, PlanArguments& args) {
-  command.add_option("path", args.path, "a diffusers model folder, a component folder, a safetensors file or index")
-      ->required();
-  command.add_option("--component", args.components, "plan only these components of a model folder");
+  CLI::Option* path = command.add_option(
+      "path", args.path, "any model folder, component folder, safetensors file or index, one unit per leaf module");
+  CLI::Option* model = command.add_option(
+      "--model", args.model, "a Qwen-Image folder (or builtin:tiny), planned as `vramkit generate` runs it");
+  path->excludes(model);
+  command.add_option("--width,-W", args.width, "with --model: image width")->capture_default_str();
+  command.add_option("--height,-H", args.height, "with --model: image height")->capture_default_str();
+  command.add_option("--steps", args.steps, "with --model: denoising steps")->capture_default_str();
+  command.add_option("--cfg", args.cfg, "with --model: true CFG scale (> 1: both branches, batch 2)")
+      ->capture_default_str();
+  command.add_option("--prompt,-p", args.prompt, "with --model: plan for this prompt's length");
+  command.add_option("--text-tokens", args.text_tokens,
+                     "with --model: plan for prompts of this many tokens (default: --max-sequence-length)");
+  command.add_option("--max-sequence-length", args.max_sequence_length, "with --model: prompt tokens kept")
+      ->capture_default_str();
+  command.add_option("--vae-tiling", args.vae_tiling, "with --model: auto, always or never")->capture_default_str();
+  command.add_option("--component", args.components, "with PATH: plan only these components of a model folder");
   add_vram_arguments(command, args.vram);
-  command.add_option("--workspace", args.workspace_gib, "GiB of activations to reserve (default 0)")
+  command.add_option("--workspace", args.workspace_gib, "with PATH: GiB of activations to reserve (default 0)")
       ->check(CLI::NonNegativeNumber);
   command.add_option("--bandwidth", args.h2d_gbps, "host->device GB/s, to predict transfer seconds")
       ->check(CLI::NonNegativeNumber);
@@ -58,6 +156,8 @@ void add_plan_arguments(CLI::App& command, PlanArguments& args) {
 }
 
 void run_plan(const PlanArguments& args, std::ostream& out) {
+  if (!args.model.empty()) return plan_generation(args, out);
+  if (args.path.empty()) throw ArgumentError("plan: give a model with --model DIR, or a PATH to plan unit by unit");
   // The device, the preset and the limit are checked before any file is opened; each component's
   // VramConfig (a --vram-config file may hold one per component) below.
   parse_run_device(args.vram.device);

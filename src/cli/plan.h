@@ -1,6 +1,9 @@
-// `vramkit plan PATH`: what the VRAM manager would do with a model under the given VRAM options, without
-// running it: for each component, every unit's state (resident or streamed), dtype and bytes, the device
-// memory it needs, and the bytes (and, given bandwidths, seconds) moved per forward.
+// `vramkit plan`: what the VRAM manager would do under the given VRAM options, without running anything: for
+// each model, every unit's state (resident or streamed), dtype and bytes, the device memory it needs, and the
+// bytes (and, given bandwidths, seconds) moved per forward.
+//   vramkit plan --model DIR [--width --height --steps --cfg --prompt]   a Qwen-Image generation as `generate`
+//       runs it: the models it onloads stage by stage, each with the activation workspace of these sizes
+//   vramkit plan PATH [--component NAME] [--workspace GiB]   any safetensors model, one unit per leaf module
 #pragma once
 
 #include <ostream>
@@ -16,7 +19,16 @@ class App;
 namespace vramkit::cli {
 
 struct PlanArguments {
-  std::string path;
+  std::string path;   // a folder or file planned unit by unit (every leaf module a unit)
+  std::string model;  // or --model: a Qwen-Image folder (or builtin:tiny) planned as `generate` runs it
+  int width = 1328;
+  int height = 1328;
+  int steps = 30;
+  float cfg = 4.0f;
+  std::string prompt;  // tokenized for the text lengths; without it, the longest text (text_tokens)
+  int text_tokens = 0;  // 0: --max-sequence-length
+  int max_sequence_length = 512;
+  std::string vae_tiling = "auto";
   std::vector<std::string> components;  // empty: every component with weights
   VramArguments vram;
   double workspace_gib = 0;

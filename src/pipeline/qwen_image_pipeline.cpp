@@ -23,6 +23,7 @@
 #include "models/qwen_image/vae.h"
 #include "ops/layout.h"
 #include "pipeline/noise.h"
+#include "pipeline/qwen_image_stages.h"
 #include "vram/run_settings.h"
 #include "vramkit/error.h"
 #include "vramkit/pipeline.h"
@@ -53,14 +54,6 @@ void check_options(const GenerateOptions& o) {
     fail("max_sequence_length must be in [1, 1024], got " + std::to_string(o.max_sequence_length));
   if (o.vae_tiling != "auto" && o.vae_tiling != "always" && o.vae_tiling != "never")
     fail("vae_tiling must be auto, always or never, got '" + o.vae_tiling + "'");
-}
-
-VaeDecodeOptions decode_options(const GenerateOptions& o) {
-  VaeDecodeOptions d;
-  d.tiling = o.vae_tiling == "always"  ? VaeTilingMode::always
-             : o.vae_tiling == "never" ? VaeTilingMode::never
-                                       : VaeTilingMode::automatic;
-  return d;
 }
 
 // input_ids [B, L] i64 right-padded with id 0 and the attention mask [B, L] i64.
@@ -114,6 +107,7 @@ Image to_image(const Tensor& decoded) {
 
 struct Pipeline::Impl {
   PipelineConfig config;
+  bool planning_only = false;
   std::filesystem::path model;  // the folder (for builtin:tiny, the temporary one)
   std::unique_ptr<TinyModelFolder> tiny;
   std::unique_ptr<VramManager> manager;
@@ -136,9 +130,14 @@ struct Pipeline::Impl {
   }
 };
 
-Pipeline::Pipeline(const PipelineConfig& config) : impl_(std::make_unique<Impl>()) {
+Pipeline::Pipeline(const PipelineConfig& config) : Pipeline(config, false) {}
+
+Pipeline Pipeline::for_planning(const PipelineConfig& config) { return Pipeline(config, true); }
+
+Pipeline::Pipeline(const PipelineConfig& config, bool planning_only) : impl_(std::make_unique<Impl>()) {
   Impl& p = *impl_;
   p.config = config;
+  p.planning_only = planning_only;
   if (config.model == "builtin:tiny") {
     p.tiny = std::make_unique<TinyModelFolder>();
     p.model = p.tiny->path();
@@ -162,7 +161,9 @@ Pipeline::Pipeline(const PipelineConfig& config) : impl_(std::make_unique<Impl>(
   const VramSettings settings = resolve_vram_arguments(args, "transformer");
   ManagerOptions manager_options = settings.manager;
   manager_options.trace = config.trace;
-  p.manager = std::make_unique<VramManager>(make_accelerator(settings.device), manager_options);
+  // Planning never allocates: the host-emulated device (sized to the host's RAM, nothing reserved) stands in.
+  p.manager = std::make_unique<VramManager>(
+      make_accelerator(planning_only ? parse_run_device("cpu") : settings.device), manager_options);
 
   p.tokenizer = std::make_unique<Qwen2Tokenizer>(Qwen2Tokenizer::from_directory(p.path_of("tokenizer")));
   p.scheduler = FlowMatchSchedulerConfig::from_json_file(p.path_of("scheduler") / "scheduler_config.json");
@@ -184,9 +185,29 @@ void Pipeline::write_trace(const std::filesystem::path& path) const {
   trace->write(path);
 }
 
+GenerationPlan Pipeline::plan(const GenerateOptions& o, const PlanOptions& plan_options) {
+  check_options(o);
+  Impl& p = *impl_;
+  const bool cfg = o.cfg > 1.0f && o.negative_prompt.has_value();
+  std::vector<std::size_t> lengths;
+  if (plan_options.text_tokens) {
+    if (*plan_options.text_tokens < 1 || *plan_options.text_tokens > static_cast<int>(kQwenImageMaxPromptTokens))
+      throw ArgumentError("text_tokens must be in [1, " + std::to_string(kQwenImageMaxPromptTokens) + "], got " +
+                          std::to_string(*plan_options.text_tokens));
+    lengths.assign(cfg ? 2 : 1, static_cast<std::size_t>(*plan_options.text_tokens) + kQwenImagePromptDropTokens);
+  } else {
+    lengths.push_back(qwen_image_prompt_ids(*p.tokenizer, o.prompt).size());
+    if (cfg) lengths.push_back(qwen_image_prompt_ids(*p.tokenizer, *o.negative_prompt).size());
+  }
+  const GenerationSizes sizes = generation_sizes(o, lengths);
+  reserve_workspaces(*p.text_encoder, *p.transformer, sizes);
+  return plan_generation(*p.text_encoder, *p.transformer, *p.vae, sizes, o, plan_options);
+}
+
 Image Pipeline::generate(const GenerateOptions& o, const std::function<void(const Progress&)>& progress) {
   check_options(o);
   Impl& p = *impl_;
+  if (p.planning_only) throw ArgumentError("this pipeline was made for planning only (Pipeline::for_planning)");
   const auto report = [&](const Progress& status) {
     if (progress) progress(status);
   };
@@ -202,6 +223,10 @@ Image Pipeline::generate(const GenerateOptions& o, const std::function<void(cons
   std::vector<std::vector<std::int32_t>> prompts{qwen_image_prompt_ids(*p.tokenizer, o.prompt)};
   if (cfg) prompts.push_back(qwen_image_prompt_ids(*p.tokenizer, *o.negative_prompt));
   const auto [ids, mask] = batch_ids(prompts);
+  std::vector<std::size_t> lengths;
+  for (const auto& ids_of_prompt : prompts) lengths.push_back(ids_of_prompt.size());
+  const GenerationSizes sizes = generation_sizes(o, lengths);
+  reserve_workspaces(*p.text_encoder, *p.transformer, sizes);
   p.text_encoder->onload();
   const PromptEmbeds text = qwen_image_prompt_embeds(p.text_encoder->forward(ids, mask), mask, o.max_sequence_length);
   p.text_encoder->offload();
@@ -221,9 +246,10 @@ Image Pipeline::generate(const GenerateOptions& o, const std::function<void(cons
     timesteps.push_back(round_to(dtype, round_to(dtype, sigmas[static_cast<std::size_t>(i)] * 1000.0f) / 1000.0f));
   const std::int64_t batch = cfg ? 2 : 1;
   report(p.progress("denoise", 0, o.steps, stage));
-  p.transformer->onload();
+  // The modulation of every step first, its model alone on the device; then the token streams.
   const DitModulation modulation =
       p.transformer->precompute_modulation(Tensor::from_floats({o.steps}, timesteps));
+  p.transformer->onload();
   for (int i = 0; i < o.steps; ++i) {
     DitInputs in;
     in.hidden_states = cfg ? ops::concat({latents, latents}, 0) : latents;

@@ -66,6 +66,11 @@ class ManagedModel {
   const std::vector<UnitLayout>& units() const { return layouts_; }
   std::size_t unit_index(std::string_view name) const;  // throws ArgumentError when absent
 
+  // The activations reserved from the budget (ModelOptions::workspace_bytes until changed): the caller sets
+  // them for the sizes of the next pass; they take effect at the next onload().
+  void set_workspace_bytes(std::uint64_t bytes) { options_.workspace_bytes = bytes; }
+  std::uint64_t workspace_bytes() const { return options_.workspace_bytes; }
+
   // The plan onload() would make now (with the budget other onloaded models leave).
   Plan make_plan() const;
   const Plan& plan() const { return plan_; }  // of the current onload

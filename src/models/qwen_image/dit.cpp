@@ -60,11 +60,6 @@ QwenImageDit::QwenImageDit(VramManager& manager, DitConfig config, std::shared_p
                              vram, std::move(options));
 }
 
-void QwenImageDit::onload() {
-  model_->onload();
-  modulation_->onload();
-}
-
 void QwenImageDit::offload() {
   modulation_->offload();
   model_->offload();

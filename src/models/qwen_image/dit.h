@@ -47,8 +47,9 @@ class QwenImageDit {
   ManagedModel& managed_modulation() { return *modulation_; }
   DType computation_dtype() const { return model_->config().computation.dtype.dtype; }
 
-  // Both managed models (the modulation one is otherwise onloaded when first needed).
-  void onload();
+  // onload(): the token-stream model; the modulation model is onloaded when first needed (precompute_modulation,
+  // or a forward without a table), so that the pipeline can run it alone on the device. offload(): both.
+  void onload() { model_->onload(); }
   void offload();
 
   // The modulation for every timestep of a schedule [S], in one pass over its weights. The modulation model

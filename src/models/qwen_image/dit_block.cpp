@@ -33,22 +33,14 @@ Tensor mlp(UnitCursor& units, const std::string& prefix, const Tensor& y) {
   return units.linear(prefix + ".net.2", hidden);
 }
 
-}  // namespace
-
-void run_block(UnitCursor& units, const BlockContext& ctx, std::int64_t index, Tensor& x, Tensor& c) {
-  const std::string p = "transformer_blocks." + std::to_string(index) + ".";
-  const std::int64_t dim = ctx.config.inner_dim();
+// Joint attention (QwenDoubleStreamAttnProcessor2_0) of the modulated, normed streams xa [B, N, D] and
+// ca [B, L, D]: image q/k/v, text q/k/v, per-head RMS norms, RoPE, then one attention over [text, image]
+// (text first) -> [B, L + N, D]. A function of its own so that the projections die when it returns
+// (dit_workspace.h counts the activations alive at each step).
+Tensor joint_attention(UnitCursor& units, const BlockContext& ctx, const std::string& p, const Tensor& xa,
+                       const Tensor& ca) {
   const std::int64_t heads = ctx.config.num_attention_heads, head_dim = ctx.config.attention_head_dim;
-  const std::int64_t batch = x.size(0), n_img = x.size(1), n_txt = c.size(1);
-
-  const auto block = static_cast<std::size_t>(index);
-  const Modulation mi = split_modulation(ctx.modulation.image.at(block), dim);
-  const Modulation mt = split_modulation(ctx.modulation.text.at(block), dim);
-  const Tensor xa = norm_modulate(x, mi.shift1, mi.scale1);
-  const Tensor ca = norm_modulate(c, mt.shift1, mt.scale1);
-
-  // Joint attention (QwenDoubleStreamAttnProcessor2_0): image q/k/v, text q/k/v, per-head RMS norms, RoPE,
-  // then one attention over [text, image] (text first).
+  const std::int64_t batch = xa.size(0);
   const auto heads_of = [&](const Tensor& t) { return t.reshape({batch, t.size(1), heads, head_dim}); };
   Tensor q_img = heads_of(units.linear(p + "attn.to_q", xa));
   Tensor k_img = heads_of(units.linear(p + "attn.to_k", xa));
@@ -67,14 +59,27 @@ void run_block(UnitCursor& units, const BlockContext& ctx, std::int64_t index, T
 
   ops::AttentionOptions options;
   options.key_mask = ctx.key_mask;
-  const Tensor joint = ops::attention(ops::concat({q_txt, q_img}, 1), ops::concat({k_txt, k_img}, 1),
-                                      ops::concat({v_txt, v_img}, 1), options)
-                           .reshape({batch, n_txt + n_img, dim});
-  const Tensor attn_img = units.linear(p + "attn.to_out.0", joint.slice(1, n_txt, n_txt + n_img));
-  const Tensor attn_txt = units.linear(p + "attn.to_add_out", joint.slice(1, 0, n_txt));
-  x = ops::gated_residual(x, mi.gate1, attn_img);
-  c = ops::gated_residual(c, mt.gate1, attn_txt);
+  return ops::attention(ops::concat({q_txt, q_img}, 1), ops::concat({k_txt, k_img}, 1),
+                        ops::concat({v_txt, v_img}, 1), options)
+      .reshape({batch, xa.size(1) + ca.size(1), heads * head_dim});
+}
 
+}  // namespace
+
+void run_block(UnitCursor& units, const BlockContext& ctx, std::int64_t index, Tensor& x, Tensor& c) {
+  const std::string p = "transformer_blocks." + std::to_string(index) + ".";
+  const std::int64_t dim = ctx.config.inner_dim();
+  const std::int64_t n_img = x.size(1), n_txt = c.size(1);
+
+  const auto block = static_cast<std::size_t>(index);
+  const Modulation mi = split_modulation(ctx.modulation.image.at(block), dim);
+  const Modulation mt = split_modulation(ctx.modulation.text.at(block), dim);
+  {
+    const Tensor joint =
+        joint_attention(units, ctx, p, norm_modulate(x, mi.shift1, mi.scale1), norm_modulate(c, mt.shift1, mt.scale1));
+    x = ops::gated_residual(x, mi.gate1, units.linear(p + "attn.to_out.0", joint.slice(1, n_txt, n_txt + n_img)));
+    c = ops::gated_residual(c, mt.gate1, units.linear(p + "attn.to_add_out", joint.slice(1, 0, n_txt)));
+  }
   x = ops::gated_residual(x, mi.gate2, mlp(units, p + "img_mlp", norm_modulate(x, mi.shift2, mi.scale2)));
   c = ops::gated_residual(c, mt.gate2, mlp(units, p + "txt_mlp", norm_modulate(c, mt.shift2, mt.scale2)));
 }

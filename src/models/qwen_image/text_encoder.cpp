@@ -79,30 +79,45 @@ struct LayerContext {
   const Tensor& key_mask;  // [B, L] u8 or undefined
 };
 
-void run_layer(UnitCursor& units, const LayerContext& ctx, const std::string& p, Tensor& h) {
+// Self-attention of one layer on n = input_layernorm(h) -> o_proj's output [B, L, hidden]. Functions of their
+// own, this one and mlp(), so that their intermediates die before the next part of the layer runs
+// (text_encoder_workspace_bytes counts the activations alive at each step).
+Tensor self_attention(UnitCursor& units, const LayerContext& ctx, const std::string& p, const Tensor& n) {
   const TextEncoderConfig& c = ctx.config;
-  const std::int64_t batch = h.size(0), length = h.size(1);
-  const double eps = c.rms_norm_eps;
-
-  const Tensor n = units.rms_norm(p + "input_layernorm", h, eps);
+  const std::int64_t batch = n.size(0), length = n.size(1);
   const auto heads = [&](const Tensor& t, std::int64_t count) {
     return t.reshape({batch, length, count, c.head_dim()});
   };
-  Tensor q = heads(units.linear(p + "self_attn.q_proj", n), c.num_attention_heads);
-  Tensor k = heads(units.linear(p + "self_attn.k_proj", n), c.num_key_value_heads);
-  const Tensor v = heads(units.linear(p + "self_attn.v_proj", n), c.num_key_value_heads);
-  q = ops::apply_rope(q, ctx.rope);
-  k = ops::apply_rope(k, ctx.rope);
-  ops::AttentionOptions options;
-  options.causal = true;
-  options.key_mask = ctx.key_mask;
-  const Tensor attn = ops::attention(q, k, v, options).reshape({batch, length, c.hidden_size});
-  h = ops::add(h, units.linear_without_bias(p + "self_attn.o_proj", attn));
+  Tensor attn;
+  {
+    Tensor q = heads(units.linear(p + "self_attn.q_proj", n), c.num_attention_heads);
+    Tensor k = heads(units.linear(p + "self_attn.k_proj", n), c.num_key_value_heads);
+    const Tensor v = heads(units.linear(p + "self_attn.v_proj", n), c.num_key_value_heads);
+    q = ops::apply_rope(q, ctx.rope);
+    k = ops::apply_rope(k, ctx.rope);
+    ops::AttentionOptions options;
+    options.causal = true;
+    options.key_mask = ctx.key_mask;
+    attn = ops::attention(q, k, v, options).reshape({batch, length, c.hidden_size});
+  }
+  return units.linear_without_bias(p + "self_attn.o_proj", attn);
+}
 
-  const Tensor m = units.rms_norm(p + "post_attention_layernorm", h, eps);
-  const Tensor gate = units.linear_without_bias(p + "mlp.gate_proj", m);
-  const Tensor up = units.linear_without_bias(p + "mlp.up_proj", m);
-  h = ops::add(h, units.linear_without_bias(p + "mlp.down_proj", ops::swiglu(gate, up)));
+// down_proj(silu(gate_proj(m)) · up_proj(m)), m = post_attention_layernorm(h).
+Tensor mlp(UnitCursor& units, const std::string& p, const Tensor& m) {
+  Tensor hidden;
+  {
+    const Tensor gate = units.linear_without_bias(p + "mlp.gate_proj", m);
+    const Tensor up = units.linear_without_bias(p + "mlp.up_proj", m);
+    hidden = ops::swiglu(gate, up);
+  }
+  return units.linear_without_bias(p + "mlp.down_proj", hidden);
+}
+
+void run_layer(UnitCursor& units, const LayerContext& ctx, const std::string& p, Tensor& h) {
+  const double eps = ctx.config.rms_norm_eps;
+  h = ops::add(h, self_attention(units, ctx, p, units.rms_norm(p + "input_layernorm", h, eps)));
+  h = ops::add(h, mlp(units, p, units.rms_norm(p + "post_attention_layernorm", h, eps)));
 }
 
 }  // namespace

@@ -1,0 +1,66 @@
+// Counts the activation bytes a model's forward keeps alive at its peak, for the workspace the VRAM planner
+// reserves (ModelOptions::workspace_bytes). A model's meter walks its forward step by step, as the code runs it,
+// and reports at each step the sum of the tensors alive then; the meter keeps the largest.
+//
+// The costs of the ops follow the CPU kernels (src/ops): an op computes in f32, so it converts an input that is
+// not already contiguous f32 into an f32 copy, writes an f32 result, and rounds that into a new tensor of the
+// activation dtype unless the activations are f32; elementwise ops (modulate, gated residual, add, GELU...) only
+// allocate their result. Attention is blocked: it holds one block of scores, never the L x L matrix.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "core/dtype.h"
+#include "ops/cpu/linear.h"
+
+namespace vramkit {
+
+class ActivationMeter {
+ public:
+  explicit ActivationMeter(DType dtype) : element_(dtype_size(dtype)), f32_(dtype == DType::f32) {}
+
+  std::uint64_t peak() const { return peak_; }
+  // Records that `live_bytes` are alive at one step.
+  void at(std::uint64_t live_bytes) { peak_ = std::max(peak_, live_bytes); }
+
+  // Bytes of n elements in the activation dtype, and in f32.
+  std::uint64_t act(std::int64_t n) const { return static_cast<std::uint64_t>(n) * element_; }
+  static std::uint64_t f32(std::int64_t n) { return static_cast<std::uint64_t>(n) * 4; }
+
+  // The bytes an f32-computing op (linear, norm, RoPE) allocates beyond its input while it runs, for an input
+  // of `in` and a result of `out` elements: the f32 copy of the input (none when it already is contiguous f32),
+  // the f32 result, and the result rounded to the activation dtype. Its result (act(out)) is among them.
+  std::uint64_t f32_op(std::int64_t in, std::int64_t out, bool input_contiguous = true) const {
+    const std::uint64_t copy = f32_ && input_contiguous ? 0 : f32(in);
+    return copy + f32(out) + (f32_ ? 0 : act(out));
+  }
+  // ops::linear of `rows` x `in` -> `rows` x `out` with weights in the activation dtype (the VRAM manager hands
+  // them over in the computation dtype): f32_op's, except that for narrow weights the kernel first widens a
+  // tile of weight rows into an f32 buffer (ops/cpu/linear.cpp), freed before the result is rounded, and
+  // copies the bias to f32.
+  std::uint64_t linear(std::int64_t rows, std::int64_t in, std::int64_t out, bool input_contiguous = true) const {
+    if (f32_) return f32_op(rows * in, rows * out, input_contiguous);
+    const std::uint64_t widen = f32(std::min(ops::cpu::linear_tile_rows(in), out) * in);
+    return f32(rows * in) + f32(rows * out) + f32(out) + std::max(widen, act(rows * out));
+  }
+  // ops::attention of `batch` sequences, q_len queries of q_width features (heads x head_dim) over kv_len keys
+  // of kv_width: the f32 copies of q, k and v, the output as f32_op's, the kernel's score block (256 queries x
+  // 512 keys at most, and two row vectors) and, with a key mask, its byte-per-key copy.
+  std::uint64_t attention(std::int64_t batch, std::int64_t q_len, std::int64_t kv_len, std::int64_t q_width,
+                          std::int64_t kv_width, bool masked) const {
+    const std::int64_t q = batch * q_len * q_width, kv = batch * kv_len * kv_width;
+    const std::uint64_t copies = f32_ ? 0 : f32(q) + 2 * f32(kv);
+    const std::int64_t q_block = std::min<std::int64_t>(256, q_len), key_block = std::min<std::int64_t>(512, kv_len);
+    const std::uint64_t scratch = f32(q_block * key_block + 2 * q_block);
+    const std::uint64_t mask = masked ? static_cast<std::uint64_t>(batch * kv_len) : 0;
+    return copies + f32(q) + (f32_ ? 0 : act(q)) + scratch + mask;
+  }
+
+ private:
+  std::uint64_t element_;
+  bool f32_;
+  std::uint64_t peak_ = 0;
+};
+
+}  // namespace vramkit

@@ -1,0 +1,90 @@
+// The activation workspace estimates (dit_workspace.h, text_encoder_workspace.h) against what a forward really
+// allocates: on the emulated device with every weight resident, the activations are the only host allocations
+// a forward makes, so the host allocator's high-water mark during the forward is the workspace the estimate
+// predicts. The estimate must cover it and not overshoot by much.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+
+#include "backends/emu/emu_accelerator.h"
+#include "core/allocator.h"
+#include "core/tensor.h"
+#include "models/qwen_image/dit.h"
+#include "models/qwen_image/dit_workspace.h"
+#include "models/qwen_image/text_encoder.h"
+#include "models/qwen_image/text_encoder_workspace.h"
+#include "models/qwen_image/tiny_model.h"
+#include "model_test_util.h"
+#include "vram/manager.h"
+
+namespace vramkit::qwen_image {
+namespace {
+
+// The host allocator's peak above its level before `run`.
+template <typename Fn>
+std::uint64_t measured_peak(Fn&& run) {
+  const auto& alloc = host_allocator();
+  alloc->reset_peak();
+  const std::size_t before = alloc->allocated_bytes();
+  run();
+  return alloc->peak_bytes() - before;
+}
+
+VramConfig resident(DType dtype) { return test::with_computation(VramConfig::preset("none"), dtype); }
+
+// Within the estimate, and the estimate within 10% of it (the f32 walks are exact; with bf16 activations a
+// few f32 copies that the estimate counts at once are not alive together).
+void expect_close_above(std::uint64_t estimate, std::uint64_t measured) {
+  EXPECT_GE(estimate, measured);
+  EXPECT_LE(static_cast<double>(estimate), 1.1 * static_cast<double>(measured));
+}
+
+TEST(Workspace, TransformerEstimateCoversTheForward) {
+  const TinyModelFolder tiny;
+  for (const DType dtype : {DType::f32, DType::bf16})
+    for (const std::int64_t batch : {1, 2}) {
+      SCOPED_TRACE(std::string(dtype_name(dtype)) + ", batch " + std::to_string(batch));
+      VramManager manager(std::make_shared<EmuAccelerator>(EmuOptions{256u << 20, 0, 0}), {});
+      const auto dit = QwenImageDit::open(manager, tiny.path(), resident(dtype));
+      const DitConfig& c = dit->config();
+      const std::int64_t grid_h = 24, grid_w = 32, text = 40;
+      DitInputs in;
+      in.hidden_states = Tensor::zeros({batch, grid_h * grid_w, c.in_channels}, dtype);
+      in.encoder_hidden_states = Tensor::zeros({batch, text, c.joint_attention_dim}, dtype);
+      in.encoder_mask = Tensor::zeros({batch, text}, DType::u8);
+      in.timestep = Tensor::from_floats({batch}, std::vector<float>(static_cast<std::size_t>(batch), 0.5f));
+      in.grid = {1, grid_h, grid_w};
+      dit->onload();
+      dit->managed_modulation().onload();  // loading reads weights through host buffers: not a forward's
+      DitModulation modulation;
+      const std::vector<float> schedule{1.0f, 0.9f, 0.75f, 0.5f, 0.3f, 0.1f, 0.02f};
+      const std::uint64_t precompute = measured_peak(
+          [&] { modulation = dit->precompute_modulation(Tensor::from_floats({7}, schedule)); });
+      expect_close_above(dit_modulation_workspace_bytes(c, 7, dtype), precompute);
+      const std::uint64_t measured = measured_peak([&] { dit->forward(in, &modulation); });
+      const std::uint64_t estimate = dit_forward_workspace_bytes(c, batch, grid_h * grid_w, text, true, dtype);
+      expect_close_above(estimate, measured);
+      EXPECT_EQ(dit_modulation_table_bytes(c, 7, dtype),
+                7 * (static_cast<std::uint64_t>(2 * c.num_layers * 6 * c.inner_dim() + 2 * c.inner_dim()) *
+                         dtype_size(dtype) + 4));
+    }
+}
+
+TEST(Workspace, TextEncoderEstimateCoversTheForward) {
+  const TinyModelFolder tiny;
+  for (const DType dtype : {DType::f32, DType::bf16})
+    for (const std::int64_t batch : {1, 2}) {
+      SCOPED_TRACE(std::string(dtype_name(dtype)) + ", batch " + std::to_string(batch));
+      VramManager manager(std::make_shared<EmuAccelerator>(EmuOptions{256u << 20, 0, 0}), {});
+      const auto encoder = QwenImageTextEncoder::open(manager, tiny.path(), resident(dtype));
+      const std::int64_t length = 300;
+      const Tensor ids = Tensor::zeros({batch, length}, DType::i64);
+      const Tensor mask = Tensor::zeros({batch, length}, DType::i64);
+      encoder->onload();
+      const std::uint64_t measured = measured_peak([&] { encoder->forward(ids, mask); });
+      expect_close_above(text_encoder_workspace_bytes(encoder->config(), batch, length, true, dtype), measured);
+    }
+}
+
+}  // namespace
+}  // namespace vramkit::qwen_image
