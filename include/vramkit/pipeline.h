@@ -38,6 +38,7 @@ struct PipelineConfig {
   std::string vram_limit;          // "" (no limit; auto for dynamic and disk), "auto", or GiB as text ("6")
   std::filesystem::path vram_config;  // JSON: the eight keys, for all components or per component name
   int ring_slots = 2;                 // streaming buffers in flight
+  std::string units = "leaf";         // leaf | block: a managed unit per leaf module or per transformer block
   bool trace = false;                 // record a Chrome trace (write_trace)
 };
 

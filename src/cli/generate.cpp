@@ -94,6 +94,8 @@ void add_generate_arguments(CLI::App& command, GenerateArguments& a) {
   command.add_option("--ring-slots", a.pipeline.ring_slots, "streaming buffers in flight")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
+  command.add_option("--units", a.pipeline.units, "leaf or block: a managed unit per leaf module or per transformer block")
+      ->capture_default_str();
   add_report_arguments(command, a.report);
   command.add_flag("--quiet,-q", a.quiet, "no progress bar and no summary");
 }

@@ -69,6 +69,7 @@ void plan_generation(const PlanArguments& args, std::ostream& out) {
   config.vram_limit = args.vram.vram_limit;
   config.vram_config = args.vram.vram_config;
   config.ring_slots = args.vram.ring_slots;
+  config.units = args.vram.units;
   GenerateOptions options;
   options.prompt = args.prompt;
   options.width = args.width;

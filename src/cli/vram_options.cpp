@@ -14,6 +14,8 @@ void add_vram_arguments(CLI::App& command, VramArguments& args) {
   command.add_option("--vram-config", args.vram_config, "a JSON file with the eight VRAM config keys");
   command.add_option("--ring-slots", args.ring_slots, "streaming buffers in flight")->capture_default_str()->check(
       CLI::Range(1, 64));
+  command.add_option("--units", args.units, "leaf or block: a managed unit per leaf module or per transformer block")
+      ->capture_default_str();
 }
 
 }  // namespace vramkit::cli

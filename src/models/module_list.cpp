@@ -1,6 +1,7 @@
 // Module lists, their units and the checkpoint validation; see module_list.h.
 #include "models/module_list.h"
 
+#include <cctype>
 #include <map>
 
 #include "vramkit/error.h"
@@ -30,6 +31,41 @@ std::vector<UnitSpec> units_of(const std::vector<ModuleSpec>& modules) {
     for (const ExpectedTensor& t : module.tensors) u.tensors.push_back(t.name);
   }
   return units;
+}
+
+namespace {
+
+// "model.layers.3" for "model.layers.3.mlp.up_proj" and marker "layers."; empty when the name has no block.
+std::string block_of(const std::string& name, std::string_view marker) {
+  const std::size_t at = name.find(marker);
+  if (at == std::string::npos || (at > 0 && name[at - 1] != '.')) return {};
+  const std::size_t digits = at + marker.size();
+  std::size_t end = digits;
+  while (end < name.size() && std::isdigit(static_cast<unsigned char>(name[end]))) ++end;
+  if (end == digits || end >= name.size() || name[end] != '.') return {};
+  return name.substr(0, end);
+}
+
+}  // namespace
+
+std::vector<UnitSpec> group_block_units(const std::vector<UnitSpec>& units, std::string_view marker) {
+  std::vector<UnitSpec> grouped;
+  std::string open;  // the block of grouped.back(), if it is a block unit
+  for (const UnitSpec& u : units) {
+    const std::string block = block_of(u.name, marker);
+    if (block.empty()) {
+      grouped.push_back(u);
+      open.clear();
+      continue;
+    }
+    if (block != open) {
+      grouped.push_back(UnitSpec{block, {}});
+      open = block;
+    }
+    auto& tensors = grouped.back().tensors;
+    tensors.insert(tensors.end(), u.tensors.begin(), u.tensors.end());
+  }
+  return grouped;
 }
 
 std::int64_t parameter_count(const std::vector<ModuleSpec>& modules) {

@@ -44,6 +44,10 @@ class ModuleListBuilder {
 };
 
 std::vector<UnitSpec> units_of(const std::vector<ModuleSpec>& modules);
+// Block-level units: consecutive units named "<prefix><marker><index>.<rest>" (e.g. marker "transformer_blocks.",
+// "transformer_blocks.3.attn.to_q") become one unit named "<prefix><marker><index>" holding all their tensors;
+// the others stay as they are. UnitCursor serves a block unit's leaves from one lease.
+std::vector<UnitSpec> group_block_units(const std::vector<UnitSpec>& units, std::string_view marker);
 std::int64_t parameter_count(const std::vector<ModuleSpec>& modules);
 
 // Throws FormatError when `files` does not hold exactly the modules' tensors with their shapes, listing every

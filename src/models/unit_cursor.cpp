@@ -12,6 +12,7 @@
 namespace vramkit {
 
 UnitCursor::~UnitCursor() {
+  release_block();
   if (std::uncaught_exceptions() <= exceptions_ || position_ == 0 || position_ >= model_.units().size()) return;
   try {
     model_.rewind();
@@ -20,7 +21,13 @@ UnitCursor::~UnitCursor() {
   }
 }
 
+void UnitCursor::release_block() {
+  block_ = UnitLease();
+  block_prefix_.clear();
+}
+
 UnitLease UnitCursor::next(std::string_view unit_name) {
+  release_block();
   const auto& units = model_.units();
   if (position_ >= units.size() || units[position_].name != unit_name)
     throw ArgumentError("model " + model_.name() + ": the forward pass asked for unit " +
@@ -30,25 +37,42 @@ UnitLease UnitCursor::next(std::string_view unit_name) {
   return model_.acquire(position_++);
 }
 
+const UnitLease& UnitCursor::lease_for(std::string_view name, UnitLease& leaf) {
+  if (!block_prefix_.empty() && name.starts_with(block_prefix_)) return block_;
+  release_block();
+  const auto& units = model_.units();
+  if (position_ < units.size()) {
+    const std::string prefix = units[position_].name + ".";
+    if (name.starts_with(prefix)) {
+      block_ = model_.acquire(position_++);
+      block_prefix_ = prefix;
+      return block_;
+    }
+  }
+  leaf = next(name);
+  return leaf;
+}
+
 Tensor UnitCursor::linear(std::string_view name, const Tensor& x) {
-  const UnitLease lease = next(name);
+  UnitLease leaf;
+  const UnitLease& lease = lease_for(name, leaf);
   const std::string n(name);
   return ops::linear(x, lease.get(n + ".weight"), lease.get(n + ".bias"));
 }
 
 Tensor UnitCursor::linear_without_bias(std::string_view name, const Tensor& x) {
-  const UnitLease lease = next(name);
-  return ops::linear(x, lease.get(std::string(name) + ".weight"));
+  UnitLease leaf;
+  return ops::linear(x, lease_for(name, leaf).get(std::string(name) + ".weight"));
 }
 
 Tensor UnitCursor::rms_norm(std::string_view name, const Tensor& x, double eps) {
-  const UnitLease lease = next(name);
-  return ops::rms_norm(x, lease.get(std::string(name) + ".weight"), eps);
+  UnitLease leaf;
+  return ops::rms_norm(x, lease_for(name, leaf).get(std::string(name) + ".weight"), eps);
 }
 
 Tensor UnitCursor::embedding(std::string_view name, const Tensor& indices) {
-  const UnitLease lease = next(name);
-  return ops::embedding(indices, lease.get(std::string(name) + ".weight"));
+  UnitLease leaf;
+  return ops::embedding(indices, lease_for(name, leaf).get(std::string(name) + ".weight"));
 }
 
 }  // namespace vramkit

@@ -2,10 +2,15 @@
 // managed units one after the other in their declared execution order, and applies the common leaf modules
 // (Linear, RMSNorm, Embedding) with the unit's tensors. A lease is released when it goes out of scope, so a
 // helper holds its unit only while it computes.
+//
+// Block units (group_block_units: one unit for all the leaves of a transformer block) are served to the leaf
+// helpers too: the first leaf of a block acquires the block's unit, the cursor holds it while the block's
+// leaves are asked for, and releases it when a leaf outside the block is.
 #pragma once
 
 #include <cstddef>
 #include <exception>
+#include <string>
 #include <string_view>
 
 #include "core/tensor.h"
@@ -36,7 +41,14 @@ class UnitCursor {
   std::size_t position() const { return position_; }
 
  private:
+  // The lease holding the leaf module `name`'s tensors: the held block's, or the next unit's (a leaf unit
+  // goes to `leaf`, a block unit is held in block_).
+  const UnitLease& lease_for(std::string_view name, UnitLease& leaf);
+  void release_block();
+
   ManagedModel& model_;
+  UnitLease block_;           // the block unit being served, if any
+  std::string block_prefix_;  // its name and a '.'; empty when none is held
   int exceptions_;  // uncaught exceptions when the pass began
   std::size_t position_ = 0;
 };

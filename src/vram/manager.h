@@ -28,6 +28,9 @@ struct ManagerOptions {
   int disk_threads = 4;                     // pread workers of the disk tier
   int disk_buffers = 4;                     // pinned staging buffers of the disk tier (read-ahead depth)
   bool trace = false;                       // record a Chrome trace of the streams (trace())
+  // Models group each transformer block's (decoder layer's) leaf modules into one unit: fewer, larger copies,
+  // a ring slot the size of a block. Models without blocks keep their leaf units.
+  bool block_units = false;
 };
 
 struct ModelOptions {

@@ -114,6 +114,9 @@ VramSettings resolve_vram_arguments(const VramArguments& args, std::string_view 
     s.manager.vram_limit = static_cast<std::uint64_t>(parse_gib(limit, "--vram-limit") * kGiB);
   }
   s.manager.ring_slots = args.ring_slots;
+  if (args.units != "leaf" && args.units != "block")
+    throw ArgumentError("--units: '" + args.units + "' is not leaf or block");
+  s.manager.block_units = args.units == "block";
   return s;
 }
 

@@ -7,6 +7,7 @@
 //   vram_config    a JSON file with the eight keys, overriding the preset key by key: one object for every
 //                  component, or one object per component name ({"transformer": {...}, "vae": {...}})
 //   ring_slots     streaming buffers in flight
+//   units          leaf | block: one managed unit per leaf module, or per transformer block / decoder layer
 // Errors name the option (as the CLI spells it) and the value.
 #pragma once
 
@@ -29,6 +30,7 @@ struct VramArguments {
   std::string vram_limit;
   std::string vram_config;
   int ring_slots = 2;
+  std::string units = "leaf";
 };
 
 struct RunDevice {

@@ -48,6 +48,7 @@ Case load_case(const WeightFiles& golden, const std::string& name) {
 std::vector<Tensor> run_cases(const Mode& mode, const std::vector<Case>& cases) {
   ManagerOptions options;
   options.vram_limit = mode.vram_limit;
+  options.block_units = mode.block_units;
   VramManager manager(std::make_shared<EmuAccelerator>(EmuOptions{256u << 20, 0, 0}), options);
   auto dit = QwenImageDit::open(manager, kTinyModel, mode.config);
   dit->onload();

@@ -65,6 +65,7 @@ struct Mode {
   std::string name;
   VramConfig config;
   std::optional<std::uint64_t> vram_limit;
+  bool block_units = false;  // ManagerOptions::block_units (models without blocks ignore it)
 };
 
 inline VramConfig with_computation(VramConfig c, DType dtype) {
@@ -72,11 +73,13 @@ inline VramConfig with_computation(VramConfig c, DType dtype) {
   return c;
 }
 
-// basic (everything resident), dynamic with nothing resident, and disk, all computing in `computation`.
+// basic (everything resident), dynamic with nothing resident (leaf units, then block units), and disk, all
+// computing in `computation`.
 inline std::vector<Mode> memory_modes(DType computation) {
   const auto bf16 = [](const char* preset) { return VramConfig::preset(preset).with_storage_dtype(DType::bf16); };
   return {{"basic", with_computation(VramConfig::preset("none"), computation), std::nullopt},
           {"dynamic, nothing resident", with_computation(bf16("dynamic"), computation), 0},
+          {"dynamic, block units, nothing resident", with_computation(bf16("dynamic"), computation), 0, true},
           {"disk", with_computation(bf16("disk"), computation), 0}};
 }
 

@@ -36,6 +36,11 @@ PipelineConfig tiny(const std::string& offload, const std::string& storage = "",
   return c;
 }
 
+PipelineConfig block_units(PipelineConfig c) {
+  c.units = "block";
+  return c;
+}
+
 double mean_abs_difference(const Image& a, const Image& b) {
   double sum = 0;
   for (std::size_t i = 0; i < a.pixels.size(); ++i) sum += std::abs(int{a.pixels[i]} - int{b.pixels[i]});
@@ -61,6 +66,7 @@ TEST(Pipeline, EveryMemoryModeGivesTheSameImage) {
          std::vector<std::pair<std::string, PipelineConfig>>{{"cpu offload", tiny("cpu")},
                                                             {"dynamic, nothing resident", tiny("dynamic", "bf16", "0")},
                                                             {"dynamic, 0.01 GiB", tiny("dynamic", "bf16", "0.01")},
+                                                            {"dynamic, block units", block_units(tiny("dynamic", "bf16", "0"))},
                                                             {"disk", tiny("disk", "bf16", "0")}}) {
       SCOPED_TRACE(name);
       Pipeline pipeline(config);

@@ -85,6 +85,7 @@ TEST_F(PlanCli, BadArgumentsAreClearErrors) {
   expect_error({"plan", "--model", "builtin:tiny", "--device", "emu:1", "--steps", "0"}, "steps");
   expect_error({"plan", "--model", (scratch_ / "nowhere").string(), "--device", "emu:1"}, "nowhere");
   expect_error({"plan", "--device", "emu:1"}, "--model");
+  expect_error({"plan", "--model", "builtin:tiny", "--device", "emu:1", "--units", "layers"}, "--units: 'layers'");
   expect_error({"plan", "x.safetensors", "--model", "builtin:tiny"}, "excludes");
 }
 

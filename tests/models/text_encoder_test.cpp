@@ -61,6 +61,7 @@ class TextEncoderParity : public ::testing::Test {
   std::vector<Tensor> run_cases(const Mode& mode) {
     ManagerOptions options;
     options.vram_limit = mode.vram_limit;
+    options.block_units = mode.block_units;
     VramManager manager(emu(), options);
     auto encoder = QwenImageTextEncoder::open(manager, *model_, mode.config);
     encoder->onload();

@@ -56,8 +56,9 @@ QwenImageDit::QwenImageDit(VramManager& manager, DitConfig config, std::shared_p
   validate_dit_weights(config_, *files);
   modulation_ = manager.add_model("transformer.modulation", files, dit_units(config_, DitUnitGroup::modulation),
                                   vram, options);
-  model_ = manager.add_model("transformer", std::move(files), dit_units(config_, DitUnitGroup::token_streams),
-                             vram, std::move(options));
+  std::vector<UnitSpec> units = dit_units(config_, DitUnitGroup::token_streams);
+  if (manager.options().block_units) units = group_block_units(units, "transformer_blocks.");
+  model_ = manager.add_model("transformer", std::move(files), std::move(units), vram, std::move(options));
 }
 
 void QwenImageDit::offload() {

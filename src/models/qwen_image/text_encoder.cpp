@@ -127,8 +127,9 @@ QwenImageTextEncoder::QwenImageTextEncoder(VramManager& manager, TextEncoderConf
                                            const VramConfig& vram, ModelOptions options)
     : config_(config), naming_(naming) {
   validate_text_encoder_weights(config_, naming_, *files);
-  model_ = manager.add_model("text_encoder", std::move(files), text_encoder_units(config_, naming_), vram,
-                             std::move(options));
+  std::vector<UnitSpec> units = text_encoder_units(config_, naming_);
+  if (manager.options().block_units) units = group_block_units(units, "layers.");
+  model_ = manager.add_model("text_encoder", std::move(files), std::move(units), vram, std::move(options));
 }
 
 std::unique_ptr<QwenImageTextEncoder> QwenImageTextEncoder::open(VramManager& manager,
