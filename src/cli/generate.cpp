@@ -59,7 +59,7 @@ class ProgressBar {
 
 void add_generate_arguments(CLI::App& command, GenerateArguments& a) {
   command.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // a later --steps wins
-  command.add_option("--model", a.pipeline.model, "Qwen-Image model folder (diffusers layout) or builtin:tiny")
+  command.add_option("--model", a.model, "Qwen-Image model folder (diffusers layout) or builtin:tiny")
       ->required();
   command.add_option("--prompt,-p", a.options.prompt, "the prompt")->required();
   command.add_option("--negative-prompt,-n", a.negative_prompt, "the negative prompt (CFG runs when cfg > 1)")
@@ -83,19 +83,7 @@ void add_generate_arguments(CLI::App& command, GenerateArguments& a) {
       ->check(CLI::IsMember({"auto", "always", "never"}))
       ->capture_default_str();
   command.add_option("--out,-o", a.out, "the PNG to write")->capture_default_str();
-  command.add_option("--device", a.pipeline.device, "cpu, cuda, cuda:N, or emu[:GiB] (the emulated accelerator)")
-      ->capture_default_str();
-  command.add_option("--offload", a.pipeline.offload, "none, cpu, fp8, dynamic or disk (DiffSynth-Studio's modes)")
-      ->capture_default_str();
-  command.add_option("--storage-dtype", a.pipeline.storage_dtype, "bf16 or fp8: the dtype weights are stored in");
-  command.add_option("--vram-limit", a.pipeline.vram_limit, "GiB of VRAM for weights and activations, or auto");
-  command.add_option("--vram-config", a.pipeline.vram_config,
-                     "JSON with the eight VRAM keys, for all components or per text_encoder/transformer/vae");
-  command.add_option("--ring-slots", a.pipeline.ring_slots, "streaming buffers in flight")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 64));
-  command.add_option("--units", a.pipeline.units, "leaf or block: a managed unit per leaf module or per transformer block")
-      ->capture_default_str();
+  add_vram_arguments(command, a.vram);
   add_report_arguments(command, a.report);
   command.add_flag("--quiet,-q", a.quiet, "no progress bar and no summary");
 }
@@ -103,16 +91,17 @@ void add_generate_arguments(CLI::App& command, GenerateArguments& a) {
 void run_generate(GenerateArguments a, std::ostream& err) {
   a.options.negative_prompt = a.no_negative ? std::nullopt : std::optional<std::string>(a.negative_prompt);
   a.options.cfg_renorm = a.cfg_renorm == "on";
-  a.pipeline.trace = !a.report.trace.empty();
+  PipelineConfig config = pipeline_config(a.model, a.vram);
+  config.trace = !a.report.trace.empty();
   if (std::filesystem::path(a.out).extension() != ".png")
     throw ArgumentError("--out " + a.out + ": the output must be a .png file");
-  Pipeline pipeline(a.pipeline);
+  Pipeline pipeline(config);
   ProgressBar bar(err);
   Image image = pipeline.generate(a.options, [&](const Progress& p) {
     if (!a.quiet) bar.update(p);
   });
   if (!a.quiet) bar.finish();
-  write_png(a.out, image, generation_parameters_text(a.options, a.pipeline.model.string()));
+  write_png(a.out, image, generation_parameters_text(a.options, a.model));
 
   const GenerateStats& s = pipeline.last_stats();
   if (!a.report.stats.empty()) {

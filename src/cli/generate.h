@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cli/run_report.h"
+#include "cli/vram_options.h"
 #include "vramkit/pipeline.h"
 
 namespace CLI {
@@ -16,7 +17,8 @@ class App;
 namespace vramkit::cli {
 
 struct GenerateArguments {
-  PipelineConfig pipeline;
+  std::string model;
+  VramArguments vram;
   GenerateOptions options;
   std::string negative_prompt = " ";
   bool no_negative = false;

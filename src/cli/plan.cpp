@@ -61,15 +61,7 @@ nlohmann::ordered_json model_plan_json(const ModelPlan& m) {
 
 // A Qwen-Image generation, model by model, as `generate` would run it.
 void plan_generation(const PlanArguments& args, std::ostream& out) {
-  PipelineConfig config;
-  config.model = args.model;
-  config.device = args.vram.device;
-  config.offload = args.vram.offload;
-  config.storage_dtype = args.vram.storage_dtype;
-  config.vram_limit = args.vram.vram_limit;
-  config.vram_config = args.vram.vram_config;
-  config.ring_slots = args.vram.ring_slots;
-  config.units = args.vram.units;
+  const PipelineConfig config = pipeline_config(args.model, args.vram);
   GenerateOptions options;
   options.prompt = args.prompt;
   options.width = args.width;

@@ -18,4 +18,17 @@ void add_vram_arguments(CLI::App& command, VramArguments& args) {
       ->capture_default_str();
 }
 
+PipelineConfig pipeline_config(const std::string& model, const VramArguments& args) {
+  PipelineConfig config;
+  config.model = model;
+  config.device = args.device;
+  config.offload = args.offload;
+  config.storage_dtype = args.storage_dtype;
+  config.vram_limit = args.vram_limit;
+  config.vram_config = args.vram_config;
+  config.ring_slots = args.ring_slots;
+  config.units = args.units;
+  return config;
+}
+
 }  // namespace vramkit::cli

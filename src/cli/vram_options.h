@@ -2,7 +2,10 @@
 // (vram/run_settings.h explains each and resolves them).
 #pragma once
 
+#include <string>
+
 #include "vram/run_settings.h"
+#include "vramkit/pipeline.h"
 
 namespace CLI {
 class App;
@@ -19,5 +22,7 @@ using vramkit::VramArguments;
 using vramkit::VramSettings;
 
 void add_vram_arguments(CLI::App& command, VramArguments& args);
+// The pipeline API's form of the VRAM options, for the model folder (or builtin:tiny) `model`.
+PipelineConfig pipeline_config(const std::string& model, const VramArguments& args);
 
 }  // namespace vramkit::cli
