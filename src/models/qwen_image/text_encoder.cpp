@@ -8,6 +8,7 @@
 #include "models/unit_cursor.h"
 #include "ops/activation.h"
 #include "ops/attention.h"
+#include "ops/embedding.h"
 #include "ops/elementwise.h"
 #include "ops/rope.h"
 #include "vramkit/error.h"
@@ -125,7 +126,7 @@ void run_layer(UnitCursor& units, const LayerContext& ctx, const std::string& p,
 QwenImageTextEncoder::QwenImageTextEncoder(VramManager& manager, TextEncoderConfig config,
                                            TextEncoderKeyNaming naming, std::shared_ptr<const WeightFiles> files,
                                            const VramConfig& vram, ModelOptions options)
-    : config_(config), naming_(naming) {
+    : config_(config), naming_(naming), files_(files) {
   validate_text_encoder_weights(config_, naming_, *files);
   std::vector<UnitSpec> units = text_encoder_units(config_, naming_);
   if (manager.options().block_units) units = group_block_units(units, "layers.");
@@ -154,8 +155,9 @@ Tensor QwenImageTextEncoder::forward(const Tensor& input_ids, const Tensor& atte
   const LayerContext ctx{config_, rope, positions.key_mask};
   const std::string prefix = text_encoder_key_prefix(naming_);
 
+  // The prompt's rows of the embedding table, read where the checkpoint lies (text_encoder.h).
+  Tensor h = ops::embedding(input_ids, files_->view(prefix + "embed_tokens.weight")).to(dtype);
   UnitCursor units(*model_);
-  Tensor h = units.embedding(prefix + "embed_tokens", input_ids).to(dtype);
   for (std::int64_t i = 0; i < config_.num_hidden_layers; ++i)
     run_layer(units, ctx, prefix + "layers." + std::to_string(i) + ".", h);
   return units.rms_norm(prefix + "norm", h, config_.rms_norm_eps).to(DType::f32);

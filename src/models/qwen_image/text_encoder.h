@@ -1,6 +1,11 @@
 // The Qwen-Image text encoder: the language model of Qwen2.5-VL-7B-Instruct with every weight streamed
-// through the VRAM manager, one managed unit per Linear, RMSNorm and the embedding (text_encoder_config.h
-// lists them in execution order), each acquired right before use and released right after.
+// through the VRAM manager, one managed unit per Linear and RMSNorm (text_encoder_config.h lists them in
+// execution order), each acquired right before use and released right after.
+//
+// The embedding table (152064 x 3584, 1.09 GB in bf16) is not a unit: a prompt needs a few hundred of its rows,
+// so they are looked up on the host in the checkpoint itself (the memory-mapped file: the pages of those rows
+// are read, nothing else) and the activations go on. Streaming the table would cost a 1.09 GB copy per
+// generation and, as the largest unit, would size every ring slot of the text encoder.
 //
 // forward(input_ids [B, L], attention_mask [B, L]) -> the last hidden state after the final norm [B, L, hidden]
 // in f32: what transformers' Qwen2_5_VLForConditionalGeneration returns as hidden_states[-1] with
@@ -54,6 +59,7 @@ class QwenImageTextEncoder {
  private:
   TextEncoderConfig config_;
   TextEncoderKeyNaming naming_;
+  std::shared_ptr<const WeightFiles> files_;  // the embedding table is read from here
   std::unique_ptr<ManagedModel> model_;
 };
 

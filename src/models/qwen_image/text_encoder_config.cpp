@@ -160,7 +160,9 @@ std::vector<ModuleSpec> text_encoder_modules(const TextEncoderConfig& c, TextEnc
 }
 
 std::vector<UnitSpec> text_encoder_units(const TextEncoderConfig& config, TextEncoderKeyNaming naming) {
-  return units_of(text_encoder_modules(config, naming));
+  std::vector<ModuleSpec> modules = text_encoder_modules(config, naming);
+  modules.erase(modules.begin());  // the embedding, first in execution order
+  return units_of(modules);
 }
 
 std::int64_t text_encoder_parameter_count(const TextEncoderConfig& config) {

@@ -63,7 +63,8 @@ TextEncoderKeyNaming detect_text_encoder_key_naming(const WeightFiles& files);
 
 // The leaf modules in execution order.
 std::vector<ModuleSpec> text_encoder_modules(const TextEncoderConfig& config, TextEncoderKeyNaming naming);
-// The same as VRAM-manager units.
+// The VRAM-manager units: every module but the embedding, whose rows are looked up on the host
+// (text_encoder.h).
 std::vector<UnitSpec> text_encoder_units(const TextEncoderConfig& config, TextEncoderKeyNaming naming);
 std::int64_t text_encoder_parameter_count(const TextEncoderConfig& config);
 
