@@ -1,0 +1,121 @@
+// The cuBLASLt GEMM of linear (ops/cuda/gemm_cuda.h) against ops::linear on the CPU, on fresh random inputs:
+// f32, bf16 and f16, with and without bias, shapes from 1x1x1 to a Qwen-Image projection, sizes that are no
+// multiple of any tile, buffers at odd offsets (alignment below cuBLASLt's default 256 bytes), the plan cache.
+// Tolerance per element: ulp_rtol(dtype)·|want| (both sides round the f32 result to the output dtype, possibly to
+// neighbouring codes) + 1e-5·Σ_i |x_i·w_i| (f32 accumulation in different orders and splits; a wrong element of
+// a layout or transpose mistake is off by about Σ|x·w| / sqrt(in), far above this).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "cuda_op_test_util.h"
+#include "cuda_test_util.h"
+#include "ops/cuda/gemm_cuda.h"
+#include "ops/linear.h"
+#include "ops/op_test_util.h"
+#include "vramkit/error.h"
+
+namespace vramkit {
+namespace {
+
+Tensor absolute(const Tensor& t) {
+  std::vector<float> v = t.to_floats();
+  for (float& f : v) f = std::fabs(f);
+  return Tensor::from_floats(t.shape(), v);
+}
+
+// The tolerance of each output element, see the file comment.
+std::vector<double> gemm_tolerance(const Tensor& x, const Tensor& w, const Tensor& want) {
+  const std::vector<float> magnitude = ops::linear(absolute(x), absolute(w)).to_floats();
+  const std::vector<float> v = want.to_floats();
+  std::vector<double> tol(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i)
+    tol[i] = test::ulp_rtol(want.dtype()) * std::fabs(v[i]) + 1e-5 * magnitude[i];
+  return tol;
+}
+
+// Runs one linear with x, the weight, the bias and y placed `offset_elements` into their device buffers.
+void check_linear(cuda::GemmContext& context, DType dt, std::int64_t rows, std::int64_t in, std::int64_t out,
+                  bool with_bias, std::uint32_t seed, std::int64_t offset_elements = 0) {
+  const Tensor x = test::random_tensor({rows, in}, dt, seed);
+  const Tensor w = test::random_tensor({out, in}, dt, seed + 1, -0.5f, 0.5f);
+  const Tensor bias = with_bias ? test::random_tensor({out}, dt, seed + 2) : Tensor();
+  const Tensor want = ops::linear(x, w, bias);
+  const std::size_t es = dtype_size(dt), offset = static_cast<std::size_t>(offset_elements) * es;
+  auto placed = [&](const Tensor& t) {
+    cuda::DeviceBuffer b(offset + t.nbytes());
+    VRAMKIT_CUDA_CHECK(cudaMemcpy(static_cast<char*>(b.data()) + offset, t.data(), t.nbytes(), cudaMemcpyHostToDevice));
+    return b;
+  };
+  const cuda::DeviceBuffer dx = placed(x), dw = placed(w), db = with_bias ? placed(bias) : cuda::DeviceBuffer();
+  const cuda::DeviceBuffer dy = test::poisoned(offset + want.nbytes());
+  auto at = [&](const cuda::DeviceBuffer& b) { return static_cast<char*>(b.data()) + offset; };
+  cuda::launch_linear_gemm(context, {at(dx), at(dw), with_bias ? at(db) : nullptr, at(dy), dt, rows, in, out},
+                           nullptr);
+  EXPECT_TRUE(test::close_to(test::from_device(at(dy), want.shape(), dt), want, gemm_tolerance(x, w, want),
+                             "linear x " + x.str() + " W " + w.str() + (with_bias ? " + bias" : "") + " at offset " +
+                                 std::to_string(offset) + " bytes"));
+}
+
+struct GemmShape {
+  std::int64_t rows, in, out;
+};
+
+TEST(CudaGemm, MatchesTheCpuLinear) {
+  VRAMKIT_REQUIRE_CUDA();
+  const std::uint32_t seed = test::fresh_seed();
+  SCOPED_TRACE(test::seed_trace(seed));
+  cuda::GemmContext context;
+  const GemmShape shapes[] = {{1, 1, 1}, {7, 33, 65}, {64, 128, 256}, {100, 3072, 96}, {333, 520, 1000}, {1, 4096, 17}};
+  for (DType dt : {DType::f32, DType::bf16, DType::f16})
+    for (const GemmShape& s : shapes)
+      for (bool bias : {false, true}) check_linear(context, dt, s.rows, s.in, s.out, bias, seed);
+}
+
+// A DiT attention projection at a reduced token count: 3072 -> 3072, bf16, with bias.
+TEST(CudaGemm, QwenImageProjection) {
+  VRAMKIT_REQUIRE_CUDA();
+  const std::uint32_t seed = test::fresh_seed();
+  SCOPED_TRACE(test::seed_trace(seed));
+  cuda::GemmContext context;
+  check_linear(context, DType::bf16, 257, 3072, 3072, true, seed);
+}
+
+// Views at odd element offsets are less aligned than cuBLASLt assumes by default; each alignment gets its plan.
+TEST(CudaGemm, UnalignedBuffersGetTheirOwnPlans) {
+  VRAMKIT_REQUIRE_CUDA();
+  const std::uint32_t seed = test::fresh_seed();
+  SCOPED_TRACE(test::seed_trace(seed));
+  cuda::GemmContext context;
+  for (std::int64_t offset : {0, 1, 3, 8}) check_linear(context, DType::bf16, 19, 64, 40, true, seed, offset);
+  EXPECT_EQ(context.cached_plans(), 3u) << "alignments 256, 2 (offsets 1 and 3 share it) and 16 bytes";
+}
+
+TEST(CudaGemm, CachesOnePlanPerShape) {
+  VRAMKIT_REQUIRE_CUDA();
+  const std::uint32_t seed = test::fresh_seed();
+  SCOPED_TRACE(test::seed_trace(seed));
+  cuda::GemmContext context;
+  check_linear(context, DType::bf16, 10, 64, 32, true, seed);
+  check_linear(context, DType::bf16, 10, 64, 32, true, seed + 10);
+  EXPECT_EQ(context.cached_plans(), 1u);
+  check_linear(context, DType::bf16, 10, 64, 32, false, seed);
+  check_linear(context, DType::bf16, 11, 64, 32, true, seed);
+  check_linear(context, DType::f32, 10, 64, 32, true, seed);
+  EXPECT_EQ(context.cached_plans(), 4u);
+}
+
+TEST(CudaGemm, RejectsBadArguments) {
+  VRAMKIT_REQUIRE_CUDA();  // the context needs a device
+  cuda::GemmContext context;
+  EXPECT_TRUE(test::throws_with<DTypeError>(
+      [&] { cuda::launch_linear_gemm(context, {nullptr, nullptr, nullptr, nullptr, DType::f8_e4m3fn, 1, 1, 1}, nullptr); },
+      {"cuda linear", "f8_e4m3fn"}));
+  EXPECT_TRUE(test::throws_with<ArgumentError>(
+      [&] { cuda::launch_linear_gemm(context, {nullptr, nullptr, nullptr, nullptr, DType::bf16, 4, 0, 8}, nullptr); },
+      {"cuda linear", "x [4, 0]"}));
+}
+
+}  // namespace
+}  // namespace vramkit
