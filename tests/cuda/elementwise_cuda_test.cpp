@@ -189,6 +189,16 @@ TEST(CudaElementwise, InPlaceAddGivesTheSameResult) {
   EXPECT_TRUE(test::same_values(test::from_device(da, a.shape(), DType::bf16), ops::add(a, b), "in-place add"));
 }
 
+// Host-side, no device needed.
+TEST(CudaElementwise, BroadcastStridesAlignFromTheRight) {
+  using V = std::vector<std::int64_t>;
+  EXPECT_EQ(cuda::broadcast_strides(V{2, 1, 33}, V{2, 5, 33}), (V{33, 0, 1}));
+  EXPECT_EQ(cuda::broadcast_strides(V{1000}, V{3, 1000}), (V{0, 1}));
+  EXPECT_EQ(cuda::broadcast_strides(V{5, 1}, V{5, 300}), (V{1, 0}));
+  EXPECT_EQ(cuda::broadcast_strides(V{4, 6, 9}, V{4, 6, 9}), (V{54, 9, 1}));
+  EXPECT_EQ(cuda::broadcast_strides(V{}, V{2, 3}), (V{0, 0}));
+}
+
 // Validation happens before any CUDA call, so these run without a device too.
 TEST(CudaElementwise, RejectsBadArguments) {
   EXPECT_TRUE(test::throws_with<ShapeError>(

@@ -11,6 +11,7 @@
 
 #include "cuda_op_test_util.h"
 #include "cuda_test_util.h"
+#include "ops/cuda/convert_cuda.h"
 #include "ops/cuda/gemm_cuda.h"
 #include "ops/linear.h"
 #include "ops/op_test_util.h"
@@ -104,6 +105,42 @@ TEST(CudaGemm, CachesOnePlanPerShape) {
   check_linear(context, DType::bf16, 11, 64, 32, true, seed);
   check_linear(context, DType::f32, 10, 64, 32, true, seed);
   EXPECT_EQ(context.cached_plans(), 4u);
+}
+
+// The fp8 path as the VRAM manager will run it: the fp8 weight and its per-channel scales upcast to bf16 on the
+// device (launch_dequantize_rows), then the bf16 GEMM; against ops::linear with the fp8 weight and scales, which
+// applies the scales in f32 without rounding the weight to bf16. Extra tolerance for that rounding: half a bf16
+// ulp of every scaled weight, 2^-9·Σ_i |x_i·w_i|.
+TEST(CudaGemm, Fp8WeightsThroughTheUpcast) {
+  VRAMKIT_REQUIRE_CUDA();
+  const std::uint32_t seed = test::fresh_seed();
+  SCOPED_TRACE(test::seed_trace(seed));
+  cuda::GemmContext context;
+  const std::int64_t rows = 45, in = 320, out = 136;
+  for (DType fp8 : {DType::f8_e4m3fn, DType::f8_e5m2}) {
+    const Tensor x = test::random_tensor({rows, in}, DType::bf16, seed);
+    const Tensor w = test::random_tensor({out, in}, fp8, seed + 1, -200.0f, 200.0f);
+    const Tensor scale = test::random_tensor({out}, DType::f32, seed + 2, 1e-3f, 4e-3f);
+    const Tensor bias = test::random_tensor({out}, DType::bf16, seed + 3);
+    const Tensor want = ops::linear(x, w, bias, scale);
+    const cuda::DeviceBuffer dx = test::to_device(x), dw8 = test::to_device(w), dscale = test::to_device(scale),
+                             db = test::to_device(bias);
+    const cuda::DeviceBuffer dw = test::poisoned(static_cast<std::size_t>(out * in) * 2), dy = test::poisoned(want.nbytes());
+    cuda::launch_dequantize_rows(dw8.data(), fp8, dw.data(), DType::bf16, out, in,
+                                 static_cast<const float*>(dscale.data()), nullptr);
+    cuda::launch_linear_gemm(context, {dx.data(), dw.data(), db.data(), dy.data(), DType::bf16, rows, in, out}, nullptr);
+    // Σ|x·w_real| with the scaled weight in f32.
+    std::vector<float> w_real = w.to_floats();
+    const std::vector<float> s = scale.to_floats();
+    const auto n_in = static_cast<std::size_t>(in);
+    for (std::size_t i = 0; i < w_real.size(); ++i) w_real[i] *= s[i / n_in];
+    const Tensor w32 = Tensor::from_floats(w.shape(), w_real);
+    std::vector<double> tol = gemm_tolerance(x, w32, want);
+    const std::vector<float> magnitude = ops::linear(absolute(x), absolute(w32)).to_floats();
+    for (std::size_t i = 0; i < tol.size(); ++i) tol[i] += magnitude[i] / 512;
+    EXPECT_TRUE(test::close_to(test::from_device(dy, want.shape(), DType::bf16), want, tol,
+                               "fp8 linear, weight " + w.str() + " upcast to bf16"));
+  }
 }
 
 TEST(CudaGemm, RejectsBadArguments) {
