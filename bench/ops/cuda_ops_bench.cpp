@@ -1,7 +1,7 @@
 // The CUDA ops at Qwen-Image shapes (7000 tokens: a 1328x1328 image is 83·83 = 6889 image tokens, plus the
 // prompt), timed with CUDA events on one stream, each beside its ceiling measured in the same iteration:
 //   linear (cuBLASLt GEMM, bf16 and f32): TFLOP/s = 2·rows·in·out / time;
-//   attention (the fused fallback kernel, bf16, 24 heads x 128, no mask): TFLOP/s = 4·L²·D·H / time (the issue's
+//   attention (our fused kernels: tensor cores and the f32 reference, bf16, 24 heads x 128, no mask): TFLOP/s = 4·L²·D·H / time (the issue's
 //   reference: torch SDPA 630 TFLOP/s on an H100; the ratio to the GEMM rate of the same run is the target);
 //   rms_norm and modulate (memory-bound): GB/s = bytes read + written / time, and of_copy = that rate over a
 //   device-to-device cudaMemcpyAsync of the same bytes (the practical HBM ceiling).
@@ -77,14 +77,16 @@ void BM_CudaLinear(benchmark::State& state) {
                               static_cast<double>(state.iterations()) * 1e-12 / seconds;
 }
 
-// range(0): sequence length L (queries = keys), 24 heads of 128, batch 1.
+// range(0): sequence length L (queries = keys), 24 heads of 128, batch 1; range(1): AttentionKernel.
 void BM_CudaAttention(benchmark::State& state) {
   if (cuda::device_count() == 0) return state.SkipWithError("no CUDA device");
   const ops::cpu::AttentionDims dims{1, state.range(0), state.range(0), 24, 24, 128};
+  const auto kernel = static_cast<cuda::AttentionKernel>(state.range(1));
   const std::size_t bytes = static_cast<std::size_t>(dims.q_len * dims.q_heads * dims.head_dim) * 2;
   const cuda::DeviceBuffer q = filled(bytes), k = filled(bytes), v = filled(bytes), out(bytes);
   auto launch = [&] {
-    cuda::launch_attention(q.data(), k.data(), v.data(), out.data(), DType::bf16, dims, nullptr, false, 0.088f, nullptr);
+    cuda::launch_attention(q.data(), k.data(), v.data(), out.data(), DType::bf16, dims, nullptr, false, 0.088f, kernel,
+                           nullptr);
   };
   launch();
   Events events;
@@ -95,7 +97,8 @@ void BM_CudaAttention(benchmark::State& state) {
     state.SetIterationTime(t);
   }
   const auto l = static_cast<double>(dims.q_len);
-  state.SetLabel("bf16 fallback kernel, " + cuda::device_info(0).name);
+  state.SetLabel(std::string(kernel == cuda::AttentionKernel::tensor_cores ? "tensor cores" : "cuda cores") +
+                 ", bf16, " + cuda::device_info(0).name);
   state.counters["TFLOP/s"] = 4.0 * l * l * 128 * 24 * static_cast<double>(state.iterations()) * 1e-12 / seconds;
 }
 
@@ -146,7 +149,10 @@ BENCHMARK(BM_CudaLinear)
     ->Args({7000, 3072, 3072, kF32})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_CudaAttention)->Arg(7000)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CudaAttention)
+    ->Args({7000, static_cast<std::int64_t>(cuda::AttentionKernel::tensor_cores)})
+    ->Args({7000, static_cast<std::int64_t>(cuda::AttentionKernel::cuda_cores)})
+    ->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CudaMemoryBound)->Args({7000, 0})->Args({7000, 1})->UseManualTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace
