@@ -1,7 +1,8 @@
 // The CUDA ops at Qwen-Image shapes (7000 tokens: a 1328x1328 image is 83·83 = 6889 image tokens, plus the
 // prompt), timed with CUDA events on one stream, each beside its ceiling measured in the same iteration:
 //   linear (cuBLASLt GEMM, bf16 and f32): TFLOP/s = 2·rows·in·out / time;
-//   attention (our fused kernels: tensor cores and the f32 reference, bf16, 24 heads x 128, no mask): TFLOP/s = 4·L²·D·H / time (the issue's
+//   attention (our fused kernels: tensor cores and the f32 reference, bf16, 24 heads x 128, no mask): TFLOP/s
+//   = 4·L²·D·H / time (the issue's
 //   reference: torch SDPA 630 TFLOP/s on an H100; the ratio to the GEMM rate of the same run is the target);
 //   rms_norm and modulate (memory-bound): GB/s = bytes read + written / time, and of_copy = that rate over a
 //   device-to-device cudaMemcpyAsync of the same bytes (the practical HBM ceiling).
@@ -68,13 +69,15 @@ void BM_CudaLinear(benchmark::State& state) {
   Events events;
   double seconds = 0;
   for (auto _ : state) {
-    const double t = timed(events.start, events.stop, [&] { cuda::launch_linear_gemm(context, gemm, nullptr); });
+    const double t =
+        timed(events.start, events.stop, [&] { cuda::launch_linear_gemm(context, gemm, nullptr); });
     seconds += t;
     state.SetIterationTime(t);
   }
   state.SetLabel(std::string(dtype_name(dt)) + ", " + cuda::device_info(0).name);
-  state.counters["TFLOP/s"] = 2.0 * static_cast<double>(rows) * static_cast<double>(in) * static_cast<double>(out) *
-                              static_cast<double>(state.iterations()) * 1e-12 / seconds;
+  state.counters["TFLOP/s"] = 2.0 * static_cast<double>(rows) * static_cast<double>(in) *
+                              static_cast<double>(out) * static_cast<double>(state.iterations()) * 1e-12 /
+                              seconds;
 }
 
 // range(0): sequence length L (queries = keys), 24 heads of 128, batch 1; range(1): AttentionKernel.
@@ -85,8 +88,8 @@ void BM_CudaAttention(benchmark::State& state) {
   const std::size_t bytes = static_cast<std::size_t>(dims.q_len * dims.q_heads * dims.head_dim) * 2;
   const cuda::DeviceBuffer q = filled(bytes), k = filled(bytes), v = filled(bytes), out(bytes);
   auto launch = [&] {
-    cuda::launch_attention(q.data(), k.data(), v.data(), out.data(), DType::bf16, dims, nullptr, false, 0.088f, kernel,
-                           nullptr);
+    cuda::launch_attention(q.data(), k.data(), v.data(), out.data(), DType::bf16, dims, nullptr, false,
+                           0.088f, kernel, nullptr);
   };
   launch();
   Events events;
@@ -99,7 +102,8 @@ void BM_CudaAttention(benchmark::State& state) {
   const auto l = static_cast<double>(dims.q_len);
   state.SetLabel(std::string(kernel == cuda::AttentionKernel::tensor_cores ? "tensor cores" : "cuda cores") +
                  ", bf16, " + cuda::device_info(0).name);
-  state.counters["TFLOP/s"] = 4.0 * l * l * 128 * 24 * static_cast<double>(state.iterations()) * 1e-12 / seconds;
+  state.counters["TFLOP/s"] =
+      4.0 * l * l * 128 * 24 * static_cast<double>(state.iterations()) * 1e-12 / seconds;
 }
 
 // Memory-bound kernels on x [rows, 3072] bf16 beside a D2D copy of the bytes they move.
@@ -118,7 +122,8 @@ void BM_CudaMemoryBound(benchmark::State& state) {
           scale{weight.data(), DType::f32, {0, 1}};
       cuda::launch_ternary(cuda::TernaryOp::modulate, xin, mod, scale, y.data(), DType::bf16, shape, nullptr);
     } else {
-      cuda::launch_rms_norm(x.data(), y.data(), DType::bf16, rows, cols, {weight.data(), DType::f32}, 1e-6f, nullptr);
+      cuda::launch_rms_norm(x.data(), y.data(), DType::bf16, rows, cols, {weight.data(), DType::f32}, 1e-6f,
+                            nullptr);
     }
   };
   launch();
@@ -152,8 +157,13 @@ BENCHMARK(BM_CudaLinear)
 BENCHMARK(BM_CudaAttention)
     ->Args({7000, static_cast<std::int64_t>(cuda::AttentionKernel::tensor_cores)})
     ->Args({7000, static_cast<std::int64_t>(cuda::AttentionKernel::cuda_cores)})
-    ->UseManualTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_CudaMemoryBound)->Args({7000, 0})->Args({7000, 1})->UseManualTime()->Unit(benchmark::kMicrosecond);
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CudaMemoryBound)
+    ->Args({7000, 0})
+    ->Args({7000, 1})
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace vramkit

@@ -1,12 +1,15 @@
 // Both fused CUDA attention kernels (ops/cuda/attention_cuda.h) against ops::attention on the CPU, on fresh
-// random inputs: head dims 64 and 128, bf16 and f16, query and key lengths that are no multiple of the tiles (32,
-// 64), Lq != Lk, grouped-query heads, the causal mask (including queries that see no key), key padding masks with
-// left padding and a batch element with no valid key.
-// Tolerances (outputs are weighted averages of v in [-1, 1]): one unit in the last place of the output dtype ·
-// |want| (the two sides round f32 values that differ in their last bits) plus, absolute,
+// random inputs: head dims 64 and 128, bf16 and f16, query and key lengths that are no multiple of the tiles
+// (32, 64), Lq != Lk, grouped-query heads, the causal mask (including queries that see no key), key padding
+// masks with left padding and a batch element with no valid key.
+// Tolerances (outputs are weighted averages of v in [-1, 1]): one unit in the last place of the output dtype
+// · |want| (the two sides round f32 values that differ in their last bits) plus, absolute,
 //   cuda_cores: 1e-5 (f32 throughout, another summation order);
-//   tensor_cores: 2^-9 (bf16) or 2^-12 (f16): the probabilities are rounded to the input dtype before P·V, which
+//   tensor_cores: 2^-9 (bf16) or 2^-12 (f16): the probabilities are rounded to the input dtype before P·V,
+//   which
 //   moves Σ_j p_j·v_j / l by at most that relative step times max|v| = 1.
+#include "ops/cuda/attention_cuda.h"
+
 #include <gtest/gtest.h>
 
 #include <random>
@@ -15,7 +18,6 @@
 #include "cuda_op_test_util.h"
 #include "cuda_test_util.h"
 #include "ops/attention.h"
-#include "ops/cuda/attention_cuda.h"
 #include "ops/op_test_util.h"
 #include "vramkit/error.h"
 
@@ -41,9 +43,11 @@ void check_attention(const AttentionCase& c, DType dt, cuda::AttentionKernel ker
     // Batch 0: left padding of a third of the keys plus random holes; batch 1 (if any): no valid key.
     std::mt19937 rng(seed + 3);
     std::vector<float> valid(static_cast<std::size_t>(d.batch * d.kv_len), 0.0f);
-    for (std::int64_t j = 0; j < d.kv_len; ++j) valid[static_cast<std::size_t>(j)] = j >= d.kv_len / 3 && rng() % 5 != 0;
+    for (std::int64_t j = 0; j < d.kv_len; ++j)
+      valid[static_cast<std::size_t>(j)] = j >= d.kv_len / 3 && rng() % 5 != 0;
     for (std::int64_t b = 2; b < d.batch; ++b)
-      for (std::int64_t j = 0; j < d.kv_len; ++j) valid[static_cast<std::size_t>(b * d.kv_len + j)] = rng() % 2;
+      for (std::int64_t j = 0; j < d.kv_len; ++j)
+        valid[static_cast<std::size_t>(b * d.kv_len + j)] = rng() % 2;
     mask = Tensor::from_floats({d.batch, d.kv_len}, valid).to(DType::u8);
     options.key_mask = mask;
   }
@@ -53,13 +57,14 @@ void check_attention(const AttentionCase& c, DType dt, cuda::AttentionKernel ker
                            dmask = c.mask ? test::to_device(mask) : cuda::DeviceBuffer();
   const cuda::DeviceBuffer out = test::poisoned(q.nbytes());
   cuda::launch_attention(dq.data(), dk.data(), dv.data(), out.data(), dt, d,
-                         c.mask ? static_cast<const std::uint8_t*>(dmask.data()) : nullptr, c.causal, scale, kernel,
-                         nullptr);
+                         c.mask ? static_cast<const std::uint8_t*>(dmask.data()) : nullptr, c.causal, scale,
+                         kernel, nullptr);
   const bool tensor_cores = kernel == cuda::AttentionKernel::tensor_cores;
   const double atol = !tensor_cores ? 1e-5 : dt == DType::bf16 ? 1.0 / 512 : 1.0 / 4096;
   EXPECT_TRUE(test::close_to(test::from_device(out, q.shape(), dt), want, atol, test::ulp_rtol(dt),
-                             std::string(tensor_cores ? "tensor_cores" : "cuda_cores") + " attention q " + q.str() +
-                                 " k " + k.str() + (c.causal ? " causal" : "") + (c.mask ? " key mask" : "")));
+                             std::string(tensor_cores ? "tensor_cores" : "cuda_cores") + " attention q " +
+                                 q.str() + " k " + k.str() + (c.causal ? " causal" : "") +
+                                 (c.mask ? " key mask" : "")));
 }
 
 TEST(CudaAttention, MatchesTheCpu) {
@@ -70,9 +75,9 @@ TEST(CudaAttention, MatchesTheCpu) {
       {{1, 1, 1, 1, 1, 64}, false, false},
       {{1, 7, 7, 2, 2, 64}, true, false},
       {{2, 100, 100, 3, 3, 128}, false, false},
-      {{2, 37, 100, 4, 2, 128}, true, true},   // Lq < Lk, grouped-query, both masks; batch 1 has no valid key
-      {{1, 70, 33, 2, 1, 64}, true, false},    // Lq > Lk: the first 37 queries see no key under the causal mask
-      {{3, 65, 129, 6, 2, 64}, false, true},   // Qwen2.5-VL's 3:1 grouping, random holes
+      {{2, 37, 100, 4, 2, 128}, true, true},  // Lq < Lk, grouped-query, both masks; batch 1 has no valid key
+      {{1, 70, 33, 2, 1, 64}, true, false},  // Lq > Lk: the first 37 queries see no key under the causal mask
+      {{3, 65, 129, 6, 2, 64}, false, true},  // Qwen2.5-VL's 3:1 grouping, random holes
       {{1, 300, 300, 2, 2, 128}, true, false},
       {{1, 129, 1000, 2, 2, 128}, false, false},  // many key tiles: the running maximum and rescaling
   };
@@ -86,13 +91,22 @@ TEST(CudaAttention, RejectsUnsupportedInput) {
   EXPECT_FALSE(cuda::attention_supported(DType::f32, 128));
   EXPECT_FALSE(cuda::attention_supported(DType::bf16, 80));
   EXPECT_TRUE(test::throws_with<DTypeError>(
-      [] { cuda::launch_attention(nullptr, nullptr, nullptr, nullptr, DType::f32, {1, 1, 1, 1, 1, 64}, nullptr, false, 1.0f, cuda::AttentionKernel::tensor_cores, nullptr); },
+      [] {
+        cuda::launch_attention(nullptr, nullptr, nullptr, nullptr, DType::f32, {1, 1, 1, 1, 1, 64}, nullptr,
+                               false, 1.0f, cuda::AttentionKernel::tensor_cores, nullptr);
+      },
       {"cuda attention", "dtype f32"}));
   EXPECT_TRUE(test::throws_with<ArgumentError>(
-      [] { cuda::launch_attention(nullptr, nullptr, nullptr, nullptr, DType::bf16, {1, 4, 4, 2, 2, 96}, nullptr, false, 1.0f, cuda::AttentionKernel::tensor_cores, nullptr); },
+      [] {
+        cuda::launch_attention(nullptr, nullptr, nullptr, nullptr, DType::bf16, {1, 4, 4, 2, 2, 96}, nullptr,
+                               false, 1.0f, cuda::AttentionKernel::tensor_cores, nullptr);
+      },
       {"cuda attention", "head_dim 96", "q [1, 4, 2, 96]"}));
   EXPECT_TRUE(test::throws_with<ArgumentError>(
-      [] { cuda::launch_attention(nullptr, nullptr, nullptr, nullptr, DType::bf16, {1, 4, 4, 3, 2, 64}, nullptr, false, 1.0f, cuda::AttentionKernel::tensor_cores, nullptr); },
+      [] {
+        cuda::launch_attention(nullptr, nullptr, nullptr, nullptr, DType::bf16, {1, 4, 4, 3, 2, 64}, nullptr,
+                               false, 1.0f, cuda::AttentionKernel::tensor_cores, nullptr);
+      },
       {"cuda attention", "multiple of key/value heads"}));
 }
 

@@ -1,6 +1,6 @@
 // Shared by the CUDA op tests: fresh random seeds (printed with every failure), host tensors copied to device
-// buffers, outputs poisoned before each launch, read back as host tensors, and comparisons against the CPU op's
-// result that report how many elements failed and the worst of them.
+// buffers, outputs poisoned before each launch, read back as host tensors, and comparisons against the CPU
+// op's result that report how many elements failed and the worst of them.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -19,10 +19,14 @@
 
 namespace vramkit::test {
 
-// A seed from the OS: every run draws new inputs. Tests wrap their body in SCOPED_TRACE(seed_trace(seed)) so a
-// failure says which seed reproduces it.
-inline std::uint32_t fresh_seed() { return std::random_device{}(); }
-inline std::string seed_trace(std::uint32_t seed) { return "random seed " + std::to_string(seed); }
+// A seed from the OS: every run draws new inputs. Tests wrap their body in SCOPED_TRACE(seed_trace(seed)) so
+// a failure says which seed reproduces it.
+inline std::uint32_t fresh_seed() {
+  return std::random_device{}();
+}
+inline std::string seed_trace(std::uint32_t seed) {
+  return "random seed " + std::to_string(seed);
+}
 
 // A device copy of a host tensor's elements (made contiguous first).
 inline cuda::DeviceBuffer to_device(const Tensor& t) {
@@ -32,8 +36,8 @@ inline cuda::DeviceBuffer to_device(const Tensor& t) {
   return buffer;
 }
 
-// Device memory filled with 0xFF bytes: NaN in f32, bf16 and f16 (all-ones exponent, non-zero mantissa), so an
-// element a kernel forgets to write reads back as NaN and fails the comparison.
+// Device memory filled with 0xFF bytes: NaN in f32, bf16 and f16 (all-ones exponent, non-zero mantissa), so
+// an element a kernel forgets to write reads back as NaN and fails the comparison.
 inline cuda::DeviceBuffer poisoned(std::size_t bytes) {
   cuda::DeviceBuffer buffer(bytes);
   if (bytes > 0) VRAMKIT_CUDA_CHECK(cudaMemset(buffer.data(), 0xFF, bytes));
@@ -44,17 +48,18 @@ inline cuda::DeviceBuffer poisoned(std::size_t bytes) {
 inline Tensor from_device(const void* device_data, const Shape& shape, DType dtype) {
   VRAMKIT_CUDA_CHECK(cudaDeviceSynchronize());
   Tensor t = Tensor::empty(shape, dtype);
-  if (t.nbytes() > 0) VRAMKIT_CUDA_CHECK(cudaMemcpy(t.data(), device_data, t.nbytes(), cudaMemcpyDeviceToHost));
+  if (t.nbytes() > 0)
+    VRAMKIT_CUDA_CHECK(cudaMemcpy(t.data(), device_data, t.nbytes(), cudaMemcpyDeviceToHost));
   return t;
 }
 inline Tensor from_device(const cuda::DeviceBuffer& buffer, const Shape& shape, DType dtype) {
   return from_device(buffer.data(), shape, dtype);
 }
 
-// |got - want| <= tolerance[i] for every element (NaN only where want is NaN), same shape and dtype. On failure:
-// the number of bad elements, the worst one and the first three, with `what` naming the case.
+// |got - want| <= tolerance[i] for every element (NaN only where want is NaN), same shape and dtype. On
+// failure: the number of bad elements, the worst one and the first three, with `what` naming the case.
 inline ::testing::AssertionResult close_to(const Tensor& got, const Tensor& want,
-                                          const std::vector<double>& tolerance, const std::string& what) {
+                                           const std::vector<double>& tolerance, const std::string& what) {
   if (got.shape() != want.shape() || got.dtype() != want.dtype())
     return ::testing::AssertionFailure() << what << ": got " << got.str() << ", want " << want.str();
   const std::vector<float> g = got.to_floats(), w = want.to_floats();
@@ -67,18 +72,19 @@ inline ::testing::AssertionResult close_to(const Tensor& got, const Tensor& want
     if (ok) continue;
     const double excess = std::isnan(err) ? INFINITY : err - tolerance[i];
     if (excess > worst_excess) worst_excess = excess, worst = i;
-    if (++bad <= 3) first << "\n  element " << i << ": got " << g[i] << ", want " << w[i] << " (tolerance "
-                          << tolerance[i] << ")";
+    if (++bad <= 3)
+      first << "\n  element " << i << ": got " << g[i] << ", want " << w[i] << " (tolerance " << tolerance[i]
+            << ")";
   }
   if (bad == 0) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << what << ": " << bad << " of " << g.size() << " elements of "
-                                       << want.str() << " out of tolerance; worst element " << worst << ": got "
-                                       << g[worst] << ", want " << w[worst] << first.str();
+                                       << want.str() << " out of tolerance; worst element " << worst
+                                       << ": got " << g[worst] << ", want " << w[worst] << first.str();
 }
 
 // The same with tolerance atol + rtol·|want| per element.
 inline ::testing::AssertionResult close_to(const Tensor& got, const Tensor& want, double atol, double rtol,
-                                          const std::string& what) {
+                                           const std::string& what) {
   const std::vector<float> w = want.to_floats();
   std::vector<double> tolerance(w.size());
   for (std::size_t i = 0; i < w.size(); ++i) tolerance[i] = atol + rtol * std::fabs(w[i]);
@@ -89,14 +95,18 @@ inline ::testing::AssertionResult close_to(const Tensor& got, const Tensor& want
 // different paths may differ by one such unit).
 inline double ulp_rtol(DType dt) {
   switch (dt) {
-    case DType::bf16: return 1.0 / 128;
-    case DType::f16: return 1.0 / 1024;
-    default: return 1.0 / (1 << 23);
+    case DType::bf16:
+      return 1.0 / 128;
+    case DType::f16:
+      return 1.0 / 1024;
+    default:
+      return 1.0 / (1 << 23);
   }
 }
 
 // Equal values, NaN where NaN (the kernels that follow the CPU's arithmetic exactly).
-inline ::testing::AssertionResult same_values(const Tensor& got, const Tensor& want, const std::string& what) {
+inline ::testing::AssertionResult same_values(const Tensor& got, const Tensor& want,
+                                              const std::string& what) {
   return close_to(got, want, 0.0, 0.0, what);
 }
 

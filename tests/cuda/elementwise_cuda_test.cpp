@@ -4,6 +4,8 @@
 // Tolerances: add, mul, modulate and gated residual follow the CPU's f32 arithmetic exactly: equal values.
 // Activations (tanhf / erff / expf on the device, std:: on the CPU, each within ~2 ulp): f32 1e-6 absolute +
 // 1e-5 relative; bf16 / f16 one unit in the last place of the output (+1e-6).
+#include "ops/cuda/elementwise_cuda.h"
+
 #include <gtest/gtest.h>
 
 #include <vector>
@@ -11,7 +13,6 @@
 #include "cuda_op_test_util.h"
 #include "cuda_test_util.h"
 #include "ops/activation.h"
-#include "ops/cuda/elementwise_cuda.h"
 #include "ops/elementwise.h"
 #include "ops/op_test_util.h"
 #include "vramkit/error.h"
@@ -21,14 +22,18 @@ namespace {
 
 constexpr DType kDtypes[] = {DType::f32, DType::bf16, DType::f16};
 
-std::vector<std::int64_t> dims(const Shape& s) { return {s.dims().begin(), s.dims().end()}; }
+std::vector<std::int64_t> dims(const Shape& s) {
+  return {s.dims().begin(), s.dims().end()};
+}
 
 // A contiguous device input read over out_shape with broadcasting.
 cuda::StridedInput input(const cuda::DeviceBuffer& buffer, const Tensor& t, const Shape& out_shape) {
   return {buffer.data(), t.dtype(), cuda::broadcast_strides(dims(t.shape()), dims(out_shape))};
 }
 
-double activation_rtol(DType dt) { return dt == DType::f32 ? 1e-5 : test::ulp_rtol(dt); }
+double activation_rtol(DType dt) {
+  return dt == DType::f32 ? 1e-5 : test::ulp_rtol(dt);
+}
 
 TEST(CudaElementwise, ActivationsMatchTheCpu) {
   VRAMKIT_REQUIRE_CUDA();
@@ -40,8 +45,10 @@ TEST(CudaElementwise, ActivationsMatchTheCpu) {
     Tensor (*cpu)(const Tensor&);
   };
   const Activation activations[] = {
-      {cuda::UnaryOp::gelu_tanh, "gelu_tanh", [](const Tensor& x) { return ops::gelu(x, ops::GeluApproximation::tanh); }},
-      {cuda::UnaryOp::gelu_erf, "gelu_erf", [](const Tensor& x) { return ops::gelu(x, ops::GeluApproximation::none); }},
+      {cuda::UnaryOp::gelu_tanh, "gelu_tanh",
+       [](const Tensor& x) { return ops::gelu(x, ops::GeluApproximation::tanh); }},
+      {cuda::UnaryOp::gelu_erf, "gelu_erf",
+       [](const Tensor& x) { return ops::gelu(x, ops::GeluApproximation::none); }},
       {cuda::UnaryOp::silu, "silu", [](const Tensor& x) { return ops::silu(x); }},
   };
   for (const Activation& a : activations) {
@@ -68,8 +75,8 @@ TEST(CudaElementwise, ReadsTransposedInputs) {
   const Tensor x = stored.transpose(0, 1);
   const Tensor want = ops::silu(x);
   const cuda::DeviceBuffer dx = test::to_device(stored), out = test::poisoned(x.nbytes());
-  cuda::launch_unary(cuda::UnaryOp::silu, {dx.data(), DType::bf16, {1, 33}}, out.data(), DType::bf16, {33, 17},
-                     nullptr);
+  cuda::launch_unary(cuda::UnaryOp::silu, {dx.data(), DType::bf16, {1, 33}}, out.data(), DType::bf16,
+                     {33, 17}, nullptr);
   EXPECT_TRUE(test::close_to(test::from_device(out, {33, 17}, DType::bf16), want, 1e-6,
                              activation_rtol(DType::bf16), "silu of a transposed " + stored.str()));
 }
@@ -78,7 +85,8 @@ struct BroadcastCase {
   Shape a, b;
 };
 const BroadcastCase kBroadcasts[] = {
-    {{7}, {7}}, {{3, 1000}, {1000}}, {{2, 5, 33}, {2, 1, 33}}, {{4, 1, 9}, {1, 6, 9}}, {{5, 300}, {5, 1}}, {{1}, {2, 3}},
+    {{7}, {7}},         {{3, 1000}, {1000}}, {{2, 5, 33}, {2, 1, 33}}, {{4, 1, 9}, {1, 6, 9}},
+    {{5, 300}, {5, 1}}, {{1}, {2, 3}},
 };
 
 Shape broadcast(const Shape& a, const Shape& b) {
@@ -106,7 +114,8 @@ TEST(CudaElementwise, BinaryOpsBroadcastLikeTheCpu) {
   const Binary binaries[] = {
       {cuda::BinaryOp::add, "add", [](const Tensor& a, const Tensor& b) { return ops::add(a, b); }, true},
       {cuda::BinaryOp::mul, "mul", [](const Tensor& a, const Tensor& b) { return ops::mul(a, b); }, true},
-      {cuda::BinaryOp::swiglu, "swiglu", [](const Tensor& a, const Tensor& b) { return ops::swiglu(a, b); }, false},
+      {cuda::BinaryOp::swiglu, "swiglu", [](const Tensor& a, const Tensor& b) { return ops::swiglu(a, b); },
+       false},
   };
   for (const Binary& op : binaries) {
     for (DType dt : kDtypes) {
@@ -118,8 +127,10 @@ TEST(CudaElementwise, BinaryOpsBroadcastLikeTheCpu) {
         const Shape shape = broadcast(c.a, c.b);
         const Tensor want = op.cpu(a, b);
         const cuda::DeviceBuffer da = test::to_device(a), db = test::to_device(b);
-        const cuda::DeviceBuffer out = test::poisoned(static_cast<std::size_t>(shape.numel()) * dtype_size(dt));
-        cuda::launch_binary(op.op, input(da, a, shape), input(db, b, shape), out.data(), dt, dims(shape), nullptr);
+        const cuda::DeviceBuffer out =
+            test::poisoned(static_cast<std::size_t>(shape.numel()) * dtype_size(dt));
+        cuda::launch_binary(op.op, input(da, a, shape), input(db, b, shape), out.data(), dt, dims(shape),
+                            nullptr);
         const Tensor got = test::from_device(out, shape, dt);
         const std::string what = std::string(op.name) + " " + a.str() + ", " + b.str();
         EXPECT_TRUE(op.exact ? test::same_values(got, want, what)
@@ -139,9 +150,10 @@ TEST(CudaElementwise, FusedSwigluReadsBothHalvesInPlace) {
     const Tensor gate_up = test::random_tensor({rows, 2 * f}, dt, seed, -6.0f, 6.0f);
     const Tensor want = ops::swiglu(gate_up);
     const cuda::DeviceBuffer d = test::to_device(gate_up), out = test::poisoned(want.nbytes());
-    const auto* up = static_cast<const std::uint8_t*>(d.data()) + static_cast<std::size_t>(f) * dtype_size(dt);
-    cuda::launch_binary(cuda::BinaryOp::swiglu, {d.data(), dt, {2 * f, 1}}, {up, dt, {2 * f, 1}}, out.data(), dt,
-                        {rows, f}, nullptr);
+    const auto* up =
+        static_cast<const std::uint8_t*>(d.data()) + static_cast<std::size_t>(f) * dtype_size(dt);
+    cuda::launch_binary(cuda::BinaryOp::swiglu, {d.data(), dt, {2 * f, 1}}, {up, dt, {2 * f, 1}}, out.data(),
+                        dt, {rows, f}, nullptr);
     EXPECT_TRUE(test::close_to(test::from_device(out, {rows, f}, dt), want, 1e-6, activation_rtol(dt),
                                "fused swiglu " + gate_up.str()));
   }
@@ -160,16 +172,17 @@ TEST(CudaElementwise, ModulateAndGatedResidualMatchTheCpuExactly) {
         const Tensor y = test::random_tensor(shape, dt, seed + 1, -4.0f, 4.0f);
         const Tensor shift = test::random_tensor(mod_shape, mod_dt, seed + 2);
         const Tensor scale = test::random_tensor(mod_shape, mod_dt, seed + 3);
-        const cuda::DeviceBuffer dx = test::to_device(x), dy = test::to_device(y), dshift = test::to_device(shift),
-                                 dscale = test::to_device(scale);
+        const cuda::DeviceBuffer dx = test::to_device(x), dy = test::to_device(y),
+                                 dshift = test::to_device(shift), dscale = test::to_device(scale);
         const cuda::DeviceBuffer out = test::poisoned(x.nbytes());
         cuda::launch_ternary(cuda::TernaryOp::modulate, input(dx, x, shape), input(dshift, shift, shape),
                              input(dscale, scale, shape), out.data(), dt, dims(shape), nullptr);
         EXPECT_TRUE(test::same_values(test::from_device(out, shape, dt), ops::modulate(x, shift, scale),
                                       "modulate " + x.str() + " by " + shift.str()));
         const cuda::DeviceBuffer out2 = test::poisoned(x.nbytes());
-        cuda::launch_ternary(cuda::TernaryOp::gated_residual, input(dx, x, shape), input(dscale, scale, shape),
-                             input(dy, y, shape), out2.data(), dt, dims(shape), nullptr);
+        cuda::launch_ternary(cuda::TernaryOp::gated_residual, input(dx, x, shape),
+                             input(dscale, scale, shape), input(dy, y, shape), out2.data(), dt, dims(shape),
+                             nullptr);
         EXPECT_TRUE(test::same_values(test::from_device(out2, shape, dt), ops::gated_residual(x, scale, y),
                                       "gated_residual " + x.str() + " gate " + scale.str()));
       }
@@ -184,9 +197,10 @@ TEST(CudaElementwise, InPlaceAddGivesTheSameResult) {
   const Tensor a = test::random_tensor({3, 4097}, DType::bf16, seed);
   const Tensor b = test::random_tensor({3, 4097}, DType::bf16, seed + 1);
   const cuda::DeviceBuffer da = test::to_device(a), db = test::to_device(b);
-  cuda::launch_binary(cuda::BinaryOp::add, input(da, a, a.shape()), input(db, b, a.shape()), da.data(), DType::bf16,
-                      dims(a.shape()), nullptr);
-  EXPECT_TRUE(test::same_values(test::from_device(da, a.shape(), DType::bf16), ops::add(a, b), "in-place add"));
+  cuda::launch_binary(cuda::BinaryOp::add, input(da, a, a.shape()), input(db, b, a.shape()), da.data(),
+                      DType::bf16, dims(a.shape()), nullptr);
+  EXPECT_TRUE(
+      test::same_values(test::from_device(da, a.shape(), DType::bf16), ops::add(a, b), "in-place add"));
 }
 
 // Host-side, no device needed.
@@ -202,19 +216,27 @@ TEST(CudaElementwise, BroadcastStridesAlignFromTheRight) {
 // Validation happens before any CUDA call, so these run without a device too.
 TEST(CudaElementwise, RejectsBadArguments) {
   EXPECT_TRUE(test::throws_with<ShapeError>(
-      [] { cuda::broadcast_strides(std::vector<std::int64_t>{3, 4}, std::vector<std::int64_t>{2, 4}); },
+      [] {
+        cuda::broadcast_strides(std::vector<std::int64_t>{3, 4}, std::vector<std::int64_t>{2, 4});
+      },
       {"[3, 4]", "[2, 4]", "does not broadcast"}));
   EXPECT_TRUE(test::throws_with<ShapeError>(
-      [] { cuda::launch_unary(cuda::UnaryOp::silu, {nullptr, DType::f32, {1}}, nullptr, DType::f32, {2, 3}, nullptr); },
+      [] {
+        cuda::launch_unary(cuda::UnaryOp::silu, {nullptr, DType::f32, {1}}, nullptr, DType::f32, {2, 3},
+                           nullptr);
+      },
       {"cuda silu", "input 0 has 1 strides", "rank 2"}));
   EXPECT_TRUE(test::throws_with<DTypeError>(
       [] {
-        cuda::launch_binary(cuda::BinaryOp::add, {nullptr, DType::f32, {1}}, {nullptr, DType::i64, {1}}, nullptr,
-                            DType::f32, {4}, nullptr);
+        cuda::launch_binary(cuda::BinaryOp::add, {nullptr, DType::f32, {1}}, {nullptr, DType::i64, {1}},
+                            nullptr, DType::f32, {4}, nullptr);
       },
       {"cuda add", "input 1 dtype i64"}));
   EXPECT_TRUE(test::throws_with<DTypeError>(
-      [] { cuda::launch_unary(cuda::UnaryOp::gelu_tanh, {nullptr, DType::f32, {1}}, nullptr, DType::f8_e5m2, {4}, nullptr); },
+      [] {
+        cuda::launch_unary(cuda::UnaryOp::gelu_tanh, {nullptr, DType::f32, {1}}, nullptr, DType::f8_e5m2, {4},
+                           nullptr);
+      },
       {"cuda gelu_tanh", "output dtype f8_e5m2"}));
 }
 

@@ -1,9 +1,12 @@
 // The cuBLASLt GEMM of linear (ops/cuda/gemm_cuda.h) against ops::linear on the CPU, on fresh random inputs:
 // f32, bf16 and f16, with and without bias, shapes from 1x1x1 to a Qwen-Image projection, sizes that are no
-// multiple of any tile, buffers at odd offsets (alignment below cuBLASLt's default 256 bytes), the plan cache.
-// Tolerance per element: ulp_rtol(dtype)·|want| (both sides round the f32 result to the output dtype, possibly to
-// neighbouring codes) + 1e-5·Σ_i |x_i·w_i| (f32 accumulation in different orders and splits; a wrong element of
-// a layout or transpose mistake is off by about Σ|x·w| / sqrt(in), far above this).
+// multiple of any tile, buffers at odd offsets (alignment below cuBLASLt's default 256 bytes), the plan
+// cache.
+// Tolerance per element: ulp_rtol(dtype)·|want| (both sides round the f32 result to the output dtype,
+// possibly to neighbouring codes) + 1e-5·Σ_i |x_i·w_i| (f32 accumulation in different orders and splits; a
+// wrong element of a layout or transpose mistake is off by about Σ|x·w| / sqrt(in), far above this).
+#include "ops/cuda/gemm_cuda.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -12,7 +15,6 @@
 #include "cuda_op_test_util.h"
 #include "cuda_test_util.h"
 #include "ops/cuda/convert_cuda.h"
-#include "ops/cuda/gemm_cuda.h"
 #include "ops/linear.h"
 #include "ops/op_test_util.h"
 #include "vramkit/error.h"
@@ -46,17 +48,19 @@ void check_linear(cuda::GemmContext& context, DType dt, std::int64_t rows, std::
   const std::size_t es = dtype_size(dt), offset = static_cast<std::size_t>(offset_elements) * es;
   auto placed = [&](const Tensor& t) {
     cuda::DeviceBuffer b(offset + t.nbytes());
-    VRAMKIT_CUDA_CHECK(cudaMemcpy(static_cast<char*>(b.data()) + offset, t.data(), t.nbytes(), cudaMemcpyHostToDevice));
+    VRAMKIT_CUDA_CHECK(
+        cudaMemcpy(static_cast<char*>(b.data()) + offset, t.data(), t.nbytes(), cudaMemcpyHostToDevice));
     return b;
   };
-  const cuda::DeviceBuffer dx = placed(x), dw = placed(w), db = with_bias ? placed(bias) : cuda::DeviceBuffer();
+  const cuda::DeviceBuffer dx = placed(x), dw = placed(w),
+                           db = with_bias ? placed(bias) : cuda::DeviceBuffer();
   const cuda::DeviceBuffer dy = test::poisoned(offset + want.nbytes());
   auto at = [&](const cuda::DeviceBuffer& b) { return static_cast<char*>(b.data()) + offset; };
   cuda::launch_linear_gemm(context, {at(dx), at(dw), with_bias ? at(db) : nullptr, at(dy), dt, rows, in, out},
                            nullptr);
   EXPECT_TRUE(test::close_to(test::from_device(at(dy), want.shape(), dt), want, gemm_tolerance(x, w, want),
-                             "linear x " + x.str() + " W " + w.str() + (with_bias ? " + bias" : "") + " at offset " +
-                                 std::to_string(offset) + " bytes"));
+                             "linear x " + x.str() + " W " + w.str() + (with_bias ? " + bias" : "") +
+                                 " at offset " + std::to_string(offset) + " bytes"));
 }
 
 struct GemmShape {
@@ -68,7 +72,8 @@ TEST(CudaGemm, MatchesTheCpuLinear) {
   const std::uint32_t seed = test::fresh_seed();
   SCOPED_TRACE(test::seed_trace(seed));
   cuda::GemmContext context;
-  const GemmShape shapes[] = {{1, 1, 1}, {7, 33, 65}, {64, 128, 256}, {100, 3072, 96}, {333, 520, 1000}, {1, 4096, 17}};
+  const GemmShape shapes[] = {{1, 1, 1},       {7, 33, 65},      {64, 128, 256},
+                              {100, 3072, 96}, {333, 520, 1000}, {1, 4096, 17}};
   for (DType dt : {DType::f32, DType::bf16, DType::f16})
     for (const GemmShape& s : shapes)
       for (bool bias : {false, true}) check_linear(context, dt, s.rows, s.in, s.out, bias, seed);
@@ -83,7 +88,8 @@ TEST(CudaGemm, QwenImageProjection) {
   check_linear(context, DType::bf16, 257, 3072, 3072, true, seed);
 }
 
-// Views at odd element offsets are less aligned than cuBLASLt assumes by default; each alignment gets its plan.
+// Views at odd element offsets are less aligned than cuBLASLt assumes by default; each alignment gets its
+// plan.
 TEST(CudaGemm, UnalignedBuffersGetTheirOwnPlans) {
   VRAMKIT_REQUIRE_CUDA();
   const std::uint32_t seed = test::fresh_seed();
@@ -107,10 +113,10 @@ TEST(CudaGemm, CachesOnePlanPerShape) {
   EXPECT_EQ(context.cached_plans(), 4u);
 }
 
-// The fp8 path as the VRAM manager will run it: the fp8 weight and its per-channel scales upcast to bf16 on the
-// device (launch_dequantize_rows), then the bf16 GEMM; against ops::linear with the fp8 weight and scales, which
-// applies the scales in f32 without rounding the weight to bf16. Extra tolerance for that rounding: half a bf16
-// ulp of every scaled weight, 2^-9·Σ_i |x_i·w_i|.
+// The fp8 path as the VRAM manager will run it: the fp8 weight and its per-channel scales upcast to bf16 on
+// the device (launch_dequantize_rows), then the bf16 GEMM; against ops::linear with the fp8 weight and
+// scales, which applies the scales in f32 without rounding the weight to bf16. Extra tolerance for that
+// rounding: half a bf16 ulp of every scaled weight, 2^-9·Σ_i |x_i·w_i|.
 TEST(CudaGemm, Fp8WeightsThroughTheUpcast) {
   VRAMKIT_REQUIRE_CUDA();
   const std::uint32_t seed = test::fresh_seed();
@@ -123,12 +129,14 @@ TEST(CudaGemm, Fp8WeightsThroughTheUpcast) {
     const Tensor scale = test::random_tensor({out}, DType::f32, seed + 2, 1e-3f, 4e-3f);
     const Tensor bias = test::random_tensor({out}, DType::bf16, seed + 3);
     const Tensor want = ops::linear(x, w, bias, scale);
-    const cuda::DeviceBuffer dx = test::to_device(x), dw8 = test::to_device(w), dscale = test::to_device(scale),
-                             db = test::to_device(bias);
-    const cuda::DeviceBuffer dw = test::poisoned(static_cast<std::size_t>(out * in) * 2), dy = test::poisoned(want.nbytes());
+    const cuda::DeviceBuffer dx = test::to_device(x), dw8 = test::to_device(w),
+                             dscale = test::to_device(scale), db = test::to_device(bias);
+    const cuda::DeviceBuffer dw = test::poisoned(static_cast<std::size_t>(out * in) * 2),
+                             dy = test::poisoned(want.nbytes());
     cuda::launch_dequantize_rows(dw8.data(), fp8, dw.data(), DType::bf16, out, in,
                                  static_cast<const float*>(dscale.data()), nullptr);
-    cuda::launch_linear_gemm(context, {dx.data(), dw.data(), db.data(), dy.data(), DType::bf16, rows, in, out}, nullptr);
+    cuda::launch_linear_gemm(
+        context, {dx.data(), dw.data(), db.data(), dy.data(), DType::bf16, rows, in, out}, nullptr);
     // Σ|x·w_real| with the scaled weight in f32.
     std::vector<float> w_real = w.to_floats();
     const std::vector<float> s = scale.to_floats();
@@ -147,10 +155,16 @@ TEST(CudaGemm, RejectsBadArguments) {
   VRAMKIT_REQUIRE_CUDA();  // the context needs a device
   cuda::GemmContext context;
   EXPECT_TRUE(test::throws_with<DTypeError>(
-      [&] { cuda::launch_linear_gemm(context, {nullptr, nullptr, nullptr, nullptr, DType::f8_e4m3fn, 1, 1, 1}, nullptr); },
+      [&] {
+        cuda::launch_linear_gemm(context, {nullptr, nullptr, nullptr, nullptr, DType::f8_e4m3fn, 1, 1, 1},
+                                 nullptr);
+      },
       {"cuda linear", "f8_e4m3fn"}));
   EXPECT_TRUE(test::throws_with<ArgumentError>(
-      [&] { cuda::launch_linear_gemm(context, {nullptr, nullptr, nullptr, nullptr, DType::bf16, 4, 0, 8}, nullptr); },
+      [&] {
+        cuda::launch_linear_gemm(context, {nullptr, nullptr, nullptr, nullptr, DType::bf16, 4, 0, 8},
+                                 nullptr);
+      },
       {"cuda linear", "x [4, 0]"}));
 }
 

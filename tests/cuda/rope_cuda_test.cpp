@@ -1,7 +1,9 @@
 // The CUDA RoPE (ops/cuda/rope_cuda.h) against ops::apply_rope on fresh random inputs and random angles: both
-// pairings, a table shared by the batch and one per batch element, head dims 64 and 128 and a small odd number
-// of pairs, every activation dtype, in place. Tolerance: none — the kernel follows the CPU's f32 arithmetic
-// (products rounded, then the sum), so the values are equal.
+// pairings, a table shared by the batch and one per batch element, head dims 64 and 128 and a small odd
+// number of pairs, every activation dtype, in place. Tolerance: none — the kernel follows the CPU's f32
+// arithmetic (products rounded, then the sum), so the values are equal.
+#include "ops/cuda/rope_cuda.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,7 +12,6 @@
 
 #include "cuda_op_test_util.h"
 #include "cuda_test_util.h"
-#include "ops/cuda/rope_cuda.h"
 #include "ops/op_test_util.h"
 #include "ops/rope.h"
 #include "vramkit/error.h"
@@ -41,7 +42,8 @@ TEST(CudaRope, MatchesTheCpuExactly) {
       for (DType dt : {DType::f32, DType::bf16, DType::f16}) {
         for (const cuda::RopeDims& d : shapes) {
           const Tensor x = test::random_tensor({d.batch, d.len, d.heads, d.head_dim}, dt, seed, -3.0f, 3.0f);
-          const Shape table_shape = per_batch ? Shape{d.batch, d.len, d.head_dim / 2} : Shape{d.len, d.head_dim / 2};
+          const Shape table_shape =
+              per_batch ? Shape{d.batch, d.len, d.head_dim / 2} : Shape{d.len, d.head_dim / 2};
           const ops::RopeTable table = random_table(table_shape, style, seed + 1);
           const Tensor want = ops::apply_rope(x, table);
           const cuda::DeviceBuffer dx = test::to_device(x), dcos = test::to_device(table.cos),
@@ -49,9 +51,10 @@ TEST(CudaRope, MatchesTheCpuExactly) {
           cuda::launch_rope(dx.data(), out.data(), dt, d, static_cast<const float*>(dcos.data()),
                             static_cast<const float*>(dsin.data()), per_batch,
                             style == ops::RopeStyle::interleaved, nullptr);
-          EXPECT_TRUE(test::same_values(test::from_device(out, x.shape(), dt), want,
-                                        std::string(style == ops::RopeStyle::interleaved ? "interleaved" : "rotate_half") +
-                                            " rope of " + x.str() + " by a table " + table_shape.str()));
+          EXPECT_TRUE(test::same_values(
+              test::from_device(out, x.shape(), dt), want,
+              std::string(style == ops::RopeStyle::interleaved ? "interleaved" : "rotate_half") +
+                  " rope of " + x.str() + " by a table " + table_shape.str()));
         }
       }
     }
@@ -65,7 +68,8 @@ TEST(CudaRope, InPlaceGivesTheSameResult) {
   const cuda::RopeDims d{2, 9, 4, 128};
   const Tensor x = test::random_tensor({2, 9, 4, 128}, DType::bf16, seed);
   const ops::RopeTable table = random_table({9, 64}, ops::RopeStyle::interleaved, seed + 1);
-  const cuda::DeviceBuffer dx = test::to_device(x), dcos = test::to_device(table.cos), dsin = test::to_device(table.sin);
+  const cuda::DeviceBuffer dx = test::to_device(x), dcos = test::to_device(table.cos),
+                           dsin = test::to_device(table.sin);
   cuda::launch_rope(dx.data(), dx.data(), DType::bf16, d, static_cast<const float*>(dcos.data()),
                     static_cast<const float*>(dsin.data()), false, true, nullptr);
   EXPECT_TRUE(test::same_values(test::from_device(dx, x.shape(), DType::bf16), ops::apply_rope(x, table),
@@ -74,10 +78,14 @@ TEST(CudaRope, InPlaceGivesTheSameResult) {
 
 TEST(CudaRope, RejectsBadArguments) {
   EXPECT_TRUE(test::throws_with<ArgumentError>(
-      [] { cuda::launch_rope(nullptr, nullptr, DType::f32, {1, 1, 1, 7}, nullptr, nullptr, false, true, nullptr); },
+      [] {
+        cuda::launch_rope(nullptr, nullptr, DType::f32, {1, 1, 1, 7}, nullptr, nullptr, false, true, nullptr);
+      },
       {"cuda rope", "head_dim 7 is odd"}));
   EXPECT_TRUE(test::throws_with<DTypeError>(
-      [] { cuda::launch_rope(nullptr, nullptr, DType::i32, {1, 1, 1, 8}, nullptr, nullptr, false, true, nullptr); },
+      [] {
+        cuda::launch_rope(nullptr, nullptr, DType::i32, {1, 1, 1, 8}, nullptr, nullptr, false, true, nullptr);
+      },
       {"cuda rope", "x dtype i32"}));
 }
 

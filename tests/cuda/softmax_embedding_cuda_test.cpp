@@ -1,8 +1,8 @@
-// The CUDA softmax (ops/cuda/softmax_cuda.h) against a double-precision softmax, and the CUDA embedding lookup
-// (ops/cuda/embedding_cuda.h) against ops::embedding, on fresh random inputs.
-// Softmax tolerances: f32 1e-7 absolute + 1e-5 relative (expf ~1 ulp, a tree sum of up to 7001 terms);
-// bf16 / f16 one unit in the last place of the output (+1e-7). Masked (-inf) entries give exactly 0, a fully
-// masked row zeros, a row with a NaN NaN. Embedding: rows copied bit for bit, so equal values.
+// The CUDA softmax (ops/cuda/softmax_cuda.h) against a double-precision softmax, and the CUDA embedding
+// lookup (ops/cuda/embedding_cuda.h) against ops::embedding, on fresh random inputs.
+// Softmax tolerances: f32 1e-7 absolute + 1e-5 relative (expf ~1 ulp, a tree sum of up to 7001 terms); bf16 /
+// f16 one unit in the last place of the output (+1e-7). Masked (-inf) entries give exactly 0, a fully masked
+// row zeros, a row with a NaN NaN. Embedding: rows copied bit for bit, so equal values.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -36,8 +36,10 @@ Tensor reference_softmax(const Tensor& x, std::int64_t rows, std::int64_t cols) 
     double sum = 0;
     for (std::int64_t c = 0; c < cols; ++c) sum += std::exp(row[c] - max);
     for (std::int64_t c = 0; c < cols; ++c)
-      y[static_cast<std::size_t>(r * cols + c)] =
-          nan ? NAN : max == -INFINITY ? 0.0f : static_cast<float>(std::exp(row[c] - max) / sum);
+      y[static_cast<std::size_t>(r * cols + c)] = nan ? NAN
+                                                  : max == -INFINITY
+                                                      ? 0.0f
+                                                      : static_cast<float>(std::exp(row[c] - max) / sum);
   }
   return Tensor::from_floats(x.shape(), y).to(x.dtype());
 }
@@ -56,7 +58,8 @@ TEST(CudaSoftmax, MatchesDoublePrecision) {
   const std::uint32_t seed = test::fresh_seed();
   SCOPED_TRACE(test::seed_trace(seed));
   for (DType dt : {DType::f32, DType::bf16, DType::f16}) {
-    for (const Shape& shape : {Shape{1, 1}, Shape{3, 7}, Shape{5, 1000}, Shape{4, 1024}, Shape{3, 1025}, Shape{2, 7001}})
+    for (const Shape& shape :
+         {Shape{1, 1}, Shape{3, 7}, Shape{5, 1000}, Shape{4, 1024}, Shape{3, 1025}, Shape{2, 7001}})
       check_softmax(test::random_tensor(shape, dt, seed, -20.0f, 20.0f), "softmax");
   }
 }
@@ -67,7 +70,8 @@ TEST(CudaSoftmax, MaskedEntriesRowsAndNan) {
   SCOPED_TRACE(test::seed_trace(seed));
   for (std::int64_t cols : {37, 2000}) {  // the warp and the block paths
     std::vector<float> v = test::random_tensor({4, cols}, DType::f32, seed, -5.0f, 5.0f).to_floats();
-    for (std::int64_t c = 0; c < cols; c += 3) v[static_cast<std::size_t>(c)] = -INFINITY;  // row 0: some masked
+    for (std::int64_t c = 0; c < cols; c += 3)
+      v[static_cast<std::size_t>(c)] = -INFINITY;  // row 0: some masked
     for (std::int64_t c = 0; c < cols; ++c) v[static_cast<std::size_t>(cols + c)] = -INFINITY;  // row 1: all
     v[static_cast<std::size_t>(2 * cols + cols / 2)] = NAN;  // row 2: one NaN; row 3 untouched
     for (DType dt : {DType::f32, DType::bf16})
@@ -94,8 +98,8 @@ TEST(CudaEmbedding, CopiesTheRowsOfTheCpuOp) {
       const Tensor want = ops::embedding(indices, table);
       const cuda::DeviceBuffer dtable = test::to_device(stored), dids = test::to_device(indices);
       const cuda::DeviceBuffer out = test::poisoned(want.nbytes());
-      cuda::launch_embedding({dtable.data(), table_dt, vocab, cols, stride}, dids.data(), id_dt, 300, out.data(),
-                             nullptr, nullptr);
+      cuda::launch_embedding({dtable.data(), table_dt, vocab, cols, stride}, dids.data(), id_dt, 300,
+                             out.data(), nullptr, nullptr);
       EXPECT_TRUE(test::same_values(test::from_device(out, want.shape(), table_dt), want,
                                     "embedding of " + table.str() + " by " + indices.str()));
     }
@@ -120,25 +124,34 @@ TEST(CudaEmbedding, ReportsTheFirstIdOutOfRange) {
   EXPECT_EQ(bad, 2) << "position of the first id outside [0, 10)";
   const std::vector<float> g = got.to_floats(), t = table.to_floats();
   for (std::size_t i : {0u, 1u, 3u})  // the valid rows are copied
-    for (std::size_t c = 0; c < 33; ++c) ASSERT_EQ(g[i * 33 + c], t[static_cast<std::size_t>(ids[i]) * 33 + c]) << "row " << i;
+    for (std::size_t c = 0; c < 33; ++c)
+      ASSERT_EQ(g[i * 33 + c], t[static_cast<std::size_t>(ids[i]) * 33 + c]) << "row " << i;
   for (std::size_t i : {2u, 4u, 5u})  // the bad rows are zeros
     for (std::size_t c = 0; c < 33; ++c) ASSERT_EQ(g[i * 33 + c], 0.0f) << "row " << i;
 }
 
 TEST(CudaEmbedding, RejectsBadArguments) {
   EXPECT_TRUE(test::throws_with<DTypeError>(
-      [] { cuda::launch_embedding({nullptr, DType::f32, 4, 4, 4}, nullptr, DType::f32, 1, nullptr, nullptr, nullptr); },
+      [] {
+        cuda::launch_embedding({nullptr, DType::f32, 4, 4, 4}, nullptr, DType::f32, 1, nullptr, nullptr,
+                               nullptr);
+      },
       {"cuda embedding", "ids dtype f32"}));
   EXPECT_TRUE(test::throws_with<ArgumentError>(
-      [] { cuda::launch_embedding({nullptr, DType::f32, 4, 8, 4}, nullptr, DType::i64, 1, nullptr, nullptr, nullptr); },
+      [] {
+        cuda::launch_embedding({nullptr, DType::f32, 4, 8, 4}, nullptr, DType::i64, 1, nullptr, nullptr,
+                               nullptr);
+      },
       {"cuda embedding", "row_stride 4"}));
 }
 
 TEST(CudaSoftmax, RejectsBadArguments) {
-  EXPECT_TRUE(test::throws_with<DTypeError>([] { cuda::launch_softmax(nullptr, nullptr, DType::i64, 1, 1, nullptr); },
-                                            {"cuda softmax", "x dtype i64"}));
-  EXPECT_TRUE(test::throws_with<ArgumentError>([] { cuda::launch_softmax(nullptr, nullptr, DType::f32, 2, -3, nullptr); },
-                                               {"cuda softmax", "cols -3"}));
+  EXPECT_TRUE(
+      test::throws_with<DTypeError>([] { cuda::launch_softmax(nullptr, nullptr, DType::i64, 1, 1, nullptr); },
+                                    {"cuda softmax", "x dtype i64"}));
+  EXPECT_TRUE(test::throws_with<ArgumentError>(
+      [] { cuda::launch_softmax(nullptr, nullptr, DType::f32, 2, -3, nullptr); },
+      {"cuda softmax", "cols -3"}));
 }
 
 }  // namespace

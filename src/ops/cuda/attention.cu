@@ -1,25 +1,28 @@
-// Fused attention (flash style) on the GPU: online softmax over key tiles, no Lq x Lk buffer. Two kernels with
-// one contract; both are checked against ops::attention.
+// Fused attention (flash style) on the GPU: online softmax over key tiles, no Lq x Lk buffer. Two kernels
+// with one contract; both are checked against ops::attention.
 //
-// Common algorithm: a block owns a tile of query rows of one (batch, query head); it walks the key/value tiles of
-// the matching key/value head (grouped-query: h / (Hq / Hkv)), staging each tile in shared memory. Per tile and
-// query row: scores s_j = scale · q·k_j (disallowed keys -inf), the tile maximum, the running maximum m and sum l
-// rescaled by exp(m_old - m_new), and the output accumulator acc = acc · exp(m_old - m_new) + Σ_j exp(s_j - m_new)
-// · v_j; at the end out = acc / l, or zeros for a row that saw no allowed key. Causal blocks stop at the last key
-// their last query may see. Keys past Lk are zero rows of K and V (a zero probability times a stale value could
-// be NaN otherwise); query rows past Lq are zeros, computed and never written.
+// Common algorithm: a block owns a tile of query rows of one (batch, query head); it walks the key/value
+// tiles of the matching key/value head (grouped-query: h / (Hq / Hkv)), staging each tile in shared memory.
+// Per tile and query row: scores s_j = scale · q·k_j (disallowed keys -inf), the tile maximum, the running
+// maximum m and sum l rescaled by exp(m_old - m_new), and the output accumulator acc = acc · exp(m_old -
+// m_new) + Σ_j exp(s_j - m_new) · v_j; at the end out = acc / l, or zeros for a row that saw no allowed key.
+// Causal blocks stop at the last key their last query may see. Keys past Lk are zero rows of K and V (a zero
+// probability times a stale value could be NaN otherwise); query rows past Lq are zeros, computed and never
+// written.
 //
 // tensor_cores (the default): 4 warps of 16 query rows, key tiles of 32. S = Q·Kᵀ and O += P·V on the tensor
-// cores (WMMA 16x16x16, bf16 / f16 operands, f32 accumulation); the softmax in f32 with two lanes per row; the
-// f32 output accumulator lives in shared memory (WMMA's fragment layout is opaque, so rows are rescaled there).
-// Precision: P is rounded to the input dtype before P·V (as FlashAttention does), which moves the output by at most
-// 2^-9 (bf16) or 2^-12 (f16) times max|v|; everything else in f32. Needs sm_80+ and 76 KiB of shared memory
-// (head_dim 128).
+// cores (WMMA 16x16x16, bf16 / f16 operands, f32 accumulation); the softmax in f32 with two lanes per row;
+// the f32 output accumulator lives in shared memory (WMMA's fragment layout is opaque, so rows are rescaled
+// there).
+// Precision: P is rounded to the input dtype before P·V (as FlashAttention does), which moves the output by
+// at most 2^-9 (bf16) or 2^-12 (f16) times max|v|; everything else in f32. Needs sm_80+ and 76 KiB of shared
+// memory (head_dim 128).
 //
-// cuda_cores (the reference): 4 warps of 8 query rows, key tiles of 32; lane j computes key j's scores for the
-// warp's rows (K rows padded by one 32-bit word in shared memory, so the 32 lanes read 32 different banks); for
-// P·V lane owns dimensions lane + 32·t, probabilities through shared memory. Every product, sum and exponential in
-// f32 (expf): the CPU kernel's arithmetic in another order. Reference: ops/cpu/attention.cpp.
+// cuda_cores (the reference): 4 warps of 8 query rows, key tiles of 32; lane j computes key j's scores for
+// the warp's rows (K rows padded by one 32-bit word in shared memory, so the 32 lanes read 32 different
+// banks); for P·V lane owns dimensions lane + 32·t, probabilities through shared memory. Every product, sum
+// and exponential in f32 (expf): the CPU kernel's arithmetic in another order. Reference:
+// ops/cpu/attention.cpp.
 #include <mma.h>
 
 #include <string>
@@ -34,7 +37,7 @@ namespace {
 constexpr int kWarps = 4;
 constexpr int kRowsPerWarp = 8;  // cuda_cores kernel
 constexpr int kQueryTile = kWarps * kRowsPerWarp;
-constexpr int kKeyTile = 32;  // both kernels; one key per lane in the cuda_cores score phase
+constexpr int kKeyTile = 32;        // both kernels; one key per lane in the cuda_cores score phase
 constexpr int kTcRowsPerWarp = 16;  // tensor_cores kernel: one WMMA row block per warp
 constexpr int kTcQueryTile = kWarps * kTcRowsPerWarp;
 
@@ -53,7 +56,8 @@ template <DType T, int D>
 __global__ void __launch_bounds__(kWarps * 32) attention_cuda_core_kernel(Params p) {
   using F = Format<T>;
   using S = typename F::Storage;
-  constexpr int kPaddedD = D + 2;  // one extra 32-bit word per K row: lanes reading row `lane` hit distinct banks
+  constexpr int kPaddedD =
+      D + 2;  // one extra 32-bit word per K row: lanes reading row `lane` hit distinct banks
   constexpr int kDimsPerLane = D / 32;
   __shared__ S q_tile[kQueryTile][D];
   __shared__ S k_tile[kKeyTile][kPaddedD];
@@ -176,15 +180,17 @@ __global__ void __launch_bounds__(kWarps * 32) attention_tc_kernel(Params p) {
   using S = typename F::Storage;
   using E = typename WmmaType<T>::Type;
   extern __shared__ __align__(128) unsigned char shared[];
-  E* q_tile = reinterpret_cast<E*>(shared);         // [kTcQueryTile][D]
-  E* k_tile = q_tile + kTcQueryTile * D;            // [kKeyTile][D]
-  E* v_tile = k_tile + kKeyTile * D;                // [kKeyTile][D]
-  E* p_all = v_tile + kKeyTile * D;                 // [kWarps][16][kKeyTile] probabilities
-  float* s_all = reinterpret_cast<float*>(p_all + kWarps * kTcRowsPerWarp * kKeyTile);  // [kWarps][16][kKeyTile]
-  float* o_all = s_all + kWarps * kTcRowsPerWarp * kKeyTile;                             // [kWarps][16][D]
+  E* q_tile = reinterpret_cast<E*>(shared);  // [kTcQueryTile][D]
+  E* k_tile = q_tile + kTcQueryTile * D;     // [kKeyTile][D]
+  E* v_tile = k_tile + kKeyTile * D;         // [kKeyTile][D]
+  E* p_all = v_tile + kKeyTile * D;          // [kWarps][16][kKeyTile] probabilities
+  float* s_all =
+      reinterpret_cast<float*>(p_all + kWarps * kTcRowsPerWarp * kKeyTile);  // [kWarps][16][kKeyTile]
+  float* o_all = s_all + kWarps * kTcRowsPerWarp * kKeyTile;                 // [kWarps][16][D]
 
   const ops::cpu::AttentionDims& d = p.d;
-  const std::int64_t b = blockIdx.z, h = blockIdx.y, q0 = static_cast<std::int64_t>(blockIdx.x) * kTcQueryTile;
+  const std::int64_t b = blockIdx.z, h = blockIdx.y,
+                     q0 = static_cast<std::int64_t>(blockIdx.x) * kTcQueryTile;
   const std::int64_t kv_h = h / (d.q_heads / d.kv_heads);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const auto* q = static_cast<const S*>(p.q);
@@ -296,8 +302,8 @@ template <DType T, int D>
 void launch_typed(const Params& p, AttentionKernel kernel, cudaStream_t stream) {
   if (kernel == AttentionKernel::tensor_cores) {
     constexpr std::size_t bytes = tc_shared_bytes(D);
-    VRAMKIT_CUDA_CHECK(cudaFuncSetAttribute(attention_tc_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                            static_cast<int>(bytes)));
+    VRAMKIT_CUDA_CHECK(cudaFuncSetAttribute(
+        attention_tc_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
     const dim3 grid(static_cast<unsigned>((p.d.q_len + kTcQueryTile - 1) / kTcQueryTile),
                     static_cast<unsigned>(p.d.q_heads), static_cast<unsigned>(p.d.batch));
     attention_tc_kernel<T, D><<<grid, kWarps * 32, bytes, stream>>>(p);
@@ -316,20 +322,22 @@ bool attention_supported(DType dtype, std::int64_t head_dim) {
 }
 
 void launch_attention(const void* q, const void* k, const void* v, void* out, DType dtype,
-                      const ops::cpu::AttentionDims& dims, const std::uint8_t* key_valid, bool causal, float scale,
-                      AttentionKernel kernel, cudaStream_t stream) {
+                      const ops::cpu::AttentionDims& dims, const std::uint8_t* key_valid, bool causal,
+                      float scale, AttentionKernel kernel, cudaStream_t stream) {
   const std::string shape = "q [" + std::to_string(dims.batch) + ", " + std::to_string(dims.q_len) + ", " +
                             std::to_string(dims.q_heads) + ", " + std::to_string(dims.head_dim) + "], k/v [" +
                             std::to_string(dims.batch) + ", " + std::to_string(dims.kv_len) + ", " +
                             std::to_string(dims.kv_heads) + ", " + std::to_string(dims.head_dim) + "]";
   if (dtype != DType::bf16 && dtype != DType::f16)
-    throw DTypeError("cuda attention: dtype " + std::string(dtype_name(dtype)) + " is not supported (bf16, f16)");
+    throw DTypeError("cuda attention: dtype " + std::string(dtype_name(dtype)) +
+                     " is not supported (bf16, f16)");
   if (dims.head_dim != 64 && dims.head_dim != 128)
     throw ArgumentError("cuda attention: head_dim " + std::to_string(dims.head_dim) + " of " + shape +
                         " is not supported (64, 128)");
   if (dims.batch < 0 || dims.q_len < 0 || dims.kv_len < 0 || dims.q_heads < 0 || dims.kv_heads <= 0 ||
       dims.q_heads % dims.kv_heads != 0)
-    throw ArgumentError("cuda attention: bad sizes " + shape + " (query heads a multiple of key/value heads)");
+    throw ArgumentError("cuda attention: bad sizes " + shape +
+                        " (query heads a multiple of key/value heads)");
   if (dims.batch > 65535 || dims.q_heads > 65535)
     throw ArgumentError("cuda attention: " + shape + " has more than 65535 batch elements or heads");
   if (dims.batch == 0 || dims.q_len == 0 || dims.q_heads == 0) return;

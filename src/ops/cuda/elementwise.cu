@@ -1,15 +1,16 @@
 // Element-wise ops and activations on the GPU: one strided engine for 1, 2 and 3 inputs.
 // Algorithm: on the host, size-1 dimensions are dropped and adjacent dimensions merged wherever every input
-// (and the contiguous output) steps through them as one, so the common cases — contiguous tensors, a [B, 1, D]
-// modulation over [B, L, D] — become a few long rows. The last dimension is the column; the others index rows.
+// (and the contiguous output) steps through them as one, so the common cases — contiguous tensors, a [B, 1,
+// D] modulation over [B, L, D] — become a few long rows. The last dimension is the column; the others index
+// rows.
 // Thread mapping: blockIdx.y walks rows (grid-stride), blockIdx.x · blockDim.x + threadIdx.x walks columns
 // (grid-stride); each block computes its row's input offsets once (divisions by the row sizes), then threads
 // touch consecutive columns, so contiguous inputs are read coalesced.
-// Precision: inputs decoded exactly to f32, then one rounding to the output dtype. add, mul, modulate and gated
-// residual use the _rn intrinsics (each product and sum rounded, never contracted to an FMA), the CPU's
-// arithmetic, so they match it bit for bit; the activations use the accurate libm functions (tanhf, erff, expf:
-// about 1-2 ulp, like the CPU's std:: calls). Reference: ops/cpu/activation.cpp
-// and ops/cpu/elementwise.cpp.
+// Precision: inputs decoded exactly to f32, then one rounding to the output dtype. add, mul, modulate and
+// gated residual use the _rn intrinsics (each product and sum rounded, never contracted to an FMA), the CPU's
+// arithmetic, so they match it bit for bit; the activations use the accurate libm functions (tanhf, erff,
+// expf: about 1-2 ulp, like the CPU's std:: calls). Reference: ops/cpu/activation.cpp and
+// ops/cpu/elementwise.cpp.
 #include <algorithm>
 #include <array>
 #include <string>
@@ -44,13 +45,16 @@ struct Inputs {
   Input in[N];
 };
 
-__device__ inline float silu(float x) { return x / (1.0f + expf(-x)); }
+__device__ inline float silu(float x) {
+  return x / (1.0f + expf(-x));
+}
 
 template <UnaryOp Op>
 struct Unary {
   __device__ float operator()(const float* v) const {
     const float x = v[0];
-    if constexpr (Op == UnaryOp::gelu_tanh) return 0.5f * x * (1.0f + tanhf(kSqrt2OverPi * (x + 0.044715f * x * x * x)));
+    if constexpr (Op == UnaryOp::gelu_tanh)
+      return 0.5f * x * (1.0f + tanhf(kSqrt2OverPi * (x + 0.044715f * x * x * x)));
     if constexpr (Op == UnaryOp::gelu_erf) return 0.5f * x * (1.0f + erff(x * kInvSqrt2));
     if constexpr (Op == UnaryOp::silu) return silu(x);
   }
@@ -74,8 +78,8 @@ struct Ternary {
 };
 
 template <DType T, int N, typename Op>
-__global__ void __launch_bounds__(kThreads) elementwise_kernel(Geometry g, Inputs<N> inputs,
-                                                               typename Format<T>::Storage* out, Op op) {
+__global__ void __launch_bounds__(kThreads)
+    elementwise_kernel(Geometry g, Inputs<N> inputs, typename Format<T>::Storage* out, Op op) {
   for (std::int64_t row = blockIdx.y; row < g.rows; row += gridDim.y) {
     std::int64_t base[N] = {};
     std::int64_t rest = row;
@@ -97,8 +101,8 @@ __global__ void __launch_bounds__(kThreads) elementwise_kernel(Geometry g, Input
 // Drops size-1 dimensions and merges dimension d into d + 1 when every input has stride[d] == stride[d + 1] ·
 // size[d + 1] (the output is contiguous, so it always does). Fills the geometry and the inputs' strides.
 template <int N>
-Geometry collapse(const char* op, const std::vector<std::int64_t>& out_shape, const StridedInput* const (&src)[N],
-                  Inputs<N>& inputs) {
+Geometry collapse(const char* op, const std::vector<std::int64_t>& out_shape,
+                  const StridedInput* const (&src)[N], Inputs<N>& inputs) {
   const std::size_t rank = out_shape.size();
   for (int k = 0; k < N; ++k) {
     if (src[k]->strides.size() != rank)
@@ -110,7 +114,8 @@ Geometry collapse(const char* op, const std::vector<std::int64_t>& out_shape, co
   std::vector<std::int64_t> sizes;
   std::vector<std::array<std::int64_t, N>> strides;
   for (std::size_t d = 0; d < rank; ++d) {
-    if (out_shape[d] < 0) throw ShapeError(std::string(op) + ": negative output dimension " + std::to_string(d));
+    if (out_shape[d] < 0)
+      throw ShapeError(std::string(op) + ": negative output dimension " + std::to_string(d));
     if (out_shape[d] == 1) continue;
     std::array<std::int64_t, N> s;
     for (int k = 0; k < N; ++k) s[k] = src[k]->strides[d];
@@ -153,7 +158,8 @@ void launch(const char* op_name, Op op, const StridedInput* const (&src)[N], voi
     constexpr DType T = decltype(t)::value;
     if (g.rows == 0 || g.cols == 0) return;
     const unsigned blocks_x = grid_blocks(g.cols, kThreads, 1024);
-    const auto blocks_y = static_cast<unsigned>(std::clamp<std::int64_t>(g.rows, 1, std::max(1u, 65536u / blocks_x)));
+    const auto blocks_y =
+        static_cast<unsigned>(std::clamp<std::int64_t>(g.rows, 1, std::max(1u, 65536u / blocks_x)));
     elementwise_kernel<T, N><<<dim3(blocks_x, std::min(blocks_y, 65535u)), kThreads, 0, stream>>>(
         g, inputs, static_cast<typename Format<T>::Storage*>(out), op);
     VRAMKIT_CUDA_CHECK(cudaGetLastError());
@@ -187,9 +193,12 @@ void launch_unary(UnaryOp op, const StridedInput& x, void* out, DType out_dtype,
                   const std::vector<std::int64_t>& out_shape, cudaStream_t stream) {
   const StridedInput* const src[1] = {&x};
   switch (op) {
-    case UnaryOp::gelu_tanh: return launch("cuda gelu_tanh", Unary<UnaryOp::gelu_tanh>{}, src, out, out_dtype, out_shape, stream);
-    case UnaryOp::gelu_erf: return launch("cuda gelu_erf", Unary<UnaryOp::gelu_erf>{}, src, out, out_dtype, out_shape, stream);
-    case UnaryOp::silu: return launch("cuda silu", Unary<UnaryOp::silu>{}, src, out, out_dtype, out_shape, stream);
+    case UnaryOp::gelu_tanh:
+      return launch("cuda gelu_tanh", Unary<UnaryOp::gelu_tanh>{}, src, out, out_dtype, out_shape, stream);
+    case UnaryOp::gelu_erf:
+      return launch("cuda gelu_erf", Unary<UnaryOp::gelu_erf>{}, src, out, out_dtype, out_shape, stream);
+    case UnaryOp::silu:
+      return launch("cuda silu", Unary<UnaryOp::silu>{}, src, out, out_dtype, out_shape, stream);
   }
 }
 
@@ -197,21 +206,25 @@ void launch_binary(BinaryOp op, const StridedInput& a, const StridedInput& b, vo
                    const std::vector<std::int64_t>& out_shape, cudaStream_t stream) {
   const StridedInput* const src[2] = {&a, &b};
   switch (op) {
-    case BinaryOp::add: return launch("cuda add", Binary<BinaryOp::add>{}, src, out, out_dtype, out_shape, stream);
-    case BinaryOp::mul: return launch("cuda mul", Binary<BinaryOp::mul>{}, src, out, out_dtype, out_shape, stream);
-    case BinaryOp::swiglu: return launch("cuda swiglu", Binary<BinaryOp::swiglu>{}, src, out, out_dtype, out_shape, stream);
+    case BinaryOp::add:
+      return launch("cuda add", Binary<BinaryOp::add>{}, src, out, out_dtype, out_shape, stream);
+    case BinaryOp::mul:
+      return launch("cuda mul", Binary<BinaryOp::mul>{}, src, out, out_dtype, out_shape, stream);
+    case BinaryOp::swiglu:
+      return launch("cuda swiglu", Binary<BinaryOp::swiglu>{}, src, out, out_dtype, out_shape, stream);
   }
 }
 
-void launch_ternary(TernaryOp op, const StridedInput& a, const StridedInput& b, const StridedInput& c, void* out,
-                    DType out_dtype, const std::vector<std::int64_t>& out_shape, cudaStream_t stream) {
+void launch_ternary(TernaryOp op, const StridedInput& a, const StridedInput& b, const StridedInput& c,
+                    void* out, DType out_dtype, const std::vector<std::int64_t>& out_shape,
+                    cudaStream_t stream) {
   const StridedInput* const src[3] = {&a, &b, &c};
   switch (op) {
     case TernaryOp::modulate:
       return launch("cuda modulate", Ternary<TernaryOp::modulate>{}, src, out, out_dtype, out_shape, stream);
     case TernaryOp::gated_residual:
-      return launch("cuda gated_residual", Ternary<TernaryOp::gated_residual>{}, src, out, out_dtype, out_shape,
-                    stream);
+      return launch("cuda gated_residual", Ternary<TernaryOp::gated_residual>{}, src, out, out_dtype,
+                    out_shape, stream);
   }
 }
 

@@ -1,8 +1,9 @@
 // Launchers of the element-wise ops and activations on the GPU (contracts of ops/elementwise.h and
-// ops/activation.h): GELU (tanh and erf), SiLU, SwiGLU, add, mul, the DiT's AdaLN modulate and gated residual.
-// Inputs are strided views over the output's shape, so numpy broadcasting (stride 0), any strides and the fused
-// gate/up projection of SwiGLU (two views into one [rows, 2F] buffer) need no copy. Each element is computed in
-// f32 from the exact input values and rounded once to the output dtype, as on the CPU.
+// ops/activation.h): GELU (tanh and erf), SiLU, SwiGLU, add, mul, the DiT's AdaLN modulate and gated
+// residual.
+// Inputs are strided views over the output's shape, so numpy broadcasting (stride 0), any strides and the
+// fused gate/up projection of SwiGLU (two views into one [rows, 2F] buffer) need no copy. Each element is
+// computed in f32 from the exact input values and rounded once to the output dtype, as on the CPU.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -26,7 +27,8 @@ struct StridedInput {
 };
 
 // Strides of a contiguous input of `shape` read over `out_shape` with numpy broadcasting (aligned from the
-// right; a missing or size-1 dimension gets stride 0). ShapeError naming both shapes when they do not broadcast.
+// right; a missing or size-1 dimension gets stride 0). ShapeError naming both shapes when they do not
+// broadcast.
 std::vector<std::int64_t> broadcast_strides(const std::vector<std::int64_t>& shape,
                                             const std::vector<std::int64_t>& out_shape);
 
@@ -53,7 +55,8 @@ void launch_unary(UnaryOp op, const StridedInput& x, void* out, DType out_dtype,
                   const std::vector<std::int64_t>& out_shape, cudaStream_t stream);
 void launch_binary(BinaryOp op, const StridedInput& a, const StridedInput& b, void* out, DType out_dtype,
                    const std::vector<std::int64_t>& out_shape, cudaStream_t stream);
-void launch_ternary(TernaryOp op, const StridedInput& a, const StridedInput& b, const StridedInput& c, void* out,
-                    DType out_dtype, const std::vector<std::int64_t>& out_shape, cudaStream_t stream);
+void launch_ternary(TernaryOp op, const StridedInput& a, const StridedInput& b, const StridedInput& c,
+                    void* out, DType out_dtype, const std::vector<std::int64_t>& out_shape,
+                    cudaStream_t stream);
 
 }  // namespace vramkit::cuda

@@ -1,6 +1,6 @@
 // The GEMM of linear on the GPU, through cuBLASLt: y = x·Wᵀ (+ bias), x [rows, in] and W [out, in] row-major
-// (nn.Linear's layout, as stored in the checkpoints), y [rows, out] row-major. bf16 x bf16 -> bf16 and
-// f16 x f16 -> f16 with f32 accumulation, f32 x f32 -> f32 in full f32 (no TF32). The bias is added in the
+// (nn.Linear's layout, as stored in the checkpoints), y [rows, out] row-major. bf16 x bf16 -> bf16 and f16 x
+// f16 -> f16 with f32 accumulation, f32 x f32 -> f32 in full f32 (no TF32). The bias is added in the
 // epilogue. fp8 weights are not read here: the VRAM manager upcasts them to the computation dtype first
 // (launch_dequantize_rows in convert_cuda.h), so a native fp8 GEMM is a later option.
 #pragma once
@@ -15,8 +15,9 @@
 
 namespace vramkit::cuda {
 
-// One linear: device pointers, sizes in elements. x [rows, in], weight [out, in], bias [out] or null, y [rows,
-// out], all contiguous of `dtype` (f32, bf16 or f16; the bias too). y must not overlap x or the weight.
+// One linear: device pointers, sizes in elements. x [rows, in], weight [out, in], bias [out] or null, y
+// [rows, out], all contiguous of `dtype` (f32, bf16 or f16; the bias too). y must not overlap x or the
+// weight.
 struct LinearGemm {
   const void* x;
   const void* weight;
@@ -32,8 +33,8 @@ struct LinearGemm {
 // per shape, dtype, bias presence and pointer alignment): the heuristic runs once per distinct linear. The
 // workspace is reused by every GEMM launched through this context, which is safe only when they are ordered,
 // so there is one context per stream and it is not thread-safe. It lives beside the compute stream it serves
-// (the CUDA accelerator's compute stream, once the ops dispatch to CUDA); the workspace comes from cudaMalloc on
-// the current device and is not counted in the VRAM budget yet.
+// (the CUDA accelerator's compute stream, once the ops dispatch to CUDA); the workspace comes from cudaMalloc
+// on the current device and is not counted in the VRAM budget yet.
 class GemmContext {
  public:
   static constexpr std::size_t kDefaultWorkspaceBytes = 32u << 20;  // NVIDIA's recommendation for Hopper

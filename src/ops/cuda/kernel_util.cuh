@@ -16,16 +16,21 @@
 namespace vramkit::cuda {
 
 // The activation dtypes of the CUDA kernels (the element type of x and of the output).
-inline bool activation_dtype(DType dt) { return dt == DType::f32 || dt == DType::bf16 || dt == DType::f16; }
+inline bool activation_dtype(DType dt) {
+  return dt == DType::f32 || dt == DType::bf16 || dt == DType::f16;
+}
 
-// Calls fn(std::integral_constant<DType, dt>{}) for dt f32 / bf16 / f16; DTypeError "<op>: <what> dtype <dt> ..."
-// otherwise.
+// Calls fn(std::integral_constant<DType, dt>{}) for dt f32 / bf16 / f16; DTypeError "<op>: <what> dtype <dt>
+// ..." otherwise.
 template <typename Fn>
 void dispatch_activation_dtype(DType dt, const char* op, const char* what, Fn&& fn) {
   switch (dt) {
-    case DType::f32: return fn(std::integral_constant<DType, DType::f32>{});
-    case DType::bf16: return fn(std::integral_constant<DType, DType::bf16>{});
-    case DType::f16: return fn(std::integral_constant<DType, DType::f16>{});
+    case DType::f32:
+      return fn(std::integral_constant<DType, DType::f32>{});
+    case DType::bf16:
+      return fn(std::integral_constant<DType, DType::bf16>{});
+    case DType::f16:
+      return fn(std::integral_constant<DType, DType::f16>{});
     default:
       throw DTypeError(std::string(op) + ": " + what + " dtype " + std::string(dtype_name(dt)) +
                        " is not supported (f32, bf16, f16)");

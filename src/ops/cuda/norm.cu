@@ -1,12 +1,19 @@
-// LayerNorm and RMSNorm over the last dimension on the GPU.
-// Algorithm: one group of threads per row; the group reads the row once for each statistic (LayerNorm: the mean,
-// then the mean of squared deviations — two passes, no cancellation; RMSNorm: the mean of squares) and once more
-// to write y = (x - mean) · rstd · w + b. Rows are re-read from L1/L2, not kept in registers, so any width works.
-// Thread mapping: blocks of 256 threads; rows up to kWarpRowMax columns get one warp each (8 rows per block, no
-// shared memory: the per-head q/k norms have 128 columns), wider rows get the whole block; grid-stride over rows.
-// Precision: statistics accumulated in f32 per thread and reduced as a tree (the CPU reference accumulates in f64;
-// relative error ~1e-6 for the widths of Qwen-Image), 1/sqrt in f32 with IEEE sqrt and division, the output
-// rounded once to x's dtype. Reference: ops/cpu/norm.cpp (layer_norm_row, rms_norm_row).
+// LayerNorm and RMSNorm over the last dimension, and the VAE's channel RMS norm, on the GPU.
+// Algorithm: one group of threads per row; the group reads the row once for each statistic (LayerNorm: the
+// mean, then the mean of squared deviations — two passes, no cancellation; RMSNorm: the mean of squares) and
+// once more to write y = (x - mean) · rstd · w + b. Rows are re-read from L1/L2, not kept in registers, so
+// any width works.
+// Thread mapping: blocks of 256 threads; rows up to kWarpRowMax columns get one warp each (8 rows per block,
+// no shared memory: the per-head q/k norms have 128 columns), wider rows get the whole block; grid-stride
+// over rows.
+// Precision: statistics accumulated in f32 per thread and reduced as a tree (the CPU reference accumulates in
+// f64; relative error ~1e-6 for the widths of Qwen-Image), 1/sqrt in f32 with IEEE sqrt and division, the
+// output rounded once to x's dtype. Reference: ops/cpu/norm.cpp (layer_norm_row, rms_norm_row). Channel RMS
+// norm ([B, C, S], normalized over C at each position): one thread per (b, s) position walks the channels
+// twice (sum of squares, then the write); neighbouring threads hold neighbouring positions, so every step of
+// the channel loop reads a contiguous run. Sum of squares in f32 (the CPU: f64). Reference: ops/cpu/norm.cpp
+// (channel_rms_norm).
+#include <cmath>
 #include <string>
 
 #include "backends/cuda/cuda_check.h"
@@ -29,8 +36,8 @@ struct NormArgs {
   float eps;
 };
 
-// RowThreads threads per row (32 or kBlockThreads); with kBlockThreads the block is one group and the row loop
-// is uniform across the block, so the barriers inside group_reduce are reached by every thread.
+// RowThreads threads per row (32 or kBlockThreads); with kBlockThreads the block is one group and the row
+// loop is uniform across the block, so the barriers inside group_reduce are reached by every thread.
 template <DType T, int RowThreads, bool Layer>
 __global__ void __launch_bounds__(kBlockThreads) norm_kernel(NormArgs a) {
   using F = Format<T>;
@@ -65,6 +72,29 @@ __global__ void __launch_bounds__(kBlockThreads) norm_kernel(NormArgs a) {
   }
 }
 
+// y[b, c, s] = x[b, c, s] · root_c / max(‖x[b, :, s]‖₂, eps) · gamma[c] + bias[c].
+template <DType T>
+__global__ void __launch_bounds__(kBlockThreads)
+    channel_rms_norm_kernel(const typename Format<T>::Storage* x, typename Format<T>::Storage* y,
+                            std::int64_t batch, std::int64_t channels, std::int64_t spatial, AnyFloat gamma,
+                            AnyFloat bias, float eps, float root_c) {
+  using F = Format<T>;
+  for (std::int64_t pos = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+       pos < batch * spatial; pos += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const std::int64_t base = (pos / spatial) * channels * spatial + pos % spatial;
+    float sq = 0.0f;
+    for (std::int64_t c = 0; c < channels; ++c) {
+      const float v = F::decode(x[base + c * spatial]);
+      sq += v * v;
+    }
+    const float factor = root_c / fmaxf(sqrtf(sq), eps);
+    for (std::int64_t c = 0; c < channels; ++c) {
+      const float v = F::decode(x[base + c * spatial]) * factor * gamma[c];
+      y[base + c * spatial] = F::encode(bias.data ? v + bias[c] : v);
+    }
+  }
+}
+
 template <DType T, bool Layer>
 void launch_norm(const NormArgs& a, cudaStream_t stream) {
   if (a.cols <= kWarpRowMax) {
@@ -93,13 +123,34 @@ void dispatch(const char* op, const void* x, void* y, DType dtype, std::int64_t 
 
 }  // namespace
 
-void launch_layer_norm(const void* x, void* y, DType dtype, std::int64_t rows, std::int64_t cols, NormParam weight,
-                       NormParam bias, float eps, cudaStream_t stream) {
+void launch_channel_rms_norm(const void* x, void* y, DType dtype, std::int64_t batch, std::int64_t channels,
+                             std::int64_t spatial, NormParam gamma, NormParam bias, float eps,
+                             cudaStream_t stream) {
+  constexpr const char* kOp = "cuda channel_rms_norm";
+  if (batch < 0 || channels < 0 || spatial < 0)
+    throw ArgumentError(std::string(kOp) + ": negative size (batch " + std::to_string(batch) + ", channels " +
+                        std::to_string(channels) + ", spatial " + std::to_string(spatial) + ")");
+  if (!gamma.data) throw ArgumentError(std::string(kOp) + ": gamma is missing");
+  check_any_float(gamma.dtype, kOp, "gamma");
+  if (bias.data) check_any_float(bias.dtype, kOp, "bias");
+  dispatch_activation_dtype(dtype, kOp, "x", [&](auto t) {
+    constexpr DType T = decltype(t)::value;
+    if (batch == 0 || channels == 0 || spatial == 0) return;
+    channel_rms_norm_kernel<T><<<grid_blocks(batch * spatial, kBlockThreads), kBlockThreads, 0, stream>>>(
+        static_cast<const typename Format<T>::Storage*>(x), static_cast<typename Format<T>::Storage*>(y),
+        batch, channels, spatial, AnyFloat{gamma.data, gamma.dtype}, AnyFloat{bias.data, bias.dtype}, eps,
+        static_cast<float>(std::sqrt(static_cast<double>(channels))));
+    VRAMKIT_CUDA_CHECK(cudaGetLastError());
+  });
+}
+
+void launch_layer_norm(const void* x, void* y, DType dtype, std::int64_t rows, std::int64_t cols,
+                       NormParam weight, NormParam bias, float eps, cudaStream_t stream) {
   dispatch<true>("cuda layer_norm", x, y, dtype, rows, cols, weight, bias, eps, stream);
 }
 
-void launch_rms_norm(const void* x, void* y, DType dtype, std::int64_t rows, std::int64_t cols, NormParam weight,
-                     float eps, cudaStream_t stream) {
+void launch_rms_norm(const void* x, void* y, DType dtype, std::int64_t rows, std::int64_t cols,
+                     NormParam weight, float eps, cudaStream_t stream) {
   dispatch<false>("cuda rms_norm", x, y, dtype, rows, cols, weight, NormParam{}, eps, stream);
 }
 
