@@ -1,9 +1,11 @@
 // The CUDA element-wise ops and activations (ops/cuda/elementwise_cuda.h) against the CPU ops
-// (ops/elementwise.h, ops/activation.h) on fresh random inputs: every activation dtype, mixed input dtypes,
-// numpy broadcasting, a transposed (non-contiguous) input, the fused gate/up SwiGLU, in place.
-// Tolerances: add, mul, modulate and gated residual follow the CPU's f32 arithmetic exactly: equal values.
-// Activations (tanhf / erff / expf on the device, std:: on the CPU, each within ~2 ulp): f32 1e-6 absolute +
-// 1e-5 relative; bf16 / f16 one unit in the last place of the output (+1e-6).
+// (ops/elementwise.h, ops/activation.h), and the strided copy against Tensor::to of a permuted view, on fresh
+// random inputs: every activation dtype, mixed input dtypes, numpy broadcasting, a transposed
+// (non-contiguous) input, the fused gate/up SwiGLU, in place.
+// Tolerances: add, mul, scale, clamp, modulate, gated residual and copy follow the CPU's f32 arithmetic (or
+// conversion) exactly: equal values. Activations (tanhf / erff / expf on the device, std:: on the CPU, each
+// within ~2 ulp): f32 1e-6 absolute + 1e-5 relative; bf16 / f16 one unit in the last place of the output
+// (+1e-6).
 #include "ops/cuda/elementwise_cuda.h"
 
 #include <gtest/gtest.h>
@@ -190,6 +192,46 @@ TEST(CudaElementwise, ModulateAndGatedResidualMatchTheCpuExactly) {
   }
 }
 
+TEST(CudaElementwise, ScaleAndClampMatchTheCpuExactly) {
+  VRAMKIT_REQUIRE_CUDA();
+  const std::uint32_t seed = test::fresh_seed();
+  SCOPED_TRACE(test::seed_trace(seed));
+  for (DType dt : kDtypes) {
+    std::vector<float> v = test::random_tensor({3, 517}, DType::f32, seed, -8.0f, 8.0f).to_floats();
+    v[5] = NAN, v[6] = INFINITY, v[7] = -INFINITY;  // clamp keeps NaN and clamps the infinities
+    const Tensor x = Tensor::from_floats({3, 517}, v).to(dt);
+    const cuda::DeviceBuffer dx = test::to_device(x), out = test::poisoned(x.nbytes());
+    const double s = 0.18215;  // a VAE-like scaling factor, rounded to f32 on both sides
+    cuda::launch_scale(input(dx, x, x.shape()), static_cast<float>(s), out.data(), dt, dims(x.shape()),
+                       nullptr);
+    EXPECT_TRUE(
+        test::same_values(test::from_device(out, x.shape(), dt), ops::scale(x, s), "scale " + x.str()));
+    cuda::launch_clamp(input(dx, x, x.shape()), -1.5f, 2.25f, out.data(), dt, dims(x.shape()), nullptr);
+    EXPECT_TRUE(test::same_values(test::from_device(out, x.shape(), dt), ops::clamp(x, -1.5, 2.25),
+                                  "clamp " + x.str()));
+  }
+}
+
+// The layout copies: a permuted view made contiguous, and casts on the way.
+TEST(CudaElementwise, CopyGathersPermutedViewsAndCasts) {
+  VRAMKIT_REQUIRE_CUDA();
+  const std::uint32_t seed = test::fresh_seed();
+  SCOPED_TRACE(test::seed_trace(seed));
+  for (DType from : kDtypes) {
+    for (DType to : kDtypes) {
+      const Tensor stored = test::random_normal({2, 7, 3, 33}, from, seed, 10.0f);
+      const Tensor view = stored.permute({0, 2, 1, 3});  // [B, L, H, D] -> [B, H, L, D]
+      const Tensor want = view.to(to);
+      std::vector<std::int64_t> strides(view.strides().dims().begin(), view.strides().dims().end());
+      const cuda::DeviceBuffer d = test::to_device(stored), out = test::poisoned(want.nbytes());
+      cuda::launch_copy({d.data(), from, strides}, out.data(), to, dims(view.shape()), nullptr);
+      EXPECT_TRUE(
+          test::same_values(test::from_device(out, view.shape(), to), want,
+                            "copy of the permuted " + view.str() + " to " + std::string(dtype_name(to))));
+    }
+  }
+}
+
 TEST(CudaElementwise, InPlaceAddGivesTheSameResult) {
   VRAMKIT_REQUIRE_CUDA();
   const std::uint32_t seed = test::fresh_seed();
@@ -238,6 +280,11 @@ TEST(CudaElementwise, RejectsBadArguments) {
                            nullptr);
       },
       {"cuda gelu_tanh", "output dtype f8_e5m2"}));
+  EXPECT_TRUE(test::throws_with<ArgumentError>(
+      [] {
+        cuda::launch_clamp({nullptr, DType::f32, {1}}, 2.0f, 1.0f, nullptr, DType::f32, {4}, nullptr);
+      },
+      {"cuda clamp", "is not <= hi"}));
 }
 
 }  // namespace

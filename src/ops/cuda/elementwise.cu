@@ -1,4 +1,4 @@
-// Element-wise ops and activations on the GPU: one strided engine for 1, 2 and 3 inputs.
+// Element-wise ops, activations and strided copies on the GPU: one strided engine for 1, 2 and 3 inputs.
 // Algorithm: on the host, size-1 dimensions are dropped and adjacent dimensions merged wherever every input
 // (and the contiguous output) steps through them as one, so the common cases — contiguous tensors, a [B, 1,
 // D] modulation over [B, L, D] — become a few long rows. The last dimension is the column; the others index
@@ -75,6 +75,21 @@ struct Ternary {
     if constexpr (Op == TernaryOp::modulate) return __fadd_rn(__fmul_rn(v[0], __fadd_rn(1.0f, v[2])), v[1]);
     if constexpr (Op == TernaryOp::gated_residual) return __fadd_rn(v[0], __fmul_rn(v[1], v[2]));
   }
+};
+
+struct Scale {
+  float s;
+  __device__ float operator()(const float* v) const { return __fmul_rn(v[0], s); }
+};
+
+// Comparisons with NaN are false, so NaN passes through (fminf / fmaxf would drop it).
+struct Clamp {
+  float lo, hi;
+  __device__ float operator()(const float* v) const { return v[0] < lo ? lo : (v[0] > hi ? hi : v[0]); }
+};
+
+struct Copy {
+  __device__ float operator()(const float* v) const { return v[0]; }
 };
 
 template <DType T, int N, typename Op>
@@ -226,6 +241,26 @@ void launch_ternary(TernaryOp op, const StridedInput& a, const StridedInput& b, 
       return launch("cuda gated_residual", Ternary<TernaryOp::gated_residual>{}, src, out, out_dtype,
                     out_shape, stream);
   }
+}
+
+void launch_scale(const StridedInput& x, float s, void* out, DType out_dtype,
+                  const std::vector<std::int64_t>& out_shape, cudaStream_t stream) {
+  const StridedInput* const src[1] = {&x};
+  launch("cuda scale", Scale{s}, src, out, out_dtype, out_shape, stream);
+}
+
+void launch_clamp(const StridedInput& x, float lo, float hi, void* out, DType out_dtype,
+                  const std::vector<std::int64_t>& out_shape, cudaStream_t stream) {
+  if (!(lo <= hi))
+    throw ArgumentError("cuda clamp: lo " + std::to_string(lo) + " is not <= hi " + std::to_string(hi));
+  const StridedInput* const src[1] = {&x};
+  launch("cuda clamp", Clamp{lo, hi}, src, out, out_dtype, out_shape, stream);
+}
+
+void launch_copy(const StridedInput& x, void* out, DType out_dtype,
+                 const std::vector<std::int64_t>& out_shape, cudaStream_t stream) {
+  const StridedInput* const src[1] = {&x};
+  launch("cuda copy", Copy{}, src, out, out_dtype, out_shape, stream);
 }
 
 }  // namespace vramkit::cuda

@@ -1,6 +1,6 @@
 // Launchers of the element-wise ops and activations on the GPU (contracts of ops/elementwise.h and
-// ops/activation.h): GELU (tanh and erf), SiLU, SwiGLU, add, mul, the DiT's AdaLN modulate and gated
-// residual.
+// ops/activation.h): GELU (tanh and erf), SiLU, SwiGLU, add, mul, scale, clamp, the DiT's AdaLN modulate and
+// gated residual, and the strided copy (permute / contiguous / cast).
 // Inputs are strided views over the output's shape, so numpy broadcasting (stride 0), any strides and the
 // fused gate/up projection of SwiGLU (two views into one [rows, 2F] buffer) need no copy. Each element is
 // computed in f32 from the exact input values and rounded once to the output dtype, as on the CPU.
@@ -58,5 +58,18 @@ void launch_binary(BinaryOp op, const StridedInput& a, const StridedInput& b, vo
 void launch_ternary(TernaryOp op, const StridedInput& a, const StridedInput& b, const StridedInput& c,
                     void* out, DType out_dtype, const std::vector<std::int64_t>& out_shape,
                     cudaStream_t stream);
+
+// out = x · s (s as the CPU's ops::scale rounds it, to f32): the same rounded product.
+void launch_scale(const StridedInput& x, float s, void* out, DType out_dtype,
+                  const std::vector<std::int64_t>& out_shape, cudaStream_t stream);
+
+// out = min(max(x, lo), hi), NaN passing through as in torch.clamp. ArgumentError unless lo <= hi.
+void launch_clamp(const StridedInput& x, float lo, float hi, void* out, DType out_dtype,
+                  const std::vector<std::int64_t>& out_shape, cudaStream_t stream);
+
+// out = x, gathered into the contiguous output: a permuted or otherwise strided view made contiguous, and the
+// f32 / bf16 / f16 casts on the way (round to nearest even, as Tensor::to). NaN stays NaN (payload quieted).
+void launch_copy(const StridedInput& x, void* out, DType out_dtype,
+                 const std::vector<std::int64_t>& out_shape, cudaStream_t stream);
 
 }  // namespace vramkit::cuda
