@@ -16,7 +16,9 @@
 #include "cuda_test_util.h"
 #include "ops/activation.h"
 #include "ops/elementwise.h"
+#include "ops/layout.h"
 #include "ops/op_test_util.h"
+#include "ops/upsample.h"
 #include "vramkit/error.h"
 
 namespace vramkit {
@@ -230,6 +232,37 @@ TEST(CudaElementwise, CopyGathersPermutedViewsAndCasts) {
                             "copy of the permuted " + view.str() + " to " + std::string(dtype_name(to))));
     }
   }
+}
+
+// The copy covers the VAE's nearest 2x upsampling (stride-0 views) and the latent (un)packing (6-d permutes):
+// the output viewed as a higher-rank contiguous tensor reads the input through the strides the CPU ops use.
+TEST(CudaElementwise, CopyDoesUpsamplingAndLatentPacking) {
+  VRAMKIT_REQUIRE_CUDA();
+  const std::uint32_t seed = test::fresh_seed();
+  SCOPED_TRACE(test::seed_trace(seed));
+  const std::int64_t b = 2, c = 16, h = 6, w = 10;
+  const Tensor x = test::random_normal({b, c, h, w}, DType::bf16, seed);
+  const cuda::DeviceBuffer dx = test::to_device(x);
+  // Upsampling: out [b, c, 2h, 2w] viewed as [b, c, h, 2, w, 2] reads x[b, c, i, j] for both dy and dx.
+  const cuda::DeviceBuffer up = test::poisoned(x.nbytes() * 4);
+  cuda::launch_copy({dx.data(), DType::bf16, {c * h * w, h * w, w, 0, 1, 0}}, up.data(), DType::bf16,
+                    {b, c, h, 2, w, 2}, nullptr);
+  EXPECT_TRUE(test::same_values(test::from_device(up, {b, c, 2 * h, 2 * w}, DType::bf16),
+                                ops::upsample_nearest_2x(x), "upsample_nearest_2x of " + x.str()));
+  // Packing: out [b, (h/2)(w/2), 4c] viewed as [b, h/2, w/2, c, 2, 2] reads x[b, c, 2·row + dy, 2·col + dx].
+  const cuda::DeviceBuffer packed = test::poisoned(x.nbytes());
+  cuda::launch_copy({dx.data(), DType::bf16, {c * h * w, 2 * w, 2, h * w, w, 1}}, packed.data(), DType::bf16,
+                    {b, h / 2, w / 2, c, 2, 2}, nullptr);
+  const Tensor want_packed = ops::pack_latents(x);
+  EXPECT_TRUE(test::same_values(test::from_device(packed, want_packed.shape(), DType::bf16), want_packed,
+                                "pack_latents of " + x.str()));
+  // Unpacking: out [b, c, h, w] as [b, c, h/2, 2, w/2, 2] reads packed[b, row·(w/2) + col, 4c + 2dy + dx].
+  const cuda::DeviceBuffer unpacked = test::poisoned(x.nbytes());
+  const std::int64_t c4 = 4 * c, w2 = w / 2;
+  cuda::launch_copy({packed.data(), DType::bf16, {(h / 2) * w2 * c4, 4, w2 * c4, 2, c4, 1}}, unpacked.data(),
+                    DType::bf16, {b, c, h / 2, 2, w2, 2}, nullptr);
+  EXPECT_TRUE(test::same_values(test::from_device(unpacked, x.shape(), DType::bf16), x,
+                                "unpack_latents of the packed " + x.str()));
 }
 
 TEST(CudaElementwise, InPlaceAddGivesTheSameResult) {
