@@ -1,7 +1,7 @@
-// The cuBLASLt GEMM of linear (ops/cuda/gemm_cuda.h) against ops::linear on the CPU, on fresh random inputs:
-// f32, bf16 and f16, with and without bias, shapes from 1x1x1 to a Qwen-Image projection, sizes that are no
-// multiple of any tile, buffers at odd offsets (alignment below cuBLASLt's default 256 bytes), the plan
-// cache.
+// The cuBLASLt GEMMs (ops/cuda/gemm_cuda.h) against ops::linear and ops::matmul on the CPU, on fresh random
+// inputs: f32, bf16 and f16, with and without bias, shapes from 1x1x1 to a Qwen-Image projection, sizes that
+// are no multiple of any tile, buffers at odd offsets (alignment below cuBLASLt's default 256 bytes), the
+// plan cache, the fp8 path through the device upcast, batched and transposed matmuls.
 // Tolerance per element: ulp_rtol(dtype)·|want| (both sides round the f32 result to the output dtype,
 // possibly to neighbouring codes) + 1e-5·Σ_i |x_i·w_i| (f32 accumulation in different orders and splits; a
 // wrong element of a layout or transpose mistake is off by about Σ|x·w| / sqrt(in), far above this).
@@ -15,7 +15,9 @@
 #include "cuda_op_test_util.h"
 #include "cuda_test_util.h"
 #include "ops/cuda/convert_cuda.h"
+#include "ops/elementwise.h"
 #include "ops/linear.h"
+#include "ops/matmul.h"
 #include "ops/op_test_util.h"
 #include "vramkit/error.h"
 
@@ -151,6 +153,45 @@ TEST(CudaGemm, Fp8WeightsThroughTheUpcast) {
   }
 }
 
+// The batched matmul against ops::matmul: per-batch matrices, one b shared by the batch (stride 0), b stored
+// transposed (keys for q·kᵀ, passed to the CPU as a transposed view), and alpha (a power of two, so scaling
+// the CPU result is exact). Tolerance as for linear.
+TEST(CudaGemm, BatchedMatmulMatchesTheCpu) {
+  VRAMKIT_REQUIRE_CUDA();
+  const std::uint32_t seed = test::fresh_seed();
+  SCOPED_TRACE(test::seed_trace(seed));
+  cuda::GemmContext context;
+  const std::int64_t batch = 3, m = 17, k = 40, n = 23;
+  for (DType dt : {DType::f32, DType::bf16, DType::f16}) {
+    for (bool shared_b : {false, true}) {
+      for (bool b_transposed : {false, true}) {
+        const Tensor a = test::random_tensor({batch, m, k}, dt, seed);
+        const Shape b_shape = b_transposed ? Shape{batch, n, k} : Shape{batch, k, n};
+        const Tensor b_stored = test::random_tensor(
+            shared_b ? (b_transposed ? Shape{n, k} : Shape{k, n}) : b_shape, dt, seed + 1);
+        const Tensor b =
+            b_transposed ? b_stored.transpose(-1, -2) : b_stored;  // [.., k, n] as matmul reads it
+        const float alpha = 0.25f;
+        const Tensor want = ops::scale(ops::matmul(a, b), alpha);
+        const cuda::DeviceBuffer da = test::to_device(a), db = test::to_device(b_stored);
+        const cuda::DeviceBuffer dc = test::poisoned(want.nbytes());
+        cuda::launch_matmul_gemm(context,
+                                 {da.data(), db.data(), dc.data(), dt, batch, m, n, k, b_transposed, m * k,
+                                  shared_b ? 0 : k * n, alpha},
+                                 nullptr);
+        const std::vector<float> magnitude = ops::matmul(absolute(a), absolute(b)).to_floats(),
+                                 w = want.to_floats();
+        std::vector<double> tol(w.size());
+        for (std::size_t i = 0; i < w.size(); ++i)
+          tol[i] = test::ulp_rtol(dt) * std::fabs(w[i]) + 1e-5 * alpha * magnitude[i];
+        EXPECT_TRUE(test::close_to(test::from_device(dc, want.shape(), dt), want, tol,
+                                   "matmul a " + a.str() + " b " + b_stored.str() +
+                                       (b_transposed ? "ᵀ" : "") + (shared_b ? " shared" : "")));
+      }
+    }
+  }
+}
+
 TEST(CudaGemm, RejectsBadArguments) {
   VRAMKIT_REQUIRE_CUDA();  // the context needs a device
   cuda::GemmContext context;
@@ -166,6 +207,12 @@ TEST(CudaGemm, RejectsBadArguments) {
                                  nullptr);
       },
       {"cuda linear", "x [4, 0]"}));
+  EXPECT_TRUE(test::throws_with<ArgumentError>(
+      [&] {
+        cuda::launch_matmul_gemm(context, {nullptr, nullptr, nullptr, DType::bf16, 2, 4, 4, 0, false, 0, 0},
+                                 nullptr);
+      },
+      {"cuda matmul", "a [2, 4, 0]"}));
 }
 
 }  // namespace
