@@ -15,7 +15,7 @@
 // the f32 output accumulator lives in shared memory (WMMA's fragment layout is opaque, so rows are rescaled
 // there).
 // Precision: P is rounded to the input dtype before P·V (as FlashAttention does), which moves the output by
-// at most 2^-9 (bf16) or 2^-12 (f16) times max|v|; everything else in f32. Needs sm_80+ and 76 KiB of shared
+// at most 2^-8 (bf16) or 2^-11 (f16) times max|v|; everything else in f32. Needs sm_80+ and 76 KiB of shared
 // memory (head_dim 128).
 //
 // cuda_cores (the reference): 4 warps of 8 query rows, key tiles of 32; lane j computes key j's scores for
