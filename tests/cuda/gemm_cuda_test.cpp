@@ -118,7 +118,7 @@ TEST(CudaGemm, CachesOnePlanPerShape) {
 // The fp8 path as the VRAM manager will run it: the fp8 weight and its per-channel scales upcast to bf16 on
 // the device (launch_dequantize_rows), then the bf16 GEMM; against ops::linear with the fp8 weight and
 // scales, which applies the scales in f32 without rounding the weight to bf16. Extra tolerance for that
-// rounding: half a bf16 ulp of every scaled weight, 2^-9·Σ_i |x_i·w_i|.
+// rounding: half a bf16 ulp of every scaled weight (relative 2^-8), 2^-8·Σ_i |x_i·w_i|.
 TEST(CudaGemm, Fp8WeightsThroughTheUpcast) {
   VRAMKIT_REQUIRE_CUDA();
   const std::uint32_t seed = test::fresh_seed();
@@ -147,7 +147,7 @@ TEST(CudaGemm, Fp8WeightsThroughTheUpcast) {
     const Tensor w32 = Tensor::from_floats(w.shape(), w_real);
     std::vector<double> tol = gemm_tolerance(x, w32, want);
     const std::vector<float> magnitude = ops::linear(absolute(x), absolute(w32)).to_floats();
-    for (std::size_t i = 0; i < tol.size(); ++i) tol[i] += magnitude[i] / 512;
+    for (std::size_t i = 0; i < tol.size(); ++i) tol[i] += magnitude[i] / 256;
     EXPECT_TRUE(test::close_to(test::from_device(dy, want.shape(), DType::bf16), want, tol,
                                "fp8 linear, weight " + w.str() + " upcast to bf16"));
   }
