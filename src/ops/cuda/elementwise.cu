@@ -124,7 +124,7 @@ Geometry collapse(const char* op, const std::vector<std::int64_t>& out_shape,
       throw ShapeError(std::string(op) + ": input " + std::to_string(k) + " has " +
                        std::to_string(src[k]->strides.size()) + " strides for an output of rank " +
                        std::to_string(rank));
-    check_any_float(src[k]->dtype, op, ("input " + std::to_string(k)).c_str());
+    check_activation_dtype(src[k]->dtype, op, ("input " + std::to_string(k)).c_str());
   }
   std::vector<std::int64_t> sizes;
   std::vector<std::array<std::int64_t, N>> strides;

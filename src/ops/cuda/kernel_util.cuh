@@ -15,33 +15,32 @@
 
 namespace vramkit::cuda {
 
-// The activation dtypes of the CUDA kernels (the element type of x and of the output).
+// The activation dtypes of the CUDA kernels (the element type of x and of the output, and every operand read
+// through AnyFloat).
 inline bool activation_dtype(DType dt) {
   return dt == DType::f32 || dt == DType::bf16 || dt == DType::f16;
 }
 
-// Calls fn(std::integral_constant<DType, dt>{}) for dt f32 / bf16 / f16; DTypeError "<op>: <what> dtype <dt>
-// ..." otherwise.
+// DTypeError "<op>: <what> dtype <dt> is not supported (f32, bf16, f16)" unless dt is an activation dtype.
+inline void check_activation_dtype(DType dt, const char* op, const char* what) {
+  if (!activation_dtype(dt))
+    throw DTypeError(std::string(op) + ": " + what + " dtype " + std::string(dtype_name(dt)) +
+                     " is not supported (f32, bf16, f16)");
+}
+
+// Calls fn(std::integral_constant<DType, dt>{}) for dt f32 / bf16 / f16; check_activation_dtype's error
+// otherwise.
 template <typename Fn>
 void dispatch_activation_dtype(DType dt, const char* op, const char* what, Fn&& fn) {
+  check_activation_dtype(dt, op, what);
   switch (dt) {
     case DType::f32:
       return fn(std::integral_constant<DType, DType::f32>{});
     case DType::bf16:
       return fn(std::integral_constant<DType, DType::bf16>{});
-    case DType::f16:
-      return fn(std::integral_constant<DType, DType::f16>{});
     default:
-      throw DTypeError(std::string(op) + ": " + what + " dtype " + std::string(dtype_name(dt)) +
-                       " is not supported (f32, bf16, f16)");
+      return fn(std::integral_constant<DType, DType::f16>{});
   }
-}
-
-// Throws DTypeError unless an operand that is read through AnyFloat has one of its dtypes.
-inline void check_any_float(DType dt, const char* op, const char* what) {
-  if (!activation_dtype(dt))
-    throw DTypeError(std::string(op) + ": " + what + " dtype " + std::string(dtype_name(dt)) +
-                     " is not supported (f32, bf16, f16)");
 }
 
 // Blocks for a grid-stride loop over `work` items with `threads` per block, capped so that the grid stays a

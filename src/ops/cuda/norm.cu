@@ -112,8 +112,8 @@ void dispatch(const char* op, const void* x, void* y, DType dtype, std::int64_t 
   if (rows < 0 || cols < 0)
     throw ArgumentError(std::string(op) + ": negative size (rows " + std::to_string(rows) + ", cols " +
                         std::to_string(cols) + ")");
-  if (weight.data) check_any_float(weight.dtype, op, "weight");
-  if (bias.data) check_any_float(bias.dtype, op, "bias");
+  if (weight.data) check_activation_dtype(weight.dtype, op, "weight");
+  if (bias.data) check_activation_dtype(bias.dtype, op, "bias");
   const NormArgs args{x, y, rows, cols, {weight.data, weight.dtype}, {bias.data, bias.dtype}, eps};
   dispatch_activation_dtype(dtype, op, "x", [&](auto t) {
     if (rows == 0 || cols == 0) return;
@@ -131,8 +131,8 @@ void launch_channel_rms_norm(const void* x, void* y, DType dtype, std::int64_t b
     throw ArgumentError(std::string(kOp) + ": negative size (batch " + std::to_string(batch) + ", channels " +
                         std::to_string(channels) + ", spatial " + std::to_string(spatial) + ")");
   if (!gamma.data) throw ArgumentError(std::string(kOp) + ": gamma is missing");
-  check_any_float(gamma.dtype, kOp, "gamma");
-  if (bias.data) check_any_float(bias.dtype, kOp, "bias");
+  check_activation_dtype(gamma.dtype, kOp, "gamma");
+  if (bias.data) check_activation_dtype(bias.dtype, kOp, "bias");
   dispatch_activation_dtype(dtype, kOp, "x", [&](auto t) {
     constexpr DType T = decltype(t)::value;
     if (batch == 0 || channels == 0 || spatial == 0) return;
