@@ -5,15 +5,12 @@
 // its sign); f32->f16 uses the hardware RN conversion; f32->fp8 uses the CUDA fp8 intrinsics with __NV_SATFINITE
 // (finite overflow and Inf -> ±max, NaN -> NaN) or __NV_NOSAT (overflow -> NaN for e4m3fn, Inf for e5m2), which
 // is the contract of core/convert.h; tests/cuda checks every code against the CPU.
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-#include <cuda_fp8.h>
-
 #include <cstdint>
 #include <string>
 
 #include "backends/cuda/cuda_check.h"
 #include "ops/cuda/convert_cuda.h"
+#include "ops/cuda/dtype_format.cuh"
 #include "vramkit/error.h"
 
 namespace vramkit::cuda {
@@ -24,51 +21,6 @@ bool convert_supported(DType dt) {
 }
 
 namespace {
-
-template <DType D>
-struct Format;
-
-template <>
-struct Format<DType::f32> {
-  using Storage = float;
-  __device__ static float decode(float v) { return v; }
-  __device__ static float encode(float f, bool) { return f; }
-};
-
-template <>
-struct Format<DType::bf16> {
-  using Storage = std::uint16_t;
-  __device__ static float decode(std::uint16_t v) { return __uint_as_float(static_cast<std::uint32_t>(v) << 16); }
-  __device__ static std::uint16_t encode(float f, bool) {
-    const std::uint32_t u = __float_as_uint(f);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((u >> 16) | 0x40u);
-    return static_cast<std::uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-  }
-};
-
-template <>
-struct Format<DType::f16> {
-  using Storage = std::uint16_t;
-  __device__ static float decode(std::uint16_t v) { return __half2float(__ushort_as_half(v)); }
-  __device__ static std::uint16_t encode(float f, bool) { return __half_as_ushort(__float2half_rn(f)); }
-};
-
-template <__nv_fp8_interpretation_t Kind>
-struct Fp8Format {
-  using Storage = std::uint8_t;
-  __device__ static float decode(std::uint8_t v) {
-    const __half_raw h = __nv_cvt_fp8_to_halfraw(static_cast<__nv_fp8_storage_t>(v), Kind);
-    return __half2float(__half(h));
-  }
-  __device__ static std::uint8_t encode(float f, bool saturate) {
-    return static_cast<std::uint8_t>(__nv_cvt_float_to_fp8(f, saturate ? __NV_SATFINITE : __NV_NOSAT, Kind));
-  }
-};
-
-template <>
-struct Format<DType::f8_e4m3fn> : Fp8Format<__NV_E4M3> {};
-template <>
-struct Format<DType::f8_e5m2> : Fp8Format<__NV_E5M2> {};
 
 // With `scales`, element i belongs to row i / cols and is multiplied by that row's scale (__fmul_rn: a plain
 // rounded multiply, never contracted, as on the CPU).

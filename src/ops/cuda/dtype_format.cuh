@@ -1,0 +1,85 @@
+// Device-side element formats shared by the CUDA kernels: Format<D>::decode turns a stored element into f32
+// (exactly: every narrow format is a subset of f32) and Format<D>::encode rounds an f32 back, with the same
+// contract as core/convert.h (bf16: integer round-to-nearest-even, bit-identical to the CPU, NaN kept quiet
+// with its sign; f16: the hardware RN conversion; fp8: the CUDA intrinsics, saturating or not). Also a loader
+// for an operand whose dtype is only known at run time (weights, biases, modulation vectors of mixed dtypes).
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
+
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace vramkit::cuda {
+
+template <DType D>
+struct Format;
+
+template <>
+struct Format<DType::f32> {
+  using Storage = float;
+  __device__ static float decode(float v) { return v; }
+  __device__ static float encode(float f, bool = true) { return f; }
+};
+
+template <>
+struct Format<DType::bf16> {
+  using Storage = std::uint16_t;
+  __device__ static float decode(std::uint16_t v) {
+    return __uint_as_float(static_cast<std::uint32_t>(v) << 16);
+  }
+  __device__ static std::uint16_t encode(float f, bool = true) {
+    const std::uint32_t u = __float_as_uint(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((u >> 16) | 0x40u);
+    return static_cast<std::uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+  }
+};
+
+template <>
+struct Format<DType::f16> {
+  using Storage = std::uint16_t;
+  __device__ static float decode(std::uint16_t v) { return __half2float(__ushort_as_half(v)); }
+  __device__ static std::uint16_t encode(float f, bool = true) {
+    return __half_as_ushort(__float2half_rn(f));
+  }
+};
+
+template <__nv_fp8_interpretation_t Kind>
+struct Fp8Format {
+  using Storage = std::uint8_t;
+  __device__ static float decode(std::uint8_t v) {
+    const __half_raw h = __nv_cvt_fp8_to_halfraw(static_cast<__nv_fp8_storage_t>(v), Kind);
+    return __half2float(__half(h));
+  }
+  __device__ static std::uint8_t encode(float f, bool saturate) {
+    return static_cast<std::uint8_t>(__nv_cvt_float_to_fp8(f, saturate ? __NV_SATFINITE : __NV_NOSAT, Kind));
+  }
+};
+
+template <>
+struct Format<DType::f8_e4m3fn> : Fp8Format<__NV_E4M3> {};
+template <>
+struct Format<DType::f8_e5m2> : Fp8Format<__NV_E5M2> {};
+
+// A read-only operand of f32, bf16 or f16 elements chosen at run time. The dtype test is uniform across a
+// warp (one operand, one dtype), so it costs a predictable branch, not divergence.
+struct AnyFloat {
+  const void* data;
+  DType dtype;
+
+  __device__ float operator[](std::int64_t i) const {
+    switch (dtype) {
+      case DType::bf16:
+        return Format<DType::bf16>::decode(static_cast<const std::uint16_t*>(data)[i]);
+      case DType::f16:
+        return Format<DType::f16>::decode(static_cast<const std::uint16_t*>(data)[i]);
+      default:
+        return static_cast<const float*>(data)[i];
+    }
+  }
+};
+
+}  // namespace vramkit::cuda

@@ -1,0 +1,277 @@
+// linear's GEMM and the batched matmul through cuBLASLt (host code only: the kernels are NVIDIA's).
+// Layout: cuBLASLt is column-major, and a row-major matrix is its column-major transpose, so each row-major
+// product is computed as the transposed one, D = op(A)·op(B) column-major (ColumnMajorGemm below):
+//   linear y[rows, out] = x[rows, in]·W[out, in]ᵀ  ->  yᵀ[out, rows] = W·xᵀ: A = the weight buffer read as
+//   column-major [in, out] with transa = T (m = out), B = the x buffer as column-major [in, rows] (n = rows,
+//   k = in), D = the y buffer as column-major [out, rows]. The bias epilogue adds m = out values, broadcast
+//   over the rows: nn.Linear's bias.
+//   matmul c[M, N] = a[M, K]·b[K, N]  ->  cᵀ = bᵀ·aᵀ: A = the b buffer as column-major [N, K] (or [K, N] with
+//   transa = T when b is stored [N, K]), B = the a buffer as column-major [K, M], D = c as column-major
+//   [N, M]; batches through strided batch offsets.
+// Precision: CUBLAS_COMPUTE_32F with f32 scale: products accumulated in f32 (f32 inputs stay in f32: no
+// TF32), the bias added in f32, one rounding to the output dtype.
+// Plans: descriptors, layouts and the heuristic's first algorithm are built once per ColumnMajorGemm (shape,
+// dtype, transposes, batch strides, bias, pointer alignment) and reused; the bias pointer is set per call.
+#include <cublasLt.h>
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <tuple>
+
+#include "backends/cuda/cuda_check.h"
+#include "backends/cuda/cuda_device.h"
+#include "ops/cuda/gemm_cuda.h"
+#include "vramkit/error.h"
+
+namespace vramkit::cuda {
+namespace {
+
+[[noreturn]] void throw_cublas_error(cublasStatus_t status, const std::string& what, const char* file,
+                                     int line) {
+  throw CudaError(static_cast<int>(status),
+                  std::string("cuBLASLt ") + cublasLtGetStatusString(status) + " in " + what, file, line);
+}
+
+#define VRAMKIT_CUBLAS_CHECK(expr)                                           \
+  do {                                                                       \
+    const cublasStatus_t vramkit_cublas_status_ = (expr);                    \
+    if (vramkit_cublas_status_ != CUBLAS_STATUS_SUCCESS)                     \
+      throw_cublas_error(vramkit_cublas_status_, #expr, __FILE__, __LINE__); \
+  } while (0)
+
+cudaDataType_t cuda_type(DType dt) {
+  switch (dt) {
+    case DType::f32:
+      return CUDA_R_32F;
+    case DType::bf16:
+      return CUDA_R_16BF;
+    case DType::f16:
+      return CUDA_R_16F;
+    default:
+      throw DTypeError("cuda linear: dtype " + std::string(dtype_name(dt)) +
+                       " is not supported (f32, bf16, f16)");
+  }
+}
+
+// The largest power of two, at most 256, that divides the address: cuBLASLt's heuristic assumes 256-byte
+// aligned buffers unless told otherwise, and an algorithm chosen for that would fail on a view at an odd
+// offset.
+std::uint32_t alignment(const void* p) {
+  const auto address = reinterpret_cast<std::uintptr_t>(p);
+  if (address == 0) return 256;
+  return static_cast<std::uint32_t>(std::min<std::uintptr_t>(256, address & (~address + 1)));
+}
+
+std::string shape_text(const LinearGemm& g) {
+  return "x [" + std::to_string(g.rows) + ", " + std::to_string(g.in) + "] · W [" + std::to_string(g.out) +
+         ", " + std::to_string(g.in) + "]ᵀ " + std::string(dtype_name(g.dtype)) + (g.bias ? " + bias" : "");
+}
+
+// The descriptors of one GEMM shape and the algorithm the heuristic picked for it; destroyed with the
+// context.
+struct Plan {
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+
+  Plan() = default;
+  Plan(const Plan&) = delete;
+  Plan& operator=(const Plan&) = delete;
+  ~Plan() {  // unchecked on purpose: destructors do not throw
+    if (d) cublasLtMatrixLayoutDestroy(d);
+    if (b) cublasLtMatrixLayoutDestroy(b);
+    if (a) cublasLtMatrixLayoutDestroy(a);
+    if (desc) cublasLtMatmulDescDestroy(desc);
+  }
+};
+
+// One cuBLASLt call in its own terms: D[m, n] = op(A)·op(B) (+ bias[m]) column-major, `batch` times; A stored
+// as [m, k] (or [k, m] when transpose_a), B as [k, n] (or [n, k]), leading dimensions and batch strides in
+// elements. Also the plan cache's key.
+struct ColumnMajorGemm {
+  DType dtype;
+  bool transpose_a, transpose_b;
+  std::int64_t m, n, k, lda, ldb, ldd;
+  std::int64_t batch, stride_a, stride_b, stride_d;
+  bool bias;
+  std::uint32_t align;  // of every buffer (cuBLASLt's MIN_ALIGNMENT preferences)
+
+  auto key() const {
+    return std::tuple(dtype, transpose_a, transpose_b, m, n, k, lda, ldb, ldd, batch, stride_a, stride_b,
+                      stride_d, bias, align);
+  }
+  bool operator<(const ColumnMajorGemm& other) const { return key() < other.key(); }
+};
+
+}  // namespace
+
+struct GemmContext::Impl {
+  cublasLtHandle_t handle = nullptr;
+  DeviceBuffer workspace;
+  std::map<ColumnMajorGemm, Plan> plans;
+
+  ~Impl() {
+    plans.clear();
+    if (handle) cublasLtDestroy(handle);
+  }
+
+  // The plan of `g`, built on first use; `what` describes the product for error messages.
+  const Plan& plan(const ColumnMajorGemm& g, const std::string& what) {
+    if (auto it = plans.find(g); it != plans.end()) return it->second;
+    Plan& p = plans[g];
+    try {
+      build(p, g, what);
+    } catch (...) {
+      plans.erase(g);
+      throw;
+    }
+    return p;
+  }
+
+  static void set_batch(cublasLtMatrixLayout_t layout, std::int64_t batch, std::int64_t stride) {
+    if (batch == 1) return;
+    const auto count = static_cast<std::int32_t>(batch);
+    VRAMKIT_CUBLAS_CHECK(
+        cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof(count)));
+    VRAMKIT_CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
+                                                          &stride, sizeof(stride)));
+  }
+
+  void build(Plan& p, const ColumnMajorGemm& g, const std::string& what) {
+    const cudaDataType_t type = cuda_type(g.dtype);
+    VRAMKIT_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    const cublasOperation_t op_a = g.transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+                            op_b = g.transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+    VRAMKIT_CUBLAS_CHECK(
+        cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof(op_a)));
+    VRAMKIT_CUBLAS_CHECK(
+        cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof(op_b)));
+    if (g.bias) {
+      const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+      VRAMKIT_CUBLAS_CHECK(
+          cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)));
+      const auto bias_type = static_cast<std::int32_t>(type);
+      VRAMKIT_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE,
+                                                          &bias_type, sizeof(bias_type)));
+    }
+    const auto m = static_cast<std::uint64_t>(g.m), n = static_cast<std::uint64_t>(g.n),
+               k = static_cast<std::uint64_t>(g.k);
+    VRAMKIT_CUBLAS_CHECK(
+        cublasLtMatrixLayoutCreate(&p.a, type, g.transpose_a ? k : m, g.transpose_a ? m : k, g.lda));
+    VRAMKIT_CUBLAS_CHECK(
+        cublasLtMatrixLayoutCreate(&p.b, type, g.transpose_b ? n : k, g.transpose_b ? k : n, g.ldb));
+    VRAMKIT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.d, type, m, n, g.ldd));
+    set_batch(p.a, g.batch, g.stride_a);
+    set_batch(p.b, g.batch, g.stride_b);
+    set_batch(p.d, g.batch, g.stride_d);
+
+    cublasLtMatmulPreference_t preference = nullptr;
+    VRAMKIT_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&preference));
+    cublasLtMatmulHeuristicResult_t result{};
+    int found = 0;
+    const cublasStatus_t status = [&] {
+      const std::size_t workspace_bytes = workspace.bytes();
+      cublasStatus_t s = cublasLtMatmulPreferenceSetAttribute(
+          preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes, sizeof(workspace_bytes));
+      for (auto attribute :
+           {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+            CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
+        if (s == CUBLAS_STATUS_SUCCESS)
+          s = cublasLtMatmulPreferenceSetAttribute(preference, attribute, &g.align, sizeof(g.align));
+      if (s == CUBLAS_STATUS_SUCCESS)
+        s = cublasLtMatmulAlgoGetHeuristic(handle, p.desc, p.a, p.b, p.d, p.d, preference, 1, &result,
+                                           &found);
+      return s;
+    }();
+    cublasLtMatmulPreferenceDestroy(preference);
+    if (status != CUBLAS_STATUS_SUCCESS)
+      throw_cublas_error(status, "the algorithm heuristic for " + what, __FILE__, __LINE__);
+    if (found == 0)
+      throw_cublas_error(CUBLAS_STATUS_NOT_SUPPORTED, "no algorithm for " + what, __FILE__, __LINE__);
+    p.algo = result.algo;
+  }
+
+  // Runs a planned product: D = alpha · op(A)·op(B) (+ bias).
+  void run(const ColumnMajorGemm& g, const std::string& what, const void* a, const void* b, void* d,
+           const void* bias, float alpha, cudaStream_t stream) {
+    const Plan& p = plan(g, what);
+    if (bias)  // the plan is shared by every bias of this shape; the pointer is per call
+      VRAMKIT_CUBLAS_CHECK(
+          cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+    const float beta = 0.0f;
+    const cublasStatus_t status = cublasLtMatmul(handle, p.desc, &alpha, a, p.a, b, p.b, &beta, d, p.d, d,
+                                                 p.d, &p.algo, workspace.data(), workspace.bytes(), stream);
+    if (status != CUBLAS_STATUS_SUCCESS)
+      throw_cublas_error(status, "cublasLtMatmul for " + what, __FILE__, __LINE__);
+  }
+};
+
+GemmContext::GemmContext(std::size_t workspace_bytes) : impl_(std::make_unique<Impl>()) {
+  VRAMKIT_CUBLAS_CHECK(cublasLtCreate(&impl_->handle));
+  if (workspace_bytes > 0) impl_->workspace = DeviceBuffer(workspace_bytes);
+}
+
+GemmContext::~GemmContext() = default;
+
+std::size_t GemmContext::cached_plans() const {
+  return impl_->plans.size();
+}
+
+void launch_linear_gemm(GemmContext& context, const LinearGemm& g, cudaStream_t stream) {
+  cuda_type(g.dtype);  // rejects other dtypes before anything else
+  if (g.rows < 0 || g.in <= 0 || g.out <= 0)
+    throw ArgumentError("cuda linear: bad sizes for " + shape_text(g) + " (rows >= 0, in and out > 0)");
+  if (g.rows == 0) return;
+  const std::uint32_t align =
+      std::min({alignment(g.x), alignment(g.weight), alignment(g.y), alignment(g.bias)});
+  // yᵀ[out, rows] = W·xᵀ: A is the weight read as column-major [in, out], transposed.
+  const ColumnMajorGemm spec{.dtype = g.dtype,
+                             .transpose_a = true,
+                             .transpose_b = false,
+                             .m = g.out,
+                             .n = g.rows,
+                             .k = g.in,
+                             .lda = g.in,
+                             .ldb = g.in,
+                             .ldd = g.out,
+                             .batch = 1,
+                             .stride_a = 0,
+                             .stride_b = 0,
+                             .stride_d = 0,
+                             .bias = g.bias != nullptr,
+                             .align = align};
+  context.impl_->run(spec, shape_text(g), g.weight, g.x, g.y, g.bias, 1.0f, stream);
+}
+
+void launch_matmul_gemm(GemmContext& context, const MatmulGemm& g, cudaStream_t stream) {
+  cuda_type(g.dtype);
+  const std::string what = "a [" + std::to_string(g.batch) + ", " + std::to_string(g.m) + ", " +
+                           std::to_string(g.k) + "] · b [" + std::to_string(g.batch) + ", " +
+                           (g.b_transposed ? std::to_string(g.n) + ", " + std::to_string(g.k) + "]ᵀ "
+                                           : std::to_string(g.k) + ", " + std::to_string(g.n) + "] ") +
+                           std::string(dtype_name(g.dtype));
+  if (g.batch < 0 || g.m < 0 || g.n < 0 || g.k <= 0 || g.a_batch_stride < 0 || g.b_batch_stride < 0)
+    throw ArgumentError("cuda matmul: bad sizes for " + what + " (k > 0, the others >= 0)");
+  if (g.batch == 0 || g.m == 0 || g.n == 0) return;
+  const std::uint32_t align = std::min({alignment(g.a), alignment(g.b), alignment(g.c)});
+  // cᵀ[n, m] = bᵀ·aᵀ: A is the b buffer (column-major [n, k], or [k, n] transposed), B the a buffer.
+  const ColumnMajorGemm spec{.dtype = g.dtype,
+                             .transpose_a = g.b_transposed,
+                             .transpose_b = false,
+                             .m = g.n,
+                             .n = g.m,
+                             .k = g.k,
+                             .lda = g.b_transposed ? g.k : g.n,
+                             .ldb = g.k,
+                             .ldd = g.n,
+                             .batch = g.batch,
+                             .stride_a = g.b_batch_stride,
+                             .stride_b = g.a_batch_stride,
+                             .stride_d = g.m * g.n,
+                             .bias = false,
+                             .align = align};
+  context.impl_->run(spec, what, g.b, g.a, g.c, nullptr, g.alpha, stream);
+}
+
+}  // namespace vramkit::cuda

@@ -1,0 +1,86 @@
+// The GEMMs on the GPU, through cuBLASLt. linear: y = x·Wᵀ (+ bias), x [rows, in] and W [out, in] row-major
+// (nn.Linear's layout, as stored in the checkpoints), y [rows, out] row-major. bf16 x bf16 -> bf16 and f16 x
+// f16 -> f16 with f32 accumulation, f32 x f32 -> f32 in full f32 (no TF32). The bias is added in the
+// epilogue. fp8 weights are not read here: the VRAM manager upcasts them to the computation dtype first
+// (launch_dequantize_rows in convert_cuda.h), so a native fp8 GEMM is a later option.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "core/dtype.h"
+
+namespace vramkit::cuda {
+
+// One linear: device pointers, sizes in elements. x [rows, in], weight [out, in], bias [out] or null, y
+// [rows, out], all contiguous of `dtype` (f32, bf16 or f16; the bias too). y must not overlap x or the
+// weight.
+struct LinearGemm {
+  const void* x;
+  const void* weight;
+  const void* bias;
+  void* y;
+  DType dtype;
+  std::int64_t rows;
+  std::int64_t in;
+  std::int64_t out;
+};
+
+// One batched matrix product c[i] = alpha · a[i]·b[i] for i < batch (ops::matmul with equal dtypes, and the
+// q·kᵀ / p·v products of an attention done as GEMMs): row-major, all of `dtype` (f32, bf16, f16). a[i] [m, k]
+// at a + i·a_batch_stride; b[i] [k, n] at b + i·b_batch_stride, or stored [n, k] when b_transposed (keys for
+// q·kᵀ); strides in elements, 0 shares one matrix across the batch; c[i] [m, n] contiguous at c + i·m·n.
+struct MatmulGemm {
+  const void* a;
+  const void* b;
+  void* c;
+  DType dtype;
+  std::int64_t batch;
+  std::int64_t m;
+  std::int64_t n;
+  std::int64_t k;
+  bool b_transposed;
+  std::int64_t a_batch_stride;
+  std::int64_t b_batch_stride;
+  float alpha = 1.0f;
+};
+
+// One cuBLASLt handle, its workspace and the cache of matmul plans (descriptors and the heuristic's algorithm
+// per shape, dtype, bias presence and pointer alignment): the heuristic runs once per distinct linear. The
+// workspace is reused by every GEMM launched through this context, which is safe only when they are ordered,
+// so there is one context per stream and it is not thread-safe. It lives beside the compute stream it serves
+// (the CUDA accelerator's compute stream, once the ops dispatch to CUDA); the workspace comes from cudaMalloc
+// on the current device and is not counted in the VRAM budget yet.
+class GemmContext {
+ public:
+  static constexpr std::size_t kDefaultWorkspaceBytes = 32u << 20;  // NVIDIA's recommendation for Hopper
+
+  explicit GemmContext(std::size_t workspace_bytes = kDefaultWorkspaceBytes);
+  ~GemmContext();
+  GemmContext(const GemmContext&) = delete;
+  GemmContext& operator=(const GemmContext&) = delete;
+
+  // Plans built so far (one per distinct shape / dtype / bias / alignment).
+  std::size_t cached_plans() const;
+
+  friend void launch_linear_gemm(GemmContext& context, const LinearGemm& gemm, cudaStream_t stream);
+  friend void launch_matmul_gemm(GemmContext& context, const MatmulGemm& gemm, cudaStream_t stream);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Launches y = x·Wᵀ + bias on `stream` with `context`'s handle and workspace. Throws DTypeError for another
+// dtype, ArgumentError for non-positive in / out or negative rows, CudaError (with cuBLASLt's status and the
+// shape) when no algorithm fits or the call fails.
+void launch_linear_gemm(GemmContext& context, const LinearGemm& gemm, cudaStream_t stream);
+
+// Launches the batched product on `stream`. Throws DTypeError, ArgumentError (k <= 0, negative sizes or
+// strides), CudaError (with cuBLASLt's status and the shapes) when no algorithm fits or the call fails.
+void launch_matmul_gemm(GemmContext& context, const MatmulGemm& gemm, cudaStream_t stream);
+
+}  // namespace vramkit::cuda
