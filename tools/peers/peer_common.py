@@ -16,6 +16,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 
@@ -68,8 +69,16 @@ def ensure_packages(requirements, wheels):
     if wheels is None:
         sys.exit(f"missing Python packages {missing}: pip install {' '.join(missing)}, or pass --wheels DIR "
                  f"(a folder made by `pip download -d DIR -r tools/peers/requirements.txt`)")
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-index", "--find-links", str(wheels), *missing],
-                   check=True)
+    command = [sys.executable, "-m", "pip", "install", "--no-index", "--find-links", str(wheels), *missing]
+    if importlib.util.find_spec("torch") is not None:
+        # Keep the machine's own torch (built for its CUDA): a torchvision wheel that wants another torch then
+        # fails to resolve instead of silently replacing it.
+        from importlib.metadata import version
+        constraints = pathlib.Path(tempfile.mkdtemp()) / "constraints.txt"
+        constraints.write_text(f"torch=={version('torch')}\n")
+        command += ["--constraint", str(constraints)]
+    if subprocess.run(command).returncode != 0:
+        sys.exit(f"could not install {missing} from --wheels {wheels} (see pip's message above)")
     importlib.invalidate_caches()
 
 
