@@ -24,13 +24,13 @@ SYSTEM = "diffsynth"
 
 MODES = {
     "basic": "no VRAM management, all weights resident, bf16",
-    "cpu_offload": "offload bf16 cpu, onload/preparing bf16 cuda (component-level offload)",
+    "cpu-offload": "offload bf16 cpu, onload/preparing bf16 cuda (component-level offload)",
     "fp8": "offload fp8 cpu, onload/preparing fp8 cuda, computation bf16",
-    "limit0_bf16": "offload/onload bf16 cpu, preparing bf16 cuda, vram_limit=0 (every layer streamed)",
-    "limit0_fp8": "offload/onload fp8 cpu, preparing fp8 cuda, vram_limit=0 (every layer streamed)",
-    "dynamic_half_fp8": "offload/onload fp8 cpu, preparing fp8 cuda, vram_limit = VRAM in use + half the fp8 weights",
-    "disk_warm": "offload/onload disk, preparing fp8 cuda, vram_limit=0, page cache warm",
-    "disk_cold": "disk_warm with the weight files dropped from the page cache before every timed step",
+    "stream-bf16": "offload/onload bf16 cpu, preparing bf16 cuda, vram_limit=0 (every layer streamed)",
+    "stream-fp8": "offload/onload fp8 cpu, preparing fp8 cuda, vram_limit=0 (every layer streamed)",
+    "dynamic-50": "offload/onload fp8 cpu, preparing fp8 cuda, vram_limit = VRAM in use + half the fp8 weights",
+    "disk-warm": "offload/onload disk, preparing fp8 cuda, vram_limit=0, page cache warm",
+    "disk-cold": "disk-warm with the weight files dropped from the page cache before every timed step",
 }
 
 REQUIREMENTS = {"torch": "torch", "diffsynth": "diffsynth", "transformers": "transformers",
@@ -43,8 +43,8 @@ DIFFSYNTH_DIT_CONFIG = dict(patch_size=2, in_channels=64, out_channels=16, atten
 GIB = 1024 ** 3
 
 # Modes that set vram_limit (0 streams every layer); the others leave it unset.
-LIMIT_ZERO_MODES = ("limit0_bf16", "limit0_fp8", "disk_warm", "disk_cold")
-LIMITED_MODES = LIMIT_ZERO_MODES + ("dynamic_half_fp8",)
+LIMIT_ZERO_MODES = ("stream-bf16", "stream-fp8", "disk-warm", "disk-cold")
+LIMITED_MODES = LIMIT_ZERO_MODES + ("dynamic-50",)
 
 
 def check_config(config, model_dir):
@@ -66,13 +66,13 @@ def vram_config(mode, device):
     cpu, gpu = "cpu", str(device)
     states = {  # (offload, onload, preparing) as (dtype, device)
         "basic": None,
-        "cpu_offload": ((bf16, cpu), (bf16, gpu), (bf16, gpu)),
+        "cpu-offload": ((bf16, cpu), (bf16, gpu), (bf16, gpu)),
         "fp8": ((fp8, cpu), (fp8, gpu), (fp8, gpu)),
-        "limit0_bf16": ((bf16, cpu), (bf16, cpu), (bf16, gpu)),
-        "limit0_fp8": ((fp8, cpu), (fp8, cpu), (fp8, gpu)),
-        "dynamic_half_fp8": ((fp8, cpu), (fp8, cpu), (fp8, gpu)),
-        "disk_warm": (("disk", "disk"), ("disk", "disk"), (fp8, gpu)),
-        "disk_cold": (("disk", "disk"), ("disk", "disk"), (fp8, gpu)),
+        "stream-bf16": ((bf16, cpu), (bf16, cpu), (bf16, gpu)),
+        "stream-fp8": ((fp8, cpu), (fp8, cpu), (fp8, gpu)),
+        "dynamic-50": ((fp8, cpu), (fp8, cpu), (fp8, gpu)),
+        "disk-warm": (("disk", "disk"), ("disk", "disk"), (fp8, gpu)),
+        "disk-cold": (("disk", "disk"), ("disk", "disk"), (fp8, gpu)),
     }[mode]
     if states is None:
         return None
@@ -82,17 +82,17 @@ def vram_config(mode, device):
 
 
 def vram_limit_gib(mode, device, fp8_weight_bytes):
-    """vram_limit in GiB: unset, 0, or (dynamic_half_fp8) the device's memory in use now plus half the fp8 weights.
+    """vram_limit in GiB: unset, 0, or (dynamic-50) the device's memory in use now plus half the fp8 weights.
     DiffSynth compares it with the device-wide use reported by the driver before promoting each layer, greedily in
     the first forward, so that limit leaves about half the layers resident."""
     if mode in LIMIT_ZERO_MODES:
         return 0
-    if mode == "dynamic_half_fp8":
+    if mode == "dynamic-50":
         return (peer_common.device_used_bytes(device) + fp8_weight_bytes / 2) / GIB
     return None
 
 
-def load_dit(files, num_layers, mode, device, fp8_weight_bytes):
+def load_dit(files, num_layers, mode, device, vram_limit):
     import torch
     from diffsynth.core.loader.model import load_model
     from diffsynth.models.model_loader import ModelPool
@@ -105,7 +105,7 @@ def load_dit(files, num_layers, mode, device, fp8_weight_bytes):
     module_map = ModelPool().fetch_module_map("diffsynth.models.qwen_image_dit.QwenImageDiT", config)
     model = load_model(QwenImageDiT, paths, dict(num_layers=num_layers), torch.bfloat16, str(device),
                        use_disk_map=True, module_map=module_map, vram_config=config,
-                       vram_limit=vram_limit_gib(mode, device, fp8_weight_bytes))
+                       vram_limit=vram_limit)
     # The pipeline's load_models_to_device(["dit"]) before denoising: every wrapped layer to its onload state.
     for module in model.modules():
         if hasattr(module, "onload"):
@@ -113,8 +113,13 @@ def load_dit(files, num_layers, mode, device, fp8_weight_bytes):
     return model
 
 
-def drop_page_cache(files):
-    """Evicts the weight files from the page cache (clean pages; no root needed), so the next read is cold."""
+def make_cold(dit, files):
+    """Evicts the weight files from the page cache (clean pages; no root needed), so the next read is cold. The
+    disk map's safetensors handles map the files, and pages still mapped are not evicted: they are reopened first
+    (DiffSynth's own flush_files, which it calls every 10^9 parameters read), which unmaps what was read."""
+    disk_maps = {id(m.disk_map): m.disk_map for m in dit.modules() if getattr(m, "disk_map", None) is not None}
+    for disk_map in disk_maps.values():
+        disk_map.flush_files()
     for path in files:
         fd = os.open(path, os.O_RDONLY)
         try:
@@ -166,12 +171,16 @@ def main():
         for _ in range(branches):
             model_fn_qwen_image(dit=dit, **inputs)
 
+    def limit_now(mode, settings):
+        settings["vram_limit_gib"] = vram_limit_gib(mode, device, weight_fp8_bytes)
+        return settings["vram_limit_gib"]
+
     for mode in args.modes:
         config8 = vram_config(mode, device)
         settings = dict(vram_config=None if config8 is None else {k: str(v) for k, v in config8.items()},
-                        vram_limit_gib=0 if mode in LIMIT_ZERO_MODES else
-                        ("VRAM in use + half the fp8 weights" if mode == "dynamic_half_fp8" else "unset"),
-                        page_cache="dropped before every step" if mode == "disk_cold" else None,
+                        # Set again when the mode loads: dynamic-50's depends on the device's use then.
+                        vram_limit_gib=0 if mode in LIMIT_ZERO_MODES else None,
+                        page_cache="dropped before every step" if mode == "disk-cold" else None,
                         workload=shape, model=str(args.model), fp8_weight_bytes=weight_fp8_bytes,
                         cfg_execution="two batch-1 forwards" if args.cfg else None,
                         diffsynth=importlib.metadata.version("diffsynth"), warmup=args.warmup, repeat=args.repeat)
@@ -182,8 +191,8 @@ def main():
         else:
             result = peer_common.measure(
                 SYSTEM, mode, args, device,
-                lambda: load_dit(files, config["num_layers"], mode, device, weight_fp8_bytes), step, settings,
-                before_each=(lambda: drop_page_cache(files)) if mode == "disk_cold" else None)
+                lambda: load_dit(files, config["num_layers"], mode, device, limit_now(mode, settings)), step, settings,
+                before_each=(lambda dit: make_cold(dit, files)) if mode == "disk-cold" else None)
         peer_common.emit(result, args.json)
 
 

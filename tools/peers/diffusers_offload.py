@@ -4,7 +4,7 @@ random inputs of the real shapes), all resident or with diffusers' group offload
 group prefetched on a side stream from pinned host copies), with or without fp8 layerwise casting.
 
     python tools/peers/diffusers_offload.py --model DIR --width 1328 --height 1328 --text-tokens 128 \
-        --modes basic,block_stream,leaf_stream,leaf_stream_fp8 --repeat 5 --json peers.jsonl
+        --modes basic,block-stream,leaf-stream,leaf-stream-fp8 --repeat 5 --json peers.jsonl
 
 Prints one JSON object per mode (see peer_common.py). --cfg times one CFG step as a batch of 2 (the transformer
 takes both branches in one call; diffusers' own QwenImagePipeline calls it twice, once per branch).
@@ -16,10 +16,10 @@ SYSTEM = "diffusers"
 
 MODES = {
     "basic": "all weights resident on the GPU, bf16",
-    "block_stream": "group offload, block level (1 block per group), use_stream",
-    "leaf_stream": "group offload, leaf level, use_stream",
-    "block_stream_fp8": "block_stream with fp8 e4m3fn layerwise casting (storage fp8, compute bf16)",
-    "leaf_stream_fp8": "leaf_stream with fp8 e4m3fn layerwise casting (storage fp8, compute bf16)",
+    "block-stream": "group offload, block level (1 block per group), use_stream",
+    "leaf-stream": "group offload, leaf level, use_stream",
+    "block-stream-fp8": "block-stream with fp8 e4m3fn layerwise casting (storage fp8, compute bf16)",
+    "leaf-stream-fp8": "leaf-stream with fp8 e4m3fn layerwise casting (storage fp8, compute bf16)",
 }
 
 REQUIREMENTS = {"torch": "torch", "diffusers": "diffusers", "transformers": "transformers",
@@ -28,10 +28,10 @@ REQUIREMENTS = {"torch": "torch", "diffusers": "diffusers", "transformers": "tra
 
 def mode_settings(mode):
     """What diffusers is asked to do in each mode (also recorded in the output)."""
-    offload_type = {"block": "block_level", "leaf": "leaf_level"}.get(mode.split("_")[0])
+    offload_type = {"block": "block_level", "leaf": "leaf_level"}.get(mode.split("-")[0])
     return dict(offload_type=offload_type, num_blocks_per_group=1 if offload_type == "block_level" else None,
                 use_stream=offload_type is not None, offload_device="cpu" if offload_type else None,
-                storage_dtype="float8_e4m3fn" if mode.endswith("_fp8") else "bfloat16", compute_dtype="bfloat16")
+                storage_dtype="float8_e4m3fn" if mode.endswith("-fp8") else "bfloat16", compute_dtype="bfloat16")
 
 
 def load_transformer(model_dir, mode, device):

@@ -30,9 +30,10 @@ def parse_args(description, modes):
     parser.add_argument("--width", type=int, default=1328, help="image width in pixels, a multiple of 16")
     parser.add_argument("--height", type=int, default=1328, help="image height in pixels, a multiple of 16")
     parser.add_argument("--text-tokens", type=int, default=128, help="text tokens of the prompt embedding")
-    parser.add_argument("--cfg", action="store_true",
-                        help="time one classifier-free-guidance step (positive and negative branch) instead of one "
-                             "batch-1 forward, executed the way the peer's own pipeline does it")
+    parser.add_argument("--cfg", nargs="?", type=float, const=4.0, metavar="SCALE",
+                        help="with a scale > 1 (alone: 4.0), time one classifier-free-guidance step (positive and "
+                             "negative branch) instead of one batch-1 forward, executed the way the peer runs it; "
+                             "the scale only switches CFG on, as in `vramkit bench --cfg S`")
     parser.add_argument("--modes", default=",".join(modes),
                         help=f"comma-separated subset of: {mode_help} (default: all)")
     parser.add_argument("--repeat", type=int, default=5, help="timed forwards per mode (>= 5 for the median)")
@@ -44,6 +45,7 @@ def parse_args(description, modes):
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     args = parser.parse_args()
 
+    args.cfg = args.cfg is not None and args.cfg > 1
     args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     unknown = [m for m in args.modes if m not in modes]
     if unknown or not args.modes:
@@ -142,8 +144,8 @@ def release_memory(device):
 
 def measure(system, mode, args, device, load, step, settings, before_each=None):
     """Loads a mode's model with `load()` (returns the state `step` needs), then runs `step(state)` warmup + repeat
-    times; only the last `repeat` are timed. `before_each()` runs untimed before every step (e.g. dropping the page
-    cache). Returns the mode's result object; the model is released before returning."""
+    times; only the last `repeat` are timed. `before_each(state)` runs untimed before every step (e.g. dropping the
+    page cache). Returns the mode's result object; the model is released before returning."""
     import torch
     release_memory(device)
     used_before = device_used_bytes(device) if device.type == "cuda" else None
@@ -156,7 +158,7 @@ def measure(system, mode, args, device, load, step, settings, before_each=None):
     driver_peak = 0
     for i in range(args.warmup + args.repeat):
         if before_each is not None:
-            before_each()
+            before_each(state)
         sync(device)
         start = time.perf_counter()
         with torch.no_grad():
