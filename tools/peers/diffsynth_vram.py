@@ -63,22 +63,22 @@ def vram_config(mode, device):
     """The eight keys of DiffSynth's VRAM config per mode (None: basic, no VRAM management)."""
     import torch
     bf16, fp8 = torch.bfloat16, torch.float8_e4m3fn
-    cpu, gpu = "cpu", str(device)
+    cpu, dev = "cpu", str(device)  # dev: the computation device
     states = {  # (offload, onload, preparing) as (dtype, device)
         "basic": None,
-        "cpu-offload": ((bf16, cpu), (bf16, gpu), (bf16, gpu)),
-        "fp8": ((fp8, cpu), (fp8, gpu), (fp8, gpu)),
-        "stream-bf16": ((bf16, cpu), (bf16, cpu), (bf16, gpu)),
-        "stream-fp8": ((fp8, cpu), (fp8, cpu), (fp8, gpu)),
-        "dynamic-50": ((fp8, cpu), (fp8, cpu), (fp8, gpu)),
-        "disk-warm": (("disk", "disk"), ("disk", "disk"), (fp8, gpu)),
-        "disk-cold": (("disk", "disk"), ("disk", "disk"), (fp8, gpu)),
+        "cpu-offload": ((bf16, cpu), (bf16, dev), (bf16, dev)),
+        "fp8": ((fp8, cpu), (fp8, dev), (fp8, dev)),
+        "stream-bf16": ((bf16, cpu), (bf16, cpu), (bf16, dev)),
+        "stream-fp8": ((fp8, cpu), (fp8, cpu), (fp8, dev)),
+        "dynamic-50": ((fp8, cpu), (fp8, cpu), (fp8, dev)),
+        "disk-warm": (("disk", "disk"), ("disk", "disk"), (fp8, dev)),
+        "disk-cold": (("disk", "disk"), ("disk", "disk"), (fp8, dev)),
     }[mode]
     if states is None:
         return None
     (off_dtype, off_dev), (on_dtype, on_dev), (prep_dtype, prep_dev) = states
     return dict(offload_dtype=off_dtype, offload_device=off_dev, onload_dtype=on_dtype, onload_device=on_dev,
-                preparing_dtype=prep_dtype, preparing_device=prep_dev, computation_dtype=bf16, computation_device=gpu)
+                preparing_dtype=prep_dtype, preparing_device=prep_dev, computation_dtype=bf16, computation_device=dev)
 
 
 def vram_limit_gib(mode, device, fp8_weight_bytes):
@@ -176,8 +176,8 @@ def main():
         return settings["vram_limit_gib"]
 
     for mode in args.modes:
-        config8 = vram_config(mode, device)
-        settings = dict(vram_config=None if config8 is None else {k: str(v) for k, v in config8.items()},
+        eight_keys = vram_config(mode, device)
+        settings = dict(vram_config=None if eight_keys is None else {k: str(v) for k, v in eight_keys.items()},
                         # Set again when the mode loads: dynamic-50's depends on the device's use then.
                         vram_limit_gib=0 if mode in LIMIT_ZERO_MODES else None,
                         page_cache="dropped before every step" if mode == "disk-cold" else None,
