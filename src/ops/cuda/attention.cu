@@ -52,6 +52,14 @@ struct Params {
   float scale;
 };
 
+// The keys a tile of queries [q0, q0 + query_tile) needs: all of them, or with a causal mask (query i sees keys
+// j <= i + (Lk - Lq)) those up to the tile's last query's.
+__device__ std::int64_t key_end_of(const Params& p, std::int64_t q0, int query_tile) {
+  if (!p.causal) return p.d.kv_len;
+  const std::int64_t last_seen = q0 + query_tile + (p.d.kv_len - p.d.q_len);  // exclusive
+  return last_seen < p.d.kv_len ? last_seen : p.d.kv_len;
+}
+
 template <DType T, int D>
 __global__ void __launch_bounds__(kWarps * 32) attention_cuda_core_kernel(Params p) {
   using F = Format<T>;
@@ -87,13 +95,7 @@ __global__ void __launch_bounds__(kWarps * 32) attention_cuda_core_kernel(Params
     for (int t = 0; t < kDimsPerLane; ++t) acc[r][t] = 0.0f;
   }
 
-  // Causal: query i sees keys j <= i + (Lk - Lq); the block's last query bounds the keys it needs.
-  const std::int64_t causal_shift = d.kv_len - d.q_len;
-  std::int64_t key_end = d.kv_len;
-  if (p.causal) {
-    const std::int64_t last_seen = q0 + kQueryTile + causal_shift;  // exclusive
-    if (last_seen < key_end) key_end = last_seen;
-  }
+  const std::int64_t key_end = key_end_of(p, q0, kQueryTile);
 
   for (std::int64_t k0 = 0; k0 < key_end; k0 += kKeyTile) {
     __syncthreads();  // the previous tile is no longer read (and, the first time, q_tile is complete)
@@ -119,7 +121,7 @@ __global__ void __launch_bounds__(kWarps * 32) attention_cuda_core_kernel(Params
     }
     for (int r = 0; r < kRowsPerWarp; ++r) {
       const std::int64_t i = q0 + warp * kRowsPerWarp + r;
-      const bool allowed = key_allowed && (!p.causal || key <= i + causal_shift);
+      const bool allowed = key_allowed && (!p.causal || key <= i + (d.kv_len - d.q_len));
       s[r] = allowed ? s[r] * p.scale : -INFINITY;
       // Online softmax update of row r (every lane holds the same m, l after the butterfly reductions).
       const float m_new = fmaxf(m[r], warp_max(s[r]));
@@ -215,12 +217,7 @@ __global__ void __launch_bounds__(kWarps * 32) attention_tc_kernel(Params p) {
   const std::int64_t i = q0 + warp * kTcRowsPerWarp + row;
   float m = -INFINITY, l = 0.0f;
 
-  const std::int64_t causal_shift = d.kv_len - d.q_len;
-  std::int64_t key_end = d.kv_len;
-  if (p.causal) {
-    const std::int64_t last_seen = q0 + kTcQueryTile + causal_shift;  // exclusive
-    if (last_seen < key_end) key_end = last_seen;
-  }
+  const std::int64_t key_end = key_end_of(p, q0, kTcQueryTile);
 
   for (std::int64_t k0 = 0; k0 < key_end; k0 += kKeyTile) {
     __syncthreads();  // the previous tile is no longer read (and, the first time, q_tile is complete)
@@ -254,7 +251,7 @@ __global__ void __launch_bounds__(kWarps * 32) attention_tc_kernel(Params p) {
     for (int c = 0; c < 16; ++c) {
       const std::int64_t key = k0 + half * 16 + c;
       const bool allowed = key < d.kv_len && (!p.key_valid || p.key_valid[b * d.kv_len + key] != 0) &&
-                           (!p.causal || key <= i + causal_shift);
+                           (!p.causal || key <= i + (d.kv_len - d.q_len));
       scores[c] = allowed ? s_w[row * kKeyTile + half * 16 + c] * p.scale : -INFINITY;
       tile_max = fmaxf(tile_max, scores[c]);
     }
