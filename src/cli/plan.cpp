@@ -176,7 +176,11 @@ void run_plan(const PlanArguments& args, std::ostream& out) {
   for (const auto& c : components) {
     const VramSettings settings = resolve_vram_arguments(args.vram, single ? "" : c.name);
     const ResolvedVramConfig config = settings.config.resolve();
-    const LayoutPolicy policy{config, settings.manager.fp8_scaling, {}};
+    // The disk tier's read plans depend on the files' direct-I/O alignment: the files are opened as a run would.
+    std::unique_ptr<DiskSource> disk;
+    if (config.onload.device.kind == Placement::Kind::disk)
+      disk = std::make_unique<DiskSource>(*c.weights, settings.manager.direct_io);
+    const LayoutPolicy policy{config, settings.manager.fp8_scaling, {}, disk.get()};
     std::vector<UnitLayout> layouts;
     for (const auto& spec : leaf_module_units(*c.weights)) layouts.push_back(make_unit_layout(spec, *c.weights, policy));
     const Plan plan = plan_residency(

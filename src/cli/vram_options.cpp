@@ -16,6 +16,9 @@ void add_vram_arguments(CLI::App& command, VramArguments& args) {
       CLI::Range(1, 64));
   command.add_option("--units", args.units, "leaf or block: a managed unit per leaf module or per transformer block")
       ->capture_default_str();
+  command.add_option("--direct-io", args.direct_io,
+                     "auto, on or off: read disk-streamed weights with O_DIRECT (auto: where the filesystem allows)")
+      ->capture_default_str();
 }
 
 PipelineConfig pipeline_config(const std::string& model, const VramArguments& args) {

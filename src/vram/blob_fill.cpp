@@ -4,7 +4,6 @@
 
 #include "core/convert.h"
 #include "vram/fp8_scaling.h"
-#include "vramkit/error.h"
 
 namespace vramkit {
 
@@ -21,20 +20,6 @@ void fill_blob_from_files(const UnitLayout& unit, const BlobLayout& blob, const 
       convert(view.data(), t.dtype(), out + b.offset, b.dtype, b.rows * b.cols);
     }
   }
-}
-
-std::uint64_t read_blob_from_disk(const UnitLayout& unit, const BlobLayout& blob, const WeightFiles& files, void* dst) {
-  std::uint64_t total = 0;
-  for (std::size_t i = 0; i < unit.sources.size(); ++i) {
-    const WeightTensor& t = *unit.sources[i];
-    const BlobTensor& b = blob.tensors[i];
-    if (b.dtype != t.dtype())
-      throw DTypeError("unit " + unit.name + ": tensor " + t.name() + " is read from disk as " +
-                       std::string(dtype_name(t.dtype())) + ", not " + std::string(dtype_name(b.dtype)));
-    files.file(t).read(*t.entry, 0, t.bytes(), static_cast<char*>(dst) + b.offset);
-    total += t.bytes();
-  }
-  return total;
 }
 
 }  // namespace vramkit

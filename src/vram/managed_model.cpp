@@ -65,7 +65,9 @@ ManagedModel::ManagedModel(VramManager& manager, std::string name, std::shared_p
   if (!files_) throw ArgumentError("model " + name_ + ": no weight files");
   if (config_.computation.device.kind != Placement::Kind::accelerator)
     throw ArgumentError("model " + name_ + ": the VRAM manager runs models whose computation_device is the accelerator");
-  const LayoutPolicy policy{config_, manager.options().fp8_scaling, options_.sensitive};
+  if (config_.onload.device.kind == Placement::Kind::disk)
+    disk_ = std::make_unique<DiskSource>(*files_, manager.options().direct_io);
+  const LayoutPolicy policy{config_, manager.options().fp8_scaling, options_.sensitive, disk_.get()};
   for (const auto& spec : units) layouts_.push_back(make_unit_layout(spec, *files_, policy));
   host_blobs_.assign(layouts_.size(), nullptr);
   resident_.assign(layouts_.size(), nullptr);

@@ -116,6 +116,7 @@ class ManagedModel {
   Accelerator& acc_;
   std::string name_;
   std::shared_ptr<const WeightFiles> files_;
+  std::unique_ptr<DiskSource> disk_;  // the files opened for the disk readers, when onload is disk
   ResolvedVramConfig config_;
   ModelOptions options_;
   std::vector<UnitLayout> layouts_;

@@ -11,6 +11,7 @@
 
 #include "backends/accelerator.h"
 #include "io/model_files.h"
+#include "vram/disk_reads.h"
 #include "vram/fp8_scaling.h"
 #include "vram/telemetry.h"
 #include "vram/trace.h"
@@ -27,6 +28,7 @@ struct ManagerOptions {
   Fp8Scaling fp8_scaling = Fp8Scaling::per_channel;
   int disk_threads = 4;                     // pread workers of the disk tier
   int disk_buffers = 4;                     // pinned staging buffers of the disk tier (read-ahead depth)
+  DirectIo direct_io = DirectIo::automatic;  // O_DIRECT disk reads (vram/disk_reads.h)
   bool trace = false;                       // record a Chrome trace of the streams (trace())
   // Models group each transformer block's (decoder layer's) leaf modules into one unit: fewer, larger copies,
   // a ring slot the size of a block. Models without blocks keep their leaf units.

@@ -3,7 +3,6 @@
 // described in managed_model.h.
 #include <algorithm>
 
-#include "vram/blob_fill.h"
 #include "vram/managed_model.h"
 #include "vramkit/error.h"
 
@@ -26,10 +25,13 @@ void ManagedModel::start_streaming() {
   manager_.telemetry().add_staging(static_cast<std::int64_t>(slots * plan_.ring_slot_bytes));
   if (!disk_staged_.empty()) {
     disk_buffer_bytes_ = 0;
-    for (std::size_t pos : disk_staged_) disk_buffer_bytes_ = std::max(disk_buffer_bytes_, layouts_[staged_[pos]].stream.bytes);
+    for (std::size_t pos : disk_staged_)
+      disk_buffer_bytes_ = std::max(disk_buffer_bytes_, layouts_[staged_[pos]].disk.buffer_bytes);
     disk_buffers_.resize(static_cast<std::size_t>(manager_.options().disk_buffers));
+    // Direct reads need the buffers aligned to the files' direct-I/O alignment.
+    const std::uint64_t alignment = std::max(kBlobAlignment, disk_->buffer_alignment());
     for (auto& b : disk_buffers_) {
-      b.host = acc_.pinned_allocator()->allocate(disk_buffer_bytes_, kBlobAlignment);
+      b.host = acc_.pinned_allocator()->allocate(disk_buffer_bytes_, alignment);
       b.freed = acc_.create_event();
       b.read_job = b.copied_job = -1;
     }
@@ -93,8 +95,16 @@ void ManagedModel::copy_loop() {
           if (stopping_) return;
           src = buffer->host;
         }
-        h2d.copy(dev, src, l.stream.bytes);
-        manager_.telemetry().add_h2d_bytes(l.stream.bytes);
+        if (buffer) {
+          // Each tensor from where its aligned read put it in the buffer, to its place in the stream layout.
+          for (std::size_t i = 0; i < l.sources.size(); ++i)
+            if (l.stream.tensors[i].bytes > 0)
+              h2d.copy(dev + l.stream.tensors[i].offset, static_cast<const char*>(src) + l.disk.tensor_offsets[i],
+                       l.stream.tensors[i].bytes);
+        } else {
+          h2d.copy(dev, src, l.stream.bytes);
+        }
+        manager_.telemetry().add_h2d_bytes(l.stream_copy_bytes());
         if (buffer) {
           h2d.record(*buffer->freed);
           std::lock_guard lock(mutex_);
@@ -112,7 +122,7 @@ void ManagedModel::copy_loop() {
     }
   } catch (...) {
     std::lock_guard lock(mutex_);
-    worker_error_ = std::current_exception();
+    if (!worker_error_) worker_error_ = std::current_exception();  // the first failure; later ones follow from it
     cv_.notify_all();
   }
 }
@@ -141,7 +151,8 @@ void ManagedModel::reader_loop(int index) {
       const std::size_t pos = disk_staged_[static_cast<std::size_t>(job % disk)];
       const UnitLayout& l = layouts_[staged_[pos]];
       const double start = trace ? trace->now_us() : 0.0;
-      manager_.telemetry().add_disk_bytes(read_blob_from_disk(l, l.stream, *files_, buffer.host));
+      for (const DiskRead& read : l.disk.reads) disk_->read(read, static_cast<char*>(buffer.host));
+      manager_.telemetry().add_disk_bytes(l.disk.read_bytes);
       if (trace) trace->add(track, "read " + l.name, start, trace->now_us());
       {
         std::lock_guard lock(mutex_);
@@ -151,7 +162,7 @@ void ManagedModel::reader_loop(int index) {
     }
   } catch (...) {
     std::lock_guard lock(mutex_);
-    worker_error_ = std::current_exception();
+    if (!worker_error_) worker_error_ = std::current_exception();  // the first failure; later ones follow from it
     cv_.notify_all();
   }
 }

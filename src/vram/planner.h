@@ -31,7 +31,8 @@ struct PlanUnit {
   std::uint64_t stream_bytes = 0;    // bytes copied host -> device each time the unit runs streamed
   std::uint64_t staging_bytes = 0;   // device bytes it needs while streamed (copy buffer + upcast buffer)
   std::uint64_t resident_staging_bytes = 0;  // device bytes it needs while resident (upcast buffer, if any)
-  std::uint64_t disk_bytes = 0;      // bytes read from disk each time it runs streamed (0 unless onload is disk)
+  std::uint64_t disk_bytes = 0;      // bytes read from disk each time it runs streamed: its aligned reads (0 unless
+                                     // onload is disk)
   DType resident_dtype = DType::bf16;
   DType stream_dtype = DType::bf16;
   bool may_be_resident = true;  // false when the preparing device is not the accelerator

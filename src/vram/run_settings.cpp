@@ -117,6 +117,7 @@ VramSettings resolve_vram_arguments(const VramArguments& args, std::string_view 
   if (args.units != "leaf" && args.units != "block")
     throw ArgumentError("--units: '" + args.units + "' is not leaf or block");
   s.manager.block_units = args.units == "block";
+  s.manager.direct_io = parse_direct_io(args.direct_io, "--direct-io");
   return s;
 }
 

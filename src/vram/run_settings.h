@@ -8,6 +8,7 @@
 //                  component, or one object per component name ({"transformer": {...}, "vae": {...}})
 //   ring_slots     streaming buffers in flight
 //   units          leaf | block: one managed unit per leaf module, or per transformer block / decoder layer
+//   direct_io      auto | on | off              (O_DIRECT disk reads, vram/disk_reads.h)
 // Errors name the option (as the CLI spells it) and the value.
 #pragma once
 
@@ -31,6 +32,7 @@ struct VramArguments {
   std::string vram_config;
   int ring_slots = 2;
   std::string units = "leaf";
+  std::string direct_io = "auto";
 };
 
 struct RunDevice {

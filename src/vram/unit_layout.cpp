@@ -113,20 +113,30 @@ UnitLayout make_unit_layout(const UnitSpec& spec, const WeightFiles& files, cons
     place(u.stream, *t, streamed, u.stream_from_disk ? Fp8Scaling::none : policy.scaling);
     place(u.resident, *t, stored_dtype(cfg.preparing, *t, compute, sensitive), policy.scaling);
   }
+  if (u.stream_from_disk) {
+    if (!policy.disk) throw ArgumentError("unit " + spec.name + ": onload from disk needs the disk tier's files");
+    u.disk = policy.disk->plan(u.sources);
+  }
   u.compute_from_stream = compute_layout(u.stream, u.compute_dtypes);
   u.compute_from_resident = compute_layout(u.resident, u.compute_dtypes);
   return u;
+}
+
+std::uint64_t UnitLayout::stream_copy_bytes() const {
+  if (!stream_from_disk) return stream.bytes;
+  std::uint64_t bytes = 0;
+  for (const auto& t : stream.tensors) bytes += t.bytes;
+  return bytes;
 }
 
 PlanUnit UnitLayout::plan_unit() const {
   PlanUnit p;
   p.name = name;
   p.resident_bytes = resident.bytes;
-  p.stream_bytes = stream.bytes;
+  p.stream_bytes = stream_copy_bytes();
   p.staging_bytes = staging_bytes();
   p.resident_staging_bytes = compute_from_resident.bytes;
-  if (stream_from_disk)
-    for (const auto* t : sources) p.disk_bytes += t->bytes();
+  p.disk_bytes = disk.read_bytes;
   p.may_be_resident = may_be_resident;
   // The table shows the dtype of the unit's largest tensor.
   const auto main_dtype = [](const BlobLayout& b) {

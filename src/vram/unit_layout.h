@@ -9,7 +9,9 @@
 //   compute    the computation-dtype copies of the tensors whose stored dtype differs (the upcast targets),
 //              one layout per source (from stream, from resident)
 // Every tensor starts at a multiple of kBlobAlignment; per-channel fp8 scales (f32, one per row) follow their
-// tensor's data.
+// tensor's data. A unit streamed from disk also has a read plan (vram/disk_reads.h): its tensors arrive in the
+// pinned buffer at the offsets the aligned reads give them, and are copied from there into the stream layout
+// of the ring, one copy per tensor.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "io/model_files.h"
+#include "vram/disk_reads.h"
 #include "vram/fp8_scaling.h"
 #include "vram/planner.h"
 #include "vram/vram_config.h"
@@ -55,6 +58,8 @@ struct LayoutPolicy {
   Fp8Scaling scaling = Fp8Scaling::per_channel;
   // Tensors kept in the computation dtype instead of fp8 (default: rank < 2, i.e. biases and norm weights).
   std::function<bool(const WeightTensor&)> sensitive;
+  // The disk tier's files, which fix the read plans; required when the onload device is disk.
+  const DiskSource* disk = nullptr;
 };
 
 struct UnitLayout {
@@ -65,13 +70,18 @@ struct UnitLayout {
   // Upcast targets; an entry with bytes == 0 means the tensor is used in place (no conversion from that source).
   BlobLayout compute_from_stream, compute_from_resident;
   bool stream_from_disk = false;
+  DiskReadPlan disk;  // how the unit is read from disk (stream_from_disk only)
   bool may_be_resident = true;
 
   std::uint64_t staging_bytes() const { return stream.bytes + compute_from_stream.bytes; }
+  // The bytes one streamed use copies host -> device: the stream layout whole from a host copy, the tensors
+  // alone (not the layout's padding) from a disk buffer.
+  std::uint64_t stream_copy_bytes() const;
   PlanUnit plan_unit() const;
 };
 
-// Throws ArgumentError naming the unit and tensor when a tensor is missing from `files`.
+// Throws ArgumentError naming the unit and tensor when a tensor is missing from `files`, or when the onload
+// device is disk and the policy has no DiskSource.
 UnitLayout make_unit_layout(const UnitSpec& spec, const WeightFiles& files, const LayoutPolicy& policy);
 
 // The planner's input for a model's units under `config`: a model whose onload state is the accelerator is on

@@ -167,7 +167,7 @@ TEST_F(ManagerTest, DiskModeRunsUnderAHostMemoryCapSmallerThanTheModel) {
   std::uint64_t model_total = 0, largest = 0;
   for (const auto& u : model->units()) {
     model_total += u.stream.bytes;
-    largest = std::max(largest, u.stream.bytes);
+    largest = std::max(largest, u.disk.buffer_bytes);  // a unit's aligned reads
   }
   emu->pinned_allocator()->set_cap(2 * largest);  // room for the two read-ahead buffers, not for the model
   ASSERT_LT(2 * largest, model_total / 2);
