@@ -184,7 +184,8 @@ void run_plan(const PlanArguments& args, std::ostream& out) {
     std::vector<UnitLayout> layouts;
     for (const auto& spec : leaf_module_units(*c.weights)) layouts.push_back(make_unit_layout(spec, *c.weights, policy));
     const Plan plan = plan_residency(
-        make_plan_request(layouts, config, settings.manager.vram_limit, workspace, settings.manager.ring_slots));
+        make_plan_request(layouts, config, settings.manager.vram_limit, workspace, settings.manager.ring_slots,
+                          settings.manager.lookahead_bytes));
     if (args.json) {
       all.push_back(plan_json(c.name, plan));
       continue;

@@ -12,12 +12,15 @@ void add_vram_arguments(CLI::App& command, VramArguments& args) {
   command.add_option("--storage-dtype", args.storage_dtype, "bf16 or fp8: the dtype weights are stored in");
   command.add_option("--vram-limit", args.vram_limit, "GiB of VRAM for weights and activations, or auto");
   command.add_option("--vram-config", args.vram_config, "a JSON file with the eight VRAM config keys");
-  command.add_option("--ring-slots", args.ring_slots, "streaming buffers in flight")->capture_default_str()->check(
+  command.add_option("--ring-slots", args.ring_slots, "streamed units a model may hold at once")->capture_default_str()->check(
       CLI::Range(1, 64));
   command.add_option("--units", args.units, "leaf or block: a managed unit per leaf module or per transformer block")
       ->capture_default_str();
   command.add_option("--direct-io", args.direct_io,
                      "auto, on or off: read disk-streamed weights with O_DIRECT (auto: where the filesystem allows)")
+      ->capture_default_str();
+  command.add_option("--lookahead-mib", args.lookahead_mib,
+                     "MiB of VRAM for weights copied ahead of the computation (0: the minimum for --ring-slots)")
       ->capture_default_str();
 }
 

@@ -110,7 +110,8 @@ Plan ManagedModel::make_plan() const {
     limit = *limit > others ? *limit - others : 0;
   }
   return plan_residency(
-      make_plan_request(layouts_, config_, limit, options_.workspace_bytes, manager_.options().ring_slots));
+      make_plan_request(layouts_, config_, limit, options_.workspace_bytes, manager_.options().ring_slots,
+                        manager_.options().lookahead_bytes));
 }
 
 void ManagedModel::onload() {
@@ -227,10 +228,10 @@ UnitLease ManagedModel::acquire(std::size_t unit) {
   std::int64_t sequence;
   {
     std::unique_lock lock(mutex_);
-    if (outstanding_ >= static_cast<int>(ring_.size()))
+    if (outstanding_ >= manager_.options().ring_slots)
       throw ArgumentError("model " + name_ + ": unit " + l.name + " would be the " + std::to_string(outstanding_ + 1) +
-                          "th streamed unit held at once, but the ring has " + std::to_string(ring_.size()) +
-                          " slots; release leases sooner or raise ring_slots");
+                          "th streamed unit held at once, but ring_slots is " +
+                          std::to_string(manager_.options().ring_slots) + "; release leases sooner or raise ring_slots");
     sequence = next_sequence_;
     const std::size_t expected = staged_[static_cast<std::size_t>(sequence) % staged_.size()];
     if (expected != unit)
@@ -242,14 +243,14 @@ UnitLease ManagedModel::acquire(std::size_t unit) {
     cv_.wait(lock, [&] { return published_ > sequence || worker_error_; });
     if (worker_error_) std::rethrow_exception(worker_error_);
   }
-  Slot& slot = ring_[static_cast<std::size_t>(sequence) % ring_.size()];
-  compute.wait(*slot.ready);
+  const Allocation& staged = allocations_[static_cast<std::size_t>(sequence) % allocations_.size()];
+  compute.wait(*staged.ready);
   manager_.telemetry().add_wait(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   if (trace) {
     trace->end(compute, wait, "compute", "wait " + l.name);
     lease.in_use_ = trace->begin(compute);
   }
-  const char* dev = static_cast<const char*>(slot.device);
+  const char* dev = ring_ + staged.offset;
   lease.tensors_ = resident_[unit] ? views(unit, l.resident, static_cast<const char*>(resident_[unit]), dev)
                                    : views(unit, l.stream, dev, dev + l.stream.bytes);
   return lease;
@@ -272,12 +273,13 @@ void ManagedModel::release(UnitLease& lease) {
   if (TraceRecorder* trace = manager_.trace(); trace && lease.in_use_.start_us)
     trace->end(acc_.compute_stream(), lease.in_use_, "compute", layouts_[lease.unit_].name);
   if (lease.sequence_ < 0) return;
-  Slot& slot = ring_[static_cast<std::size_t>(lease.sequence_) % ring_.size()];
-  acc_.compute_stream().record(*slot.released);
+  Allocation& staged = allocations_[static_cast<std::size_t>(lease.sequence_) % allocations_.size()];
+  acc_.compute_stream().record(*staged.released);
   {
     std::lock_guard lock(mutex_);
-    slot.released_sequence = std::max(slot.released_sequence, lease.sequence_);
+    staged.released_sequence = std::max(staged.released_sequence, lease.sequence_);
     --outstanding_;
+    ++released_count_;
   }
   cv_.notify_all();
 }

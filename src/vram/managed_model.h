@@ -1,20 +1,25 @@
 // One model under the VRAM manager: its units' layouts, the plan, the host copies, the resident buffers, the
-// ring of streaming slots and the threads that fill them.
+// staging ring and the threads that fill it.
 //
 // Lifecycle: offload (nothing on the device; host copies only where offload_device is cpu) -> onload() (plan,
 // host copies built, resident units uploaded, ring allocated, copy and reader threads started) -> acquire()
-// per unit, in the declared execution order, each lease released before the ring wraps -> offload().
+// per unit, in the declared execution order, holding at most ring_slots staged leases, each among the last
+// ring_slots acquired -> offload().
 //
+// The staging ring is one device buffer of plan().ring_bytes. Staged sequence number k (the k-th unit through
+// the ring since onload) takes the next staging_bytes of it in execution order, after k-1's bytes, or at the
+// start when they do not fit before the end (planner.h staging_ring_bytes says why that cannot deadlock).
 // Ordering (no device-wide synchronization in steady state):
-//   copy thread, for staged sequence number k into slot k % R:
-//     host: wait until lease k-R of that slot was released;  h2d: wait(slot.released)
-//     h2d: copy host blob (or disk buffer) -> slot; upcast into the slot's compute region; record(slot.ready)
-//   compute: acquire(k) waits until k is published, then compute.wait(slot.ready); release records
-//   slot.released on the compute stream.
+//   copy thread, for k: reclaim, oldest first, the allocations whose bytes k overlaps (and the one whose
+//     record k takes): host: wait until each was released;  h2d: wait(its released event)
+//     h2d: copy host blob (or disk buffer) -> k's bytes; upcast into its compute region; record(k.ready)
+//   compute: acquire(k) waits until k is published, then compute.wait(k.ready); release records k.released on
+//   the compute stream.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -88,10 +93,12 @@ class ManagedModel {
 
  private:
   friend class UnitLease;
-  struct Slot {
-    void* device = nullptr;
+  // One staged unit's bytes in the ring. Records are reused round robin (sequence k uses record k % size):
+  // their count bounds the allocations in flight, and is sized so that the ring's bytes bound them first.
+  struct Allocation {
+    std::uint64_t offset = 0, bytes = 0;  // in the ring; written by the copy thread before k is published
     std::unique_ptr<Event> ready, released;
-    std::int64_t released_sequence = -1;  // the last lease of this slot whose release was recorded
+    std::int64_t released_sequence = -1;  // the last lease of this record whose release was recorded
   };
   struct DiskBuffer {
     void* host = nullptr;
@@ -106,6 +113,11 @@ class ManagedModel {
   void upload_residents();
   void start_streaming();
   void stop_streaming();
+  // The bytes unit `unit` takes in the staging ring: its stream copy and upcast, or a resident unit's upcast.
+  std::uint64_t staging_need(std::size_t unit) const;
+  // Places staged sequence k (need bytes) in the ring and reclaims the allocations in its way: the host waits
+  // for their releases, h2d for their released events. False when streaming stops meanwhile.
+  bool place_in_ring(std::int64_t k, std::uint64_t need, Stream& h2d);
   void copy_loop();
   void reader_loop(int index);
   void upcast(Stream& stream, const BlobLayout& from, const BlobLayout& to, const char* src, char* dst) const;
@@ -129,7 +141,10 @@ class ManagedModel {
   std::vector<std::int64_t> staged_index_;  // unit -> its position in staged_, or -1
   std::vector<std::size_t> disk_staged_;    // positions in staged_ of the units streamed from disk
   std::vector<std::int64_t> disk_index_;    // position in staged_ -> position in disk_staged_, or -1
-  std::vector<Slot> ring_;
+  char* ring_ = nullptr;                 // the staging ring, plan_.ring_bytes
+  std::vector<Allocation> allocations_;
+  std::deque<std::int64_t> live_;       // copy thread: sequences whose bytes are not reclaimed yet, oldest first
+  std::uint64_t ring_head_ = 0;          // copy thread: where the bytes of the last staged unit end
   std::vector<DiskBuffer> disk_buffers_;
   std::uint64_t disk_buffer_bytes_ = 0;
 
@@ -139,6 +154,7 @@ class ManagedModel {
   std::int64_t next_sequence_ = 0;  // the sequence number the next staged acquire takes
   std::int64_t next_disk_job_ = 0;
   int outstanding_ = 0;             // staged leases not yet released
+  std::int64_t released_count_ = 0; // staged leases released since start_streaming()
   bool stopping_ = false;
   std::exception_ptr worker_error_;
   std::thread copier_;

@@ -24,14 +24,15 @@ class ManagedModel;
 
 struct ManagerOptions {
   std::optional<std::uint64_t> vram_limit;  // bytes; unset = no limit
-  int ring_slots = 2;                       // streaming buffers in flight
+  int ring_slots = 2;                       // staged leases a model may hold at once
+  std::uint64_t lookahead_bytes = 0;        // the staging ring's bytes (planner.h staging_ring_bytes); 0 = minimum
   Fp8Scaling fp8_scaling = Fp8Scaling::per_channel;
   int disk_threads = 4;                     // pread workers of the disk tier
   int disk_buffers = 4;                     // pinned staging buffers of the disk tier (read-ahead depth)
   DirectIo direct_io = DirectIo::automatic;  // O_DIRECT disk reads (vram/disk_reads.h)
   bool trace = false;                       // record a Chrome trace of the streams (trace())
   // Models group each transformer block's (decoder layer's) leaf modules into one unit: fewer, larger copies,
-  // a ring slot the size of a block. Models without blocks keep their leaf units.
+  // a block's bytes in the staging ring. Models without blocks keep their leaf units.
   bool block_units = false;
 };
 

@@ -1,28 +1,48 @@
-// The streaming half of ManagedModel: the ring and disk buffers, the copy thread that fills ring slots in
-// execution order, and the disk readers that pread units into pinned buffers ahead of it. The event protocol is
-// described in managed_model.h.
+// The streaming half of ManagedModel: the staging ring and disk buffers, the copy thread that fills the ring
+// in execution order, and the disk readers that read units into pinned buffers ahead of it. The event protocol
+// is described in managed_model.h.
 #include <algorithm>
 
 #include "vram/managed_model.h"
 #include "vramkit/error.h"
 
 namespace vramkit {
+namespace {
+
+// The most allocation records (and event pairs) a model keeps: enough for a ring full of small units, without
+// an event pair per norm weight of a large model.
+constexpr std::size_t kMaxAllocations = 1024;
+
+}  // namespace
+
+std::uint64_t ManagedModel::staging_need(std::size_t unit) const {
+  const UnitLayout& l = layouts_[unit];
+  return resident_[unit] ? l.compute_from_resident.bytes : l.staging_bytes();
+}
 
 void ManagedModel::start_streaming() {
   published_ = next_sequence_ = next_disk_job_ = 0;
   outstanding_ = 0;
+  released_count_ = 0;
   stopping_ = false;
   worker_error_ = nullptr;
+  live_.clear();
+  ring_head_ = 0;
   if (staged_.empty()) return;
-  const auto slots = static_cast<std::size_t>(manager_.options().ring_slots);
-  ring_.resize(slots);
-  for (auto& slot : ring_) {
-    slot.device = acc_.device_allocator()->allocate(plan_.ring_slot_bytes, kBlobAlignment);
-    slot.ready = acc_.create_event();
-    slot.released = acc_.create_event();
-    slot.released_sequence = -1;
+  ring_ = static_cast<char*>(acc_.device_allocator()->allocate(plan_.ring_bytes, kBlobAlignment));
+  manager_.telemetry().add_staging(static_cast<std::int64_t>(plan_.ring_bytes));
+  // As many records as the ring can hold of the smallest unit, so that bytes, not records, bound the
+  // lookahead; at least ring_slots, so that the leases a model may hold never wait for each other's record.
+  std::uint64_t smallest = plan_.ring_bytes;
+  for (std::size_t unit : staged_) smallest = std::max<std::uint64_t>(std::min(smallest, staging_need(unit)), 1);
+  const std::uint64_t fit = plan_.ring_bytes / smallest + 1;
+  allocations_.resize(std::max(static_cast<std::size_t>(manager_.options().ring_slots),
+                               static_cast<std::size_t>(std::min<std::uint64_t>(fit, kMaxAllocations))));
+  for (auto& a : allocations_) {
+    a.ready = acc_.create_event();
+    a.released = acc_.create_event();
+    a.released_sequence = -1;
   }
-  manager_.telemetry().add_staging(static_cast<std::int64_t>(slots * plan_.ring_slot_bytes));
   if (!disk_staged_.empty()) {
     disk_buffer_bytes_ = 0;
     for (std::size_t pos : disk_staged_)
@@ -52,9 +72,12 @@ void ManagedModel::stop_streaming() {
   readers_.clear();
   manager_.h2d_stream().synchronize();
   acc_.compute_stream().synchronize();
-  for (auto& slot : ring_) acc_.device_allocator()->deallocate(slot.device, plan_.ring_slot_bytes);
-  manager_.telemetry().add_staging(-static_cast<std::int64_t>(ring_.size() * plan_.ring_slot_bytes));
-  ring_.clear();
+  if (ring_) {
+    acc_.device_allocator()->deallocate(ring_, plan_.ring_bytes);
+    manager_.telemetry().add_staging(-static_cast<std::int64_t>(plan_.ring_bytes));
+    ring_ = nullptr;
+  }
+  allocations_.clear();
   for (auto& b : disk_buffers_) acc_.pinned_allocator()->deallocate(b.host, disk_buffer_bytes_);
   disk_buffers_.clear();
 }
@@ -65,23 +88,48 @@ std::int64_t ManagedModel::disk_job_of(std::int64_t sequence) const {
   return (sequence / staged) * disk + disk_index_[static_cast<std::size_t>(sequence % staged)];
 }
 
+bool ManagedModel::place_in_ring(std::int64_t k, std::uint64_t need, Stream& h2d) {
+  const auto records = static_cast<std::int64_t>(allocations_.size());
+  const std::uint64_t offset = ring_head_ + need <= plan_.ring_bytes ? ring_head_ : 0;
+  // The live allocations lie in ring order from the oldest, but the ones k's bytes overlap are not always a
+  // prefix of them (placing k at the start can skip an old one at the end), so everything up to the last
+  // overlapping one is reclaimed; also the one whose record k takes.
+  std::size_t reclaim = 0;
+  for (std::size_t i = 0; i < live_.size(); ++i) {
+    const Allocation& a = allocations_[static_cast<std::size_t>(live_[i] % records)];
+    if (live_[i] <= k - records || (a.offset < offset + need && offset < a.offset + a.bytes)) reclaim = i + 1;
+  }
+  for (; reclaim > 0; --reclaim) {
+    const std::int64_t j = live_.front();
+    Allocation& a = allocations_[static_cast<std::size_t>(j % records)];
+    {
+      std::unique_lock lock(mutex_);
+      cv_.wait(lock, [&] { return stopping_ || a.released_sequence >= j; });
+      if (stopping_) return false;
+    }
+    h2d.wait(*a.released);  // the computation that used those bytes is done with them
+    live_.pop_front();
+  }
+  Allocation& a = allocations_[static_cast<std::size_t>(k % records)];
+  a.offset = offset;
+  a.bytes = need;
+  ring_head_ = offset + need;
+  live_.push_back(k);
+  return true;
+}
+
 void ManagedModel::copy_loop() {
   Stream& h2d = manager_.h2d_stream();
   TraceRecorder* trace = manager_.trace();
-  const auto slots = static_cast<std::int64_t>(ring_.size());
+  const auto records = static_cast<std::int64_t>(allocations_.size());
   try {
     for (std::int64_t k = 0;; ++k) {
       const std::size_t unit = staged_[static_cast<std::size_t>(k) % staged_.size()];
       const UnitLayout& l = layouts_[unit];
-      Slot& slot = ring_[static_cast<std::size_t>(k % slots)];
-      {
-        std::unique_lock lock(mutex_);
-        cv_.wait(lock, [&] { return stopping_ || k < slots || slot.released_sequence >= k - slots; });
-        if (stopping_) return;
-      }
-      h2d.wait(*slot.released);  // the computation that used this slot before is done with it
+      if (!place_in_ring(k, staging_need(unit), h2d)) return;
+      Allocation& staged = allocations_[static_cast<std::size_t>(k % records)];
       const TraceRecorder::StreamSpan span = trace ? trace->begin(h2d) : TraceRecorder::StreamSpan{};
-      char* dev = static_cast<char*>(slot.device);
+      char* dev = ring_ + staged.offset;
       if (resident_[unit]) {
         upcast(h2d, l.resident, l.compute_from_resident, static_cast<const char*>(resident_[unit]), dev);
       } else {
@@ -113,10 +161,11 @@ void ManagedModel::copy_loop() {
         upcast(h2d, l.stream, l.compute_from_stream, dev, dev + l.stream.bytes);
       }
       if (trace) trace->end(h2d, span, "copy h2d", l.name);  // before `ready`: the span ends before use
-      h2d.record(*slot.ready);
+      h2d.record(*staged.ready);
       {
         std::lock_guard lock(mutex_);
         published_ = k + 1;
+        manager_.telemetry().note_staged_in_flight(static_cast<std::uint64_t>(published_ - released_count_));
       }
       cv_.notify_all();
     }

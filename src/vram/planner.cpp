@@ -10,14 +10,14 @@
 namespace vramkit {
 namespace {
 
-// The ring's slot size for a given placement: the largest staging need, streamed or resident.
-std::uint64_t slot_bytes(const std::vector<PlanUnit>& units, const std::vector<UnitPlacement>& placement) {
-  std::uint64_t slot = 0;
+// The largest staging need for a given placement, streamed or resident.
+std::uint64_t largest_staging(const std::vector<PlanUnit>& units, const std::vector<UnitPlacement>& placement) {
+  std::uint64_t largest = 0;
   for (std::size_t i = 0; i < units.size(); ++i) {
     const bool streamed = placement[i] == UnitPlacement::streamed;
-    slot = std::max(slot, streamed ? units[i].staging_bytes : units[i].resident_staging_bytes);
+    largest = std::max(largest, streamed ? units[i].staging_bytes : units[i].resident_staging_bytes);
   }
-  return slot;
+  return largest;
 }
 
 // Chooses resident units within `budget` bytes: spread by credit, then filled largest-first (see planner.h).
@@ -55,6 +55,12 @@ std::vector<UnitPlacement> spread_residents(const std::vector<PlanUnit>& units, 
 
 }  // namespace
 
+std::uint64_t staging_ring_bytes(std::uint64_t largest_staging_bytes, int ring_slots, std::uint64_t lookahead_bytes) {
+  if (largest_staging_bytes == 0) return 0;
+  const auto units = static_cast<std::uint64_t>(ring_slots == 1 ? 1 : ring_slots + 1);
+  return std::max(lookahead_bytes, units * largest_staging_bytes);
+}
+
 std::size_t Plan::resident_count() const {
   return static_cast<std::size_t>(std::count(placement.begin(), placement.end(), UnitPlacement::resident));
 }
@@ -75,7 +81,9 @@ Plan plan_residency(const PlanRequest& request) {
   plan.vram_limit = request.vram_limit;
   plan.workspace_bytes = request.workspace_bytes;
   const auto& units = plan.units;
-  const auto slots = static_cast<std::uint64_t>(request.ring_slots);
+  const auto ring = [&](const std::vector<UnitPlacement>& p) {
+    return staging_ring_bytes(largest_staging(units, p), request.ring_slots, request.lookahead_bytes);
+  };
 
   // Start from "everything that may be resident is" and see whether the limit allows it.
   std::vector<UnitPlacement> all(units.size());
@@ -86,7 +94,7 @@ Plan plan_residency(const PlanRequest& request) {
   }
   const auto fits = [&](const std::vector<UnitPlacement>& p, std::uint64_t resident) {
     return !request.vram_limit ||
-           resident + slots * slot_bytes(units, p) + request.workspace_bytes <= *request.vram_limit;
+           resident + ring(p) + request.workspace_bytes <= *request.vram_limit;
   };
   if (fits(all, all_resident)) {
     plan.placement = all;
@@ -95,7 +103,7 @@ Plan plan_residency(const PlanRequest& request) {
     // then give back what a smaller final ring frees, as long as the plan still fits.
     std::vector<UnitPlacement> none(units.size(), UnitPlacement::streamed);
     const std::uint64_t limit = *request.vram_limit;
-    const std::uint64_t minimum = slots * slot_bytes(units, none) + request.workspace_bytes;
+    const std::uint64_t minimum = ring(none) + request.workspace_bytes;
     if (minimum > limit) {
       plan.placement = none;
       plan.over_limit_bytes = minimum - limit;
@@ -103,8 +111,7 @@ Plan plan_residency(const PlanRequest& request) {
       std::uint64_t budget = limit - minimum;
       plan.placement = spread_residents(units, budget);
       for (int round = 0; round < 4; ++round) {
-        const std::uint64_t ring = slots * slot_bytes(units, plan.placement);
-        const std::uint64_t wider = limit - ring - request.workspace_bytes;
+        const std::uint64_t wider = limit - ring(plan.placement) - request.workspace_bytes;
         if (wider <= budget) break;
         auto candidate = spread_residents(units, wider);
         std::uint64_t resident = 0;
@@ -125,8 +132,8 @@ Plan plan_residency(const PlanRequest& request) {
       plan.disk_bytes_per_forward += units[i].disk_bytes;
     }
   }
-  plan.ring_slot_bytes = slot_bytes(units, plan.placement);
-  plan.ring_bytes = slots * plan.ring_slot_bytes;
+  plan.largest_staging_bytes = largest_staging(units, plan.placement);
+  plan.ring_bytes = ring(plan.placement);
   plan.peak_device_bytes = plan.resident_bytes + plan.ring_bytes + plan.workspace_bytes;
   return plan;
 }
@@ -157,7 +164,7 @@ std::string Plan::totals(double h2d_gbps, double disk_gbps) const {
   out += "units: " + std::to_string(resident_count()) + " resident, " +
          std::to_string(units.size() - resident_count()) + " streamed\n";
   out += "device: resident " + human_bytes(resident_bytes) + " + ring " + human_bytes(ring_bytes) + " (" +
-         human_bytes(ring_slot_bytes) + " per slot) + workspace " + human_bytes(workspace_bytes) + " = " +
+         human_bytes(largest_staging_bytes) + " largest unit) + workspace " + human_bytes(workspace_bytes) + " = " +
          human_bytes(peak_device_bytes);
   out += vram_limit ? " of a " + human_bytes(*vram_limit) + " limit\n" : " (no limit)\n";
   if (over_limit_bytes > 0)

@@ -4,9 +4,10 @@
 //
 // Policy (docs/vram.md has a worked example):
 //  1. No limit: every unit that may be resident is; no ring.
-//  2. A limit: the ring (ring_slots buffers, each as large as the largest staging need: of a streamed unit, or
-//     the upcast buffer of a resident unit stored in another dtype than it computes in) and the workspace are
-//     reserved first; what remains is the resident budget. If everything fits, all is resident.
+//  2. A limit: the staging ring (staging_ring_bytes: a byte ring sized from the largest staging need, of a
+//     streamed unit or of the upcast buffer of a resident unit stored in another dtype than it computes in, and
+//     ring_slots, or lookahead_bytes when larger) and the workspace are reserved first; what remains is the
+//     resident budget. If everything fits, all is resident.
 //  3. Otherwise resident units are spread through the execution order rather than taken as a prefix: a unit
 //     becomes resident when the running "credit" (budget fraction x bytes seen so far) covers it, so that
 //     resident computation sits between streamed units and hides their copies (the copy engine never idles
@@ -42,8 +43,18 @@ struct PlanRequest {
   std::vector<PlanUnit> units;              // in execution order
   std::optional<std::uint64_t> vram_limit;  // bytes; unset = no limit
   std::uint64_t workspace_bytes = 0;        // activations and scratch of the largest step
-  int ring_slots = 2;                       // staging buffers in flight (2 = double buffering)
+  int ring_slots = 2;                       // staged leases a model may hold at once
+  std::uint64_t lookahead_bytes = 0;        // the staging ring's size; 0 (or less than the minimum) = the minimum
 };
+
+// The staging ring's bytes: lookahead_bytes, but at least the minimum that lets a model hold ring_slots staged
+// leases while the next unit is placed, whatever the sizes: one largest unit for ring_slots = 1 (no lease is
+// held while the next is placed), (ring_slots + 1) x largest otherwise. Units are placed in the ring in
+// execution order, each after the previous one or at the start when it does not fit before the end; the
+// ring_slots - 1 held leases span at most (ring_slots - 1) x largest plus one such wrap gap (< largest), so
+// with (ring_slots + 1) x largest bytes the next unit always finds its bytes without them. 0 when
+// largest_staging_bytes is 0 (nothing passes through the ring).
+std::uint64_t staging_ring_bytes(std::uint64_t largest_staging_bytes, int ring_slots, std::uint64_t lookahead_bytes);
 
 enum class UnitPlacement { resident, streamed };
 
@@ -51,8 +62,8 @@ struct Plan {
   std::vector<PlanUnit> units;  // as requested
   std::vector<UnitPlacement> placement;
   std::uint64_t resident_bytes = 0;
-  std::uint64_t ring_slot_bytes = 0;
-  std::uint64_t ring_bytes = 0;
+  std::uint64_t largest_staging_bytes = 0;  // the largest unit's bytes in the ring
+  std::uint64_t ring_bytes = 0;             // the staging ring (staging_ring_bytes)
   std::uint64_t workspace_bytes = 0;
   std::uint64_t peak_device_bytes = 0;        // resident + ring + workspace
   std::uint64_t stream_bytes_per_forward = 0;  // host -> device

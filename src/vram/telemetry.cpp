@@ -14,6 +14,7 @@ std::string TelemetrySnapshot::json() const {
   j["bytes_host_to_device"] = bytes_host_to_device;
   j["copy_wait_seconds"] = copy_wait_seconds;
   j["units_acquired"] = units_acquired;
+  j["max_staged_in_flight"] = max_staged_in_flight;
   return j.dump(2);
 }
 
@@ -23,6 +24,7 @@ TelemetrySnapshot Telemetry::counters() const {
   s.bytes_host_to_device = h2d_.load(std::memory_order_relaxed);
   s.copy_wait_seconds = static_cast<double>(wait_ns_.load(std::memory_order_relaxed)) * 1e-9;
   s.units_acquired = acquired_.load(std::memory_order_relaxed);
+  s.max_staged_in_flight = max_in_flight_.load(std::memory_order_relaxed);
   s.resident_bytes = static_cast<std::uint64_t>(resident_.load(std::memory_order_relaxed));
   s.staging_bytes = static_cast<std::uint64_t>(staging_.load(std::memory_order_relaxed));
   return s;
@@ -33,6 +35,7 @@ void Telemetry::reset() {
   h2d_ = 0;
   wait_ns_ = 0;
   acquired_ = 0;
+  max_in_flight_ = 0;
 }
 
 }  // namespace vramkit

@@ -17,6 +17,7 @@ struct TelemetrySnapshot {
   std::uint64_t bytes_host_to_device = 0;
   double copy_wait_seconds = 0;             // computation blocked waiting for weights
   std::uint64_t units_acquired = 0;
+  std::uint64_t max_staged_in_flight = 0;   // most units in the staging ring at once (copied ahead or in use)
 
   // {"peak_device_bytes": ..., ...}
   std::string json() const;
@@ -30,13 +31,18 @@ class Telemetry {
   void add_acquire() { acquired_.fetch_add(1, std::memory_order_relaxed); }
   void add_resident(std::int64_t n) { resident_.fetch_add(n, std::memory_order_relaxed); }
   void add_staging(std::int64_t n) { staging_.fetch_add(n, std::memory_order_relaxed); }
+  void note_staged_in_flight(std::uint64_t n) {
+    std::uint64_t seen = max_in_flight_.load(std::memory_order_relaxed);
+    while (n > seen && !max_in_flight_.compare_exchange_weak(seen, n, std::memory_order_relaxed)) {
+    }
+  }
 
   // Counters since construction or the last reset(); the memory figures are filled in by the manager.
   TelemetrySnapshot counters() const;
   void reset();
 
  private:
-  std::atomic<std::uint64_t> disk_{0}, h2d_{0}, wait_ns_{0}, acquired_{0};
+  std::atomic<std::uint64_t> disk_{0}, h2d_{0}, wait_ns_{0}, acquired_{0}, max_in_flight_{0};
   std::atomic<std::int64_t> resident_{0}, staging_{0};
 };
 

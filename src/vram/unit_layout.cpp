@@ -150,11 +150,13 @@ PlanUnit UnitLayout::plan_unit() const {
 }
 
 PlanRequest make_plan_request(const std::vector<UnitLayout>& units, const ResolvedVramConfig& config,
-                              std::optional<std::uint64_t> vram_limit, std::uint64_t workspace_bytes, int ring_slots) {
+                              std::optional<std::uint64_t> vram_limit, std::uint64_t workspace_bytes, int ring_slots,
+                              std::uint64_t lookahead_bytes) {
   PlanRequest request;
   for (const auto& u : units) request.units.push_back(u.plan_unit());
   request.workspace_bytes = workspace_bytes;
   request.ring_slots = ring_slots;
+  request.lookahead_bytes = lookahead_bytes;
   if (config.onload.device.kind != Placement::Kind::accelerator) request.vram_limit = vram_limit;
   return request;
 }

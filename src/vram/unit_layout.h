@@ -87,6 +87,7 @@ UnitLayout make_unit_layout(const UnitSpec& spec, const WeightFiles& files, cons
 // The planner's input for a model's units under `config`: a model whose onload state is the accelerator is on
 // the device whole while its stage runs (DiffSynth's component-level offload), so its limit is dropped.
 PlanRequest make_plan_request(const std::vector<UnitLayout>& units, const ResolvedVramConfig& config,
-                              std::optional<std::uint64_t> vram_limit, std::uint64_t workspace_bytes, int ring_slots);
+                              std::optional<std::uint64_t> vram_limit, std::uint64_t workspace_bytes, int ring_slots,
+                              std::uint64_t lookahead_bytes);
 
 }  // namespace vramkit

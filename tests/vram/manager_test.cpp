@@ -5,14 +5,18 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
+#include <deque>
 #include <fstream>
 #include <map>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "backends/emu/emu_accelerator.h"
 #include "synthetic_model.h"
 #include "vram/managed_model.h"
+#include "vram/run_settings.h"
 #include "vramkit/error.h"
 
 namespace vramkit {
@@ -140,19 +144,93 @@ TEST_F(ManagerTest, BytesMovedMatchThePlan) {
                            Mode{"bf16 none", bf16("dynamic"), 0}, Mode{"disk", bf16("disk"), third}}) {
     const Run r = run(mode, forwards);
     // The copy thread may have run ahead into a forward that never came by at most the ring; the disk readers
-    // by the ring and their buffers.
-    std::uint64_t largest = 0;
-    for (const auto& u : r.plan.units) largest = std::max(largest, u.stream_bytes);
+    // by the ring and their buffers, less than a forward of this model.
     const std::uint64_t h2d = forwards * r.plan.stream_bytes_per_forward + r.plan.resident_bytes;
     EXPECT_GE(r.telemetry.bytes_host_to_device, h2d) << mode.name;
-    EXPECT_LE(r.telemetry.bytes_host_to_device, h2d + 2 * largest) << mode.name;
+    EXPECT_LE(r.telemetry.bytes_host_to_device, h2d + r.plan.ring_bytes) << mode.name;
     if (mode.name == "disk") {
       const std::uint64_t disk = forwards * r.plan.disk_bytes_per_forward;
       EXPECT_GE(r.telemetry.bytes_disk_to_host, disk + r.plan.resident_bytes);
-      EXPECT_LE(r.telemetry.bytes_disk_to_host, disk + r.plan.resident_bytes + (2 + 4) * largest);
+      EXPECT_LE(r.telemetry.bytes_disk_to_host, disk + r.plan.resident_bytes + r.plan.disk_bytes_per_forward);
     } else {
       EXPECT_EQ(r.telemetry.bytes_disk_to_host, 0u);
     }
+  }
+}
+
+// The staging ring holds units by bytes, not slots: with nothing released, the copy thread stages as many units
+// as fit one after the other in the ring's bytes (here more than ring_slots: the norms are small), and a larger
+// lookahead stages more. The outputs stay the same bits.
+TEST_F(ManagerTest, TheByteRingStagesMoreSmallUnitsThanSlots) {
+  const auto reference = run({"basic", VramConfig::preset("none"), std::nullopt}, 1).outputs[0];
+  std::size_t previous_in_flight = 0;
+  for (const std::uint64_t lookahead : {std::uint64_t{0}, std::uint64_t{4 * 18688}, std::uint64_t{1} << 20}) {
+    auto emu = std::make_shared<EmuAccelerator>(EmuOptions{64 * kMiB, 0, 0});
+    ManagerOptions options;
+    options.vram_limit = 0;
+    options.lookahead_bytes = lookahead;
+    VramManager manager(emu, options);
+    auto model = manager.add_model("synthetic", files_, leaf_module_units(*files_), bf16("dynamic"));
+    model->onload();
+    const Plan& plan = model->plan();
+    EXPECT_EQ(plan.ring_bytes, std::max<std::uint64_t>(lookahead, 3 * plan.largest_staging_bytes));
+    // Before the first acquire: units 0, 1, ... (on into the next passes) placed from the ring's start while
+    // they fit before its end.
+    std::size_t fit = 0;
+    for (std::uint64_t used = 0;; ++fit) {
+      used += model->units()[fit % model->units().size()].staging_bytes();
+      if (used > plan.ring_bytes) break;
+    }
+    ASSERT_GT(fit, static_cast<std::size_t>(options.ring_slots));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (manager.snapshot().max_staged_in_flight < fit && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    EXPECT_EQ(manager.snapshot().max_staged_in_flight, fit) << "lookahead " << lookahead;
+    EXPECT_GE(fit, previous_in_flight);
+    previous_in_flight = fit;
+    for (int f = 0; f < 3; ++f) EXPECT_EQ(model_.forward(*model), reference) << "lookahead " << lookahead;
+    model->offload();
+    EXPECT_EQ(emu->device_allocator()->peak_bytes(), plan.peak_device_bytes);
+    EXPECT_EQ(emu->device_allocator()->allocated_bytes(), 0u);
+  }
+}
+
+// A model may hold ring_slots staged leases at once, as a sliding window over the execution order, whatever the
+// mix of unit sizes: the ring never makes the next unit wait for a held one. Every lease holds the file's bytes.
+TEST_F(ManagerTest, ASlidingWindowOfRingSlotsLeasesNeverWaitsForItself) {
+  for (const int slots : {1, 2, 3}) {
+    ManagerOptions options;
+    options.vram_limit = 0;
+    options.ring_slots = slots;
+    VramManager manager(std::make_shared<EmuAccelerator>(EmuOptions{64 * kMiB, 0, 0}), options);
+    auto model = manager.add_model("synthetic", files_, leaf_module_units(*files_), bf16("dynamic"));
+    model->onload();
+    for (int pass = 0; pass < 3; ++pass) {
+      std::deque<UnitLease> held;
+      for (std::size_t u = 0; u < model->units().size(); ++u) {
+        if (held.size() == static_cast<std::size_t>(slots)) held.pop_front();
+        held.push_back(model->acquire(u));
+        const auto& sources = model->units()[u].sources;
+        for (std::size_t i = 0; i < sources.size(); ++i)
+          ASSERT_EQ(held.back()[i].to_floats(), files_->view(sources[i]->name()).to_floats())
+              << sources[i]->name() << ", " << slots << " slots";
+      }
+    }
+    model->offload();
+  }
+}
+
+TEST(VramArgumentsTest, LookaheadMibBecomesBytesAndMustNotBeNegative) {
+  VramArguments args;
+  args.device = "emu";
+  args.lookahead_mib = 1.5;
+  EXPECT_EQ(resolve_vram_arguments(args).manager.lookahead_bytes, 3u << 19);
+  args.lookahead_mib = -1;
+  try {
+    resolve_vram_arguments(args);
+    FAIL();
+  } catch (const ArgumentError& e) {
+    EXPECT_NE(std::string(e.what()).find("--lookahead-mib"), std::string::npos) << e.what();
   }
 }
 

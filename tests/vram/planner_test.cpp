@@ -43,26 +43,26 @@ TEST(Planner, UnitsThatMayNotBeResidentAreStreamedEvenWithoutLimit) {
   const Plan p = plan_residency({units, std::nullopt, 0, 3});
   EXPECT_EQ(p.resident_count(), 3u);
   EXPECT_EQ(p.placement[2], UnitPlacement::streamed);
-  EXPECT_EQ(p.ring_bytes, 9 * kMiB);
+  EXPECT_EQ(p.ring_bytes, 12 * kMiB);  // (3 slots + 1) x 3 MiB
   EXPECT_EQ(p.stream_bytes_per_forward, kMiB);
 }
 
 TEST(Planner, ZeroLimitStreamsEverythingAndSaysByHowMuchItIsOver) {
   const Plan p = plan_residency({equal_units(8, 2 * kMiB), 0, kMiB, 2});
   EXPECT_EQ(p.resident_count(), 0u);
-  EXPECT_EQ(p.ring_bytes, 12 * kMiB);
-  EXPECT_EQ(p.over_limit_bytes, 13 * kMiB);
+  EXPECT_EQ(p.ring_bytes, 18 * kMiB);  // (2 slots + 1) x 6 MiB
+  EXPECT_EQ(p.over_limit_bytes, 19 * kMiB);
   EXPECT_EQ(p.stream_bytes_per_forward, 16 * kMiB);
-  EXPECT_NE(p.table().find("exceeds the limit by 13.00 MiB"), std::string::npos);
+  EXPECT_NE(p.table().find("exceeds the limit by 19.00 MiB"), std::string::npos);
 }
 
 TEST(Planner, HalfTheBudgetAlternatesResidentAndStreamed) {
-  // 20 units of 1 MiB (3 MiB staging, ring 6 MiB): limit 16 MiB leaves 10 MiB, half of the units.
-  const Plan p = plan_residency({equal_units(20, kMiB), 16 * kMiB, 0, 2});
+  // 20 units of 1 MiB (3 MiB staging, ring 9 MiB): limit 19 MiB leaves 10 MiB, half of the units.
+  const Plan p = plan_residency({equal_units(20, kMiB), 19 * kMiB, 0, 2});
   EXPECT_EQ(p.resident_count(), 10u);
   for (std::size_t i = 1; i < p.placement.size(); ++i)
     EXPECT_NE(p.placement[i], p.placement[i - 1]) << "units " << i - 1 << " and " << i << " share a state";
-  EXPECT_LE(p.peak_device_bytes, 16 * kMiB);
+  EXPECT_LE(p.peak_device_bytes, 19 * kMiB);
 }
 
 TEST(Planner, RandomModelsKeepTheBudgetAndPredictTheBytes) {
@@ -99,7 +99,7 @@ TEST(Planner, RandomModelsKeepTheBudgetAndPredictTheBytes) {
     EXPECT_EQ(p.stream_bytes_per_forward, streamed);
     EXPECT_EQ(p.disk_bytes_per_forward, disk);
     EXPECT_EQ(p.resident_bytes, resident);
-    EXPECT_EQ(p.ring_bytes, slot * static_cast<std::uint64_t>(slots));
+    EXPECT_EQ(p.ring_bytes, slot * static_cast<std::uint64_t>(slots == 1 ? 1 : slots + 1));
     EXPECT_EQ(p.peak_device_bytes, resident + p.ring_bytes + workspace);
     if (p.over_limit_bytes == 0) {
       EXPECT_LE(p.peak_device_bytes, limit) << "trial " << trial;
@@ -126,8 +126,25 @@ TEST(Planner, ResidentUnitsThatUpcastNeedARingToo) {
   for (auto& u : units) u.resident_staging_bytes = 2 * kMiB;
   const Plan p = plan_residency({units, std::nullopt, 0, 2});
   EXPECT_EQ(p.resident_count(), 4u);
-  EXPECT_EQ(p.ring_bytes, 4 * kMiB);
+  EXPECT_EQ(p.ring_bytes, 6 * kMiB);
   EXPECT_EQ(p.stream_bytes_per_forward, 0u);
+}
+
+TEST(Planner, TheRingIsTheLookaheadWhenLargerThanTheMinimum) {
+  // One slot: one largest unit; more: one more than the slots, so that held leases never block the next unit.
+  EXPECT_EQ(staging_ring_bytes(3 * kMiB, 1, 0), 3 * kMiB);
+  EXPECT_EQ(staging_ring_bytes(3 * kMiB, 2, 0), 9 * kMiB);
+  EXPECT_EQ(staging_ring_bytes(3 * kMiB, 2, 4 * kMiB), 9 * kMiB);  // below the minimum: the minimum
+  EXPECT_EQ(staging_ring_bytes(3 * kMiB, 2, 20 * kMiB), 20 * kMiB);
+  EXPECT_EQ(staging_ring_bytes(0, 2, 20 * kMiB), 0u);  // nothing passes through the ring
+  // A larger lookahead is reserved from the budget: fewer resident units, and the budget still kept.
+  PlanRequest r{equal_units(20, kMiB), 19 * kMiB, 0, 2};
+  r.lookahead_bytes = 12 * kMiB;
+  const Plan p = plan_residency(r);
+  EXPECT_EQ(p.ring_bytes, 12 * kMiB);
+  EXPECT_EQ(p.largest_staging_bytes, 3 * kMiB);
+  EXPECT_EQ(p.resident_count(), 7u);
+  EXPECT_EQ(p.peak_device_bytes, 12 * kMiB + 7 * kMiB);
 }
 
 TEST(Planner, TableListsUnitsStatesAndTotals) {
