@@ -71,6 +71,10 @@ ManagedModel::ManagedModel(VramManager& manager, std::string name, std::shared_p
   for (const auto& spec : units) layouts_.push_back(make_unit_layout(spec, *files_, policy));
   host_blobs_.assign(layouts_.size(), nullptr);
   resident_.assign(layouts_.size(), nullptr);
+  if (!options_.record_order) {
+    for (std::size_t u = 0; u < layouts_.size(); ++u) order_.push_back(u);
+    order_known_ = true;
+  }
 }
 
 ManagedModel::~ManagedModel() {
@@ -124,22 +128,39 @@ void ManagedModel::onload() {
   // (this one's, and those of other onloaded models that already run above it).
   if (const auto& limit = manager_.options().vram_limit)
     acc_.device_allocator()->set_cap(std::max(*limit, device_bytes_of_others() + plan_.peak_device_bytes));
-  staged_.clear();
-  staged_index_.assign(layouts_.size(), -1);
-  disk_staged_.clear();
-  disk_index_.clear();
-  for (std::size_t u = 0; u < layouts_.size(); ++u) {
-    const bool resident = plan_.placement[u] == UnitPlacement::resident;
-    if (resident && layouts_[u].compute_from_resident.bytes == 0) continue;
-    staged_index_[u] = static_cast<std::int64_t>(staged_.size());
-    disk_index_.push_back(!resident && layouts_[u].stream_from_disk ? static_cast<std::int64_t>(disk_staged_.size()) : -1);
-    if (disk_index_.back() >= 0) disk_staged_.push_back(staged_.size());
-    staged_.push_back(u);
-  }
+  recording_ = !order_known_;
+  if (recording_) order_.clear();
+  build_staged();
   build_host_copies();
   upload_residents();
   start_streaming();
   onloaded_ = true;
+}
+
+bool ManagedModel::needs_staging(std::size_t unit) const {
+  return plan_.placement[unit] == UnitPlacement::streamed || layouts_[unit].compute_from_resident.bytes > 0;
+}
+
+void ManagedModel::build_staged() {
+  staged_.clear();
+  disk_staged_.clear();
+  disk_index_.clear();
+  if (recording_) return;  // acquire() stages each unit itself
+  for (std::size_t u : order_) {
+    if (!needs_staging(u)) continue;
+    const bool streamed = plan_.placement[u] == UnitPlacement::streamed;
+    disk_index_.push_back(streamed && layouts_[u].stream_from_disk ? static_cast<std::int64_t>(disk_staged_.size()) : -1);
+    if (disk_index_.back() >= 0) disk_staged_.push_back(staged_.size());
+    staged_.push_back(u);
+  }
+}
+
+void ManagedModel::finish_recording() {
+  recording_ = false;
+  order_known_ = true;
+  stop_streaming();
+  build_staged();
+  start_streaming();
 }
 
 void ManagedModel::build_host_copies() {
@@ -188,6 +209,11 @@ void ManagedModel::offload() {
       throw ArgumentError("model " + name_ + ": offload() while " + std::to_string(outstanding_) +
                           " unit lease(s) are still held");
   }
+  // A recorded pass ends here too: a model run once per onload (a text encoder) records its order once.
+  if (recording_ && !order_.empty()) {
+    recording_ = false;
+    order_known_ = true;
+  }
   stop_streaming();
   if (config_.offload.device.kind != Placement::Kind::accelerator) {
     for (std::size_t u = 0; u < layouts_.size(); ++u) {
@@ -212,13 +238,29 @@ UnitLease ManagedModel::acquire(std::size_t unit) {
   if (unit >= layouts_.size())
     throw ArgumentError("model " + name_ + ": unit index " + std::to_string(unit) + " out of range");
   const auto& l = layouts_[unit];
+  if (recording_) {
+    // A unit acquired again begins the second pass: the order is complete, and streaming starts in it.
+    if (std::find(order_.begin(), order_.end(), unit) == order_.end()) {
+      order_.push_back(unit);
+    } else {
+      {
+        std::lock_guard lock(mutex_);
+        if (outstanding_ > 0)
+          throw ArgumentError("model " + name_ + ": unit " + l.name + " begins the second pass while " +
+                              std::to_string(outstanding_) + " lease(s) of the recorded first pass are held; " +
+                              "release them before the pass ends");
+      }
+      finish_recording();
+    }
+  }
   UnitLease lease;
   lease.model_ = this;
   lease.unit_ = unit;
   manager_.telemetry().add_acquire();
   Stream& compute = acc_.compute_stream();
   TraceRecorder* trace = manager_.trace();
-  if (staged_index_[unit] < 0) {
+  // A unit that needs staging but is not in the recorded order fails the order check below.
+  if (!needs_staging(unit)) {
     lease.tensors_ = views(unit, l.resident, static_cast<const char*>(resident_[unit]), nullptr);
     if (trace) lease.in_use_ = trace->begin(compute);
     return lease;
@@ -233,16 +275,22 @@ UnitLease ManagedModel::acquire(std::size_t unit) {
                           "th streamed unit held at once, but ring_slots is " +
                           std::to_string(manager_.options().ring_slots) + "; release leases sooner or raise ring_slots");
     sequence = next_sequence_;
-    const std::size_t expected = staged_[static_cast<std::size_t>(sequence) % staged_.size()];
-    if (expected != unit)
-      throw ArgumentError("model " + name_ + ": unit " + l.name + " acquired out of the declared execution order; " +
-                          "expected " + layouts_[expected].name);
+    // (A recorded order may hold no staged unit at all: a first pass that acquired only in-place residents.)
+    const std::size_t* expected =
+        staged_.empty() ? nullptr : &staged_[static_cast<std::size_t>(sequence) % staged_.size()];
+    if (!recording_ && (!expected || *expected != unit))
+      throw ArgumentError("model " + name_ + ": unit " + l.name + " acquired out of the " +
+                          (options_.record_order ? "recorded" : "declared") + " execution order; expected " +
+                          (expected ? layouts_[*expected].name : std::string("no streamed unit")));
     ++next_sequence_;
     ++outstanding_;
     lease.sequence_ = sequence;
-    cv_.wait(lock, [&] { return published_ > sequence || worker_error_; });
-    if (worker_error_) std::rethrow_exception(worker_error_);
+    if (!recording_) {
+      cv_.wait(lock, [&] { return published_ > sequence || worker_error_; });
+      if (worker_error_) std::rethrow_exception(worker_error_);
+    }
   }
+  if (recording_) stage_now(sequence, unit);
   const Allocation& staged = allocations_[static_cast<std::size_t>(sequence) % allocations_.size()];
   compute.wait(*staged.ready);
   manager_.telemetry().add_wait(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
@@ -264,6 +312,7 @@ void ManagedModel::rewind() {
       throw ArgumentError("model " + name_ + ": rewind() while " + std::to_string(outstanding_) +
                           " streamed leases are held");
   }
+  if (recording_) order_.clear();  // the partial pass is recorded again
   stop_streaming();
   start_streaming();
 }

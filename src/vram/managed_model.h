@@ -3,8 +3,13 @@
 //
 // Lifecycle: offload (nothing on the device; host copies only where offload_device is cpu) -> onload() (plan,
 // host copies built, resident units uploaded, ring allocated, copy and reader threads started) -> acquire()
-// per unit, in the declared execution order, holding at most ring_slots staged leases, each among the last
-// ring_slots acquired -> offload().
+// per unit, in the execution order, holding at most ring_slots staged leases, each among the last ring_slots
+// acquired -> offload().
+//
+// The execution order is the units' order, or with ModelOptions::record_order the order of the first pass:
+// until it is known, acquire() stages each unit itself (place, copy, upcast on h2d; the compute stream waits)
+// and records it. The recorded pass ends when a unit is acquired again (the second pass begins; no lease may
+// be held then) or at offload(); rewind() discards a partial recording.
 //
 // The staging ring is one device buffer of plan().ring_bytes. Staged sequence number k (the k-th unit through
 // the ring since onload) takes the next staging_bytes of it in execution order, after k-1's bytes, or at the
@@ -84,12 +89,15 @@ class ManagedModel {
   void onload();
   void offload();
   // Blocks until the unit's tensors are ready for the compute stream. Throws ArgumentError when called out of
-  // the declared order, when the model is not onloaded, or when more staged leases are held than ring slots.
+  // the execution order (declared or recorded; the message names the expected unit), when the model is not
+  // onloaded, or when more staged leases are held than ring slots.
   UnitLease acquire(std::size_t unit);
   // Abandons a pass left midway (a forward that threw): restarts streaming from the first unit of the
   // execution order, keeping the resident units and host copies. Every lease must have been released
-  // (ArgumentError otherwise). Does nothing when the model is not onloaded.
+  // (ArgumentError otherwise); a pass being recorded is discarded. Does nothing when the model is not onloaded.
   void rewind();
+  // True while the execution order is being recorded (ModelOptions::record_order, first pass).
+  bool recording_order() const { return recording_; }
 
  private:
   friend class UnitLease;
@@ -111,6 +119,9 @@ class ManagedModel {
   std::uint64_t device_bytes_of_others() const;  // device bytes held now by everything but this model's residents
   void build_host_copies();
   void upload_residents();
+  bool needs_staging(std::size_t unit) const;  // streamed, or resident and upcast
+  void build_staged();                          // staged_ and the disk indices from order_ and the plan
+  void finish_recording();
   void start_streaming();
   void stop_streaming();
   // The bytes unit `unit` takes in the staging ring: its stream copy and upcast, or a resident unit's upcast.
@@ -118,6 +129,11 @@ class ManagedModel {
   // Places staged sequence k (need bytes) in the ring and reclaims the allocations in its way: the host waits
   // for their releases, h2d for their released events. False when streaming stops meanwhile.
   bool place_in_ring(std::int64_t k, std::uint64_t need, Stream& h2d);
+  // Enqueues on h2d the copy (from the host copy, or `buffer` for a disk unit) and upcast of staged sequence k
+  // into its placed bytes, and records its `ready` event.
+  void stage(std::int64_t k, std::size_t unit, DiskBuffer* buffer, Stream& h2d);
+  // Places, reads (a disk unit) and stages sequence k on the calling thread: acquire() while recording.
+  void stage_now(std::int64_t k, std::size_t unit);
   void copy_loop();
   void reader_loop(int index);
   void upcast(Stream& stream, const BlobLayout& from, const BlobLayout& to, const char* src, char* dst) const;
@@ -137,8 +153,10 @@ class ManagedModel {
 
   std::vector<void*> host_blobs_;  // per unit: pinned copy in the stream layout (onload on cpu)
   std::vector<void*> resident_;    // per unit: device buffer in the resident layout
+  std::vector<std::size_t> order_;          // the execution order: every unit, or those the first pass acquired
+  bool order_known_ = false;                // false until a recorded pass is complete
+  bool recording_ = false;                  // this pass is recorded (and staged synchronously)
   std::vector<std::size_t> staged_;         // units that pass through the ring, in execution order
-  std::vector<std::int64_t> staged_index_;  // unit -> its position in staged_, or -1
   std::vector<std::size_t> disk_staged_;    // positions in staged_ of the units streamed from disk
   std::vector<std::int64_t> disk_index_;    // position in staged_ -> position in disk_staged_, or -1
   char* ring_ = nullptr;                 // the staging ring, plan_.ring_bytes

@@ -40,6 +40,9 @@ struct ModelOptions {
   std::uint64_t workspace_bytes = 0;  // activations of the model's largest step, reserved from the budget
   // Tensors kept in the computation dtype rather than fp8 (default: rank < 2 — biases, norm weights).
   std::function<bool(const WeightTensor&)> sensitive;
+  // The units are not given in execution order: the first pass acquires them on demand (each copied
+  // synchronously) and records the order, which later passes prefetch in (see ManagedModel).
+  bool record_order = false;
 };
 
 class VramManager {
@@ -49,7 +52,8 @@ class VramManager {
   VramManager(const VramManager&) = delete;
   VramManager& operator=(const VramManager&) = delete;
 
-  // A model whose units (in execution order) come from `files`; nothing is loaded until onload().
+  // A model whose units (in execution order, unless options.record_order) come from `files`; nothing is
+  // loaded until onload().
   // Throws ArgumentError for a unit naming a missing tensor or an invalid config.
   std::unique_ptr<ManagedModel> add_model(std::string name, std::shared_ptr<const WeightFiles> files,
                                           std::vector<UnitSpec> units, const VramConfig& config,

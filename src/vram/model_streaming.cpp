@@ -28,13 +28,14 @@ void ManagedModel::start_streaming() {
   worker_error_ = nullptr;
   live_.clear();
   ring_head_ = 0;
-  if (staged_.empty()) return;
+  if (staged_.empty() && !recording_) return;  // no unit needs staging
   ring_ = static_cast<char*>(acc_.device_allocator()->allocate(plan_.ring_bytes, kBlobAlignment));
   manager_.telemetry().add_staging(static_cast<std::int64_t>(plan_.ring_bytes));
   // As many records as the ring can hold of the smallest unit, so that bytes, not records, bound the
   // lookahead; at least ring_slots, so that the leases a model may hold never wait for each other's record.
   std::uint64_t smallest = plan_.ring_bytes;
-  for (std::size_t unit : staged_) smallest = std::max<std::uint64_t>(std::min(smallest, staging_need(unit)), 1);
+  for (std::size_t u = 0; u < layouts_.size(); ++u)
+    if (needs_staging(u)) smallest = std::max<std::uint64_t>(std::min(smallest, staging_need(u)), 1);
   const std::uint64_t fit = plan_.ring_bytes / smallest + 1;
   allocations_.resize(std::max(static_cast<std::size_t>(manager_.options().ring_slots),
                                static_cast<std::size_t>(std::min<std::uint64_t>(fit, kMaxAllocations))));
@@ -43,10 +44,11 @@ void ManagedModel::start_streaming() {
     a.released = acc_.create_event();
     a.released_sequence = -1;
   }
-  if (!disk_staged_.empty()) {
-    disk_buffer_bytes_ = 0;
-    for (std::size_t pos : disk_staged_)
-      disk_buffer_bytes_ = std::max(disk_buffer_bytes_, layouts_[staged_[pos]].disk.buffer_bytes);
+  disk_buffer_bytes_ = 0;
+  for (std::size_t u = 0; u < layouts_.size(); ++u)
+    if (plan_.placement[u] == UnitPlacement::streamed && layouts_[u].stream_from_disk)
+      disk_buffer_bytes_ = std::max(disk_buffer_bytes_, layouts_[u].disk.buffer_bytes);
+  if (disk_buffer_bytes_ > 0) {
     disk_buffers_.resize(static_cast<std::size_t>(manager_.options().disk_buffers));
     // Direct reads need the buffers aligned to the files' direct-I/O alignment.
     const std::uint64_t alignment = std::max(kBlobAlignment, disk_->buffer_alignment());
@@ -55,6 +57,9 @@ void ManagedModel::start_streaming() {
       b.freed = acc_.create_event();
       b.read_job = b.copied_job = -1;
     }
+  }
+  if (staged_.empty()) return;  // recording: acquire() stages each unit itself
+  if (!disk_staged_.empty()) {
     const int threads = std::min(manager_.options().disk_threads, manager_.options().disk_buffers);
     for (int i = 0; i < threads; ++i) readers_.emplace_back([this, i] { reader_loop(i); });
   }
@@ -118,52 +123,65 @@ bool ManagedModel::place_in_ring(std::int64_t k, std::uint64_t need, Stream& h2d
   return true;
 }
 
+void ManagedModel::stage(std::int64_t k, std::size_t unit, DiskBuffer* buffer, Stream& h2d) {
+  const UnitLayout& l = layouts_[unit];
+  Allocation& staged = allocations_[static_cast<std::size_t>(k) % allocations_.size()];
+  TraceRecorder* trace = manager_.trace();
+  const TraceRecorder::StreamSpan span = trace ? trace->begin(h2d) : TraceRecorder::StreamSpan{};
+  char* dev = ring_ + staged.offset;
+  if (resident_[unit]) {
+    upcast(h2d, l.resident, l.compute_from_resident, static_cast<const char*>(resident_[unit]), dev);
+  } else {
+    if (buffer) {
+      // Each tensor from where its aligned read put it in the buffer, to its place in the stream layout.
+      for (std::size_t i = 0; i < l.sources.size(); ++i)
+        if (l.stream.tensors[i].bytes > 0)
+          h2d.copy(dev + l.stream.tensors[i].offset, static_cast<const char*>(buffer->host) + l.disk.tensor_offsets[i],
+                   l.stream.tensors[i].bytes);
+      h2d.record(*buffer->freed);
+    } else {
+      h2d.copy(dev, host_blobs_[unit], l.stream.bytes);
+    }
+    manager_.telemetry().add_h2d_bytes(l.stream_copy_bytes());
+    upcast(h2d, l.stream, l.compute_from_stream, dev, dev + l.stream.bytes);
+  }
+  if (trace) trace->end(h2d, span, "copy h2d", l.name);  // before `ready`: the span ends before use
+  h2d.record(*staged.ready);
+}
+
+void ManagedModel::stage_now(std::int64_t k, std::size_t unit) {
+  Stream& h2d = manager_.h2d_stream();
+  place_in_ring(k, staging_need(unit), h2d);  // true: nothing stops streaming while a forward runs
+  const UnitLayout& l = layouts_[unit];
+  DiskBuffer* buffer = nullptr;
+  if (!resident_[unit] && l.stream_from_disk) {
+    buffer = &disk_buffers_[0];
+    buffer->freed->synchronize();  // the copy out of its previous unit has run
+    for (const DiskRead& read : l.disk.reads) disk_->read(read, static_cast<char*>(buffer->host));
+    manager_.telemetry().add_disk_bytes(l.disk.read_bytes);
+  }
+  stage(k, unit, buffer, h2d);
+}
+
 void ManagedModel::copy_loop() {
   Stream& h2d = manager_.h2d_stream();
-  TraceRecorder* trace = manager_.trace();
-  const auto records = static_cast<std::int64_t>(allocations_.size());
   try {
     for (std::int64_t k = 0;; ++k) {
       const std::size_t unit = staged_[static_cast<std::size_t>(k) % staged_.size()];
       const UnitLayout& l = layouts_[unit];
       if (!place_in_ring(k, staging_need(unit), h2d)) return;
-      Allocation& staged = allocations_[static_cast<std::size_t>(k % records)];
-      const TraceRecorder::StreamSpan span = trace ? trace->begin(h2d) : TraceRecorder::StreamSpan{};
-      char* dev = ring_ + staged.offset;
-      if (resident_[unit]) {
-        upcast(h2d, l.resident, l.compute_from_resident, static_cast<const char*>(resident_[unit]), dev);
-      } else {
-        const void* src = host_blobs_[unit];
-        DiskBuffer* buffer = nullptr;
-        const std::int64_t job = l.stream_from_disk ? disk_job_of(k) : -1;
-        if (job >= 0) {
-          buffer = &disk_buffers_[static_cast<std::size_t>(job) % disk_buffers_.size()];
-          std::unique_lock lock(mutex_);
-          cv_.wait(lock, [&] { return stopping_ || buffer->read_job >= job; });
-          if (stopping_) return;
-          src = buffer->host;
-        }
-        if (buffer) {
-          // Each tensor from where its aligned read put it in the buffer, to its place in the stream layout.
-          for (std::size_t i = 0; i < l.sources.size(); ++i)
-            if (l.stream.tensors[i].bytes > 0)
-              h2d.copy(dev + l.stream.tensors[i].offset, static_cast<const char*>(src) + l.disk.tensor_offsets[i],
-                       l.stream.tensors[i].bytes);
-        } else {
-          h2d.copy(dev, src, l.stream.bytes);
-        }
-        manager_.telemetry().add_h2d_bytes(l.stream_copy_bytes());
-        if (buffer) {
-          h2d.record(*buffer->freed);
-          std::lock_guard lock(mutex_);
-          buffer->copied_job = job;
-        }
-        upcast(h2d, l.stream, l.compute_from_stream, dev, dev + l.stream.bytes);
+      DiskBuffer* buffer = nullptr;
+      const std::int64_t job = !resident_[unit] && l.stream_from_disk ? disk_job_of(k) : -1;
+      if (job >= 0) {
+        buffer = &disk_buffers_[static_cast<std::size_t>(job) % disk_buffers_.size()];
+        std::unique_lock lock(mutex_);
+        cv_.wait(lock, [&] { return stopping_ || buffer->read_job >= job; });
+        if (stopping_) return;
       }
-      if (trace) trace->end(h2d, span, "copy h2d", l.name);  // before `ready`: the span ends before use
-      h2d.record(*staged.ready);
+      stage(k, unit, buffer, h2d);
       {
         std::lock_guard lock(mutex_);
+        if (buffer) buffer->copied_job = job;
         published_ = k + 1;
         manager_.telemetry().note_staged_in_flight(static_cast<std::uint64_t>(published_ - released_count_));
       }

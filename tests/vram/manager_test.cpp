@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <deque>
@@ -218,6 +219,84 @@ TEST_F(ManagerTest, ASlidingWindowOfRingSlotsLeasesNeverWaitsForItself) {
     }
     model->offload();
   }
+}
+
+// A model registered with its units out of execution order (here reversed) and record_order: the first pass
+// stages each unit as it is acquired and records the order; later passes prefetch in it (units run ahead of the
+// computation) and give the same bits, from host copies, from disk, with resident units in between.
+TEST_F(ManagerTest, TheFirstPassRecordsTheExecutionOrder) {
+  const auto reference = run({"basic", VramConfig::preset("none"), std::nullopt}, 1).outputs[0];
+  const std::uint64_t half = model_bytes(bf16("dynamic")) / 2;
+  for (const Mode& mode : {Mode{"stream everything", bf16("dynamic"), 0}, Mode{"half resident", bf16("dynamic"), half},
+                           Mode{"disk", bf16("disk"), 0}, Mode{"fp8 resident, upcast", VramConfig::preset("fp8"), 0}}) {
+    auto emu = std::make_shared<EmuAccelerator>(EmuOptions{64 * kMiB, 0, 0});
+    ManagerOptions options;
+    options.vram_limit = mode.limit;
+    VramManager manager(emu, options);
+    auto units = leaf_module_units(*files_);
+    std::reverse(units.begin(), units.end());
+    ModelOptions model_options;
+    model_options.record_order = true;
+    auto model = manager.add_model("synthetic", files_, units, mode.config, model_options);
+    for (int cycle = 0; cycle < 2; ++cycle) {  // the order outlives an offload
+      model->onload();
+      EXPECT_EQ(model->recording_order(), cycle == 0) << mode.name;
+      const auto first = model_.forward(*model);
+      if (mode.name.starts_with("fp8")) {
+        EXPECT_NE(first, reference);  // fp8 weights: compared with the next passes only
+      } else {
+        EXPECT_EQ(first, reference) << mode.name;
+      }
+      if (cycle == 0) {
+        EXPECT_EQ(manager.snapshot().max_staged_in_flight, 0u) << "the recorded pass prefetches nothing";
+      }
+      for (int f = 0; f < 2; ++f) EXPECT_EQ(model_.forward(*model), first) << mode.name;
+      EXPECT_FALSE(model->recording_order());
+      if (mode.limit == std::optional<std::uint64_t>(0)) {
+        EXPECT_GT(manager.snapshot().max_staged_in_flight, 1u) << mode.name;
+      }
+      model->offload();
+      manager.telemetry().reset();
+    }
+    model.reset();
+    EXPECT_EQ(emu->device_allocator()->allocated_bytes(), 0u) << mode.name;
+    EXPECT_EQ(emu->pinned_allocator()->allocated_bytes(), 0u) << mode.name;
+  }
+}
+
+// Once recorded, a pass that leaves the order is an ArgumentError naming the expected and the acquired unit; a
+// second pass may not begin while leases of the recorded one are held.
+TEST_F(ManagerTest, APassThatLeavesTheRecordedOrderIsAClearError) {
+  ManagerOptions options;
+  options.vram_limit = 0;
+  VramManager manager(std::make_shared<EmuAccelerator>(EmuOptions{64 * kMiB, 0, 0}), options);
+  ModelOptions model_options;
+  model_options.record_order = true;
+  auto model = manager.add_model("m", files_, leaf_module_units(*files_), bf16("dynamic"), model_options);
+  model->onload();
+  const std::size_t norm0 = model->unit_index("blocks.0.norm"), linear0 = model->unit_index("blocks.0.linear");
+  { auto norm = model->acquire(norm0); }  // recorded first: the norm, then the linear
+  {
+    auto linear = model->acquire(linear0);
+    try {
+      model->acquire(norm0);  // the second pass begins while the linear's lease is held
+      FAIL();
+    } catch (const ArgumentError& e) {
+      EXPECT_NE(std::string(e.what()).find("second pass"), std::string::npos) << e.what();
+    }
+  }
+  { auto norm = model->acquire(norm0); }  // the second pass
+  try {
+    model->acquire(model->unit_index("blocks.1.linear"));
+    FAIL();
+  } catch (const ArgumentError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("unit blocks.1.linear acquired out of the recorded execution order"), std::string::npos)
+        << what;
+    EXPECT_NE(what.find("expected blocks.0.linear"), std::string::npos) << what;
+  }
+  { auto linear = model->acquire(linear0); }
+  model->offload();
 }
 
 TEST(VramArgumentsTest, LookaheadMibBecomesBytesAndMustNotBeNegative) {
