@@ -37,8 +37,10 @@ struct PipelineConfig {
   std::string storage_dtype;       // "" (the preset's), bf16 or fp8
   std::string vram_limit;          // "" (no limit; auto for dynamic and disk), "auto", or GiB as text ("6")
   std::filesystem::path vram_config;  // JSON: the eight keys, for all components or per component name
-  int ring_slots = 2;                 // streaming buffers in flight
+  int ring_slots = 2;                 // streamed units a model may hold at once
   std::string units = "leaf";         // leaf | block: a managed unit per leaf module or per transformer block
+  double lookahead_mib = 0;           // the staging ring's MiB (0 = the minimum for ring_slots)
+  std::string direct_io = "auto";     // auto | on | off: O_DIRECT reads of disk-streamed weights
   bool trace = false;                 // record a Chrome trace (write_trace)
 };
 

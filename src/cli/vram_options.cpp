@@ -34,6 +34,8 @@ PipelineConfig pipeline_config(const std::string& model, const VramArguments& ar
   config.vram_config = args.vram_config;
   config.ring_slots = args.ring_slots;
   config.units = args.units;
+  config.lookahead_mib = args.lookahead_mib;
+  config.direct_io = args.direct_io;
   return config;
 }
 

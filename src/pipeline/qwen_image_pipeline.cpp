@@ -157,7 +157,8 @@ Pipeline::Pipeline(const PipelineConfig& config, bool planning_only) : impl_(std
                           p.path_of(component).string() + " is missing");
 
   VramArguments args{config.device, config.offload, config.storage_dtype, config.vram_limit,
-                     config.vram_config.string(), config.ring_slots, config.units};
+                     config.vram_config.string(), config.ring_slots, config.units,
+                     config.lookahead_mib, config.direct_io};
   const VramSettings settings = resolve_vram_arguments(args, "transformer");
   ManagerOptions manager_options = settings.manager;
   manager_options.trace = config.trace;

@@ -7,8 +7,8 @@
 //   vram_config    a JSON file with the eight keys, overriding the preset key by key: one object for every
 //                  component, or one object per component name ({"transformer": {...}, "vae": {...}})
 //   ring_slots     staged leases a model may hold at once
-//   lookahead_mib  the staging ring's size in MiB (0 = the minimum for ring_slots; planner.h)
 //   units          leaf | block: one managed unit per leaf module, or per transformer block / decoder layer
+//   lookahead_mib  the staging ring's size in MiB (0 = the minimum for ring_slots; planner.h)
 //   direct_io      auto | on | off              (O_DIRECT disk reads, vram/disk_reads.h)
 // Errors name the option (as the CLI spells it) and the value.
 #pragma once
@@ -32,8 +32,8 @@ struct VramArguments {
   std::string vram_limit;
   std::string vram_config;
   int ring_slots = 2;
+  std::string units = "leaf";  // (the pipeline builds these in this order, up to units)
   double lookahead_mib = 0;
-  std::string units = "leaf";
   std::string direct_io = "auto";
 };
 
