@@ -90,7 +90,7 @@ class ManagedModel {
   void offload();
   // Blocks until the unit's tensors are ready for the compute stream. Throws ArgumentError when called out of
   // the execution order (declared or recorded; the message names the expected unit), when the model is not
-  // onloaded, or when more staged leases are held than ring slots.
+  // onloaded, or when more staged leases are held than ring_slots.
   UnitLease acquire(std::size_t unit);
   // Abandons a pass left midway (a forward that threw): restarts streaming from the first unit of the
   // execution order, keeping the resident units and host copies. Every lease must have been released

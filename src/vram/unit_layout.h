@@ -4,7 +4,7 @@
 // a Linear's weight and bias, a norm's weight). For each unit the layout fixes, once, how its tensors are packed
 // in each place they can be:
 //   stream     how the unit crosses the bus: the pinned host copy (onload on cpu) or the disk staging buffer
-//              (onload on disk), mirrored byte for byte by the transfer region of a ring slot on the device
+//              (onload on disk), mirrored byte for byte by the transfer region of its bytes in the staging ring
 //   resident   how it sits in VRAM when the planner keeps it (preparing dtype)
 //   compute    the computation-dtype copies of the tensors whose stored dtype differs (the upcast targets),
 //              one layout per source (from stream, from resident)
