@@ -10,6 +10,7 @@
 #include "cli/forward.h"
 #include "cli/generate.h"
 #include "cli/inspect.h"
+#include "cli/make_test_model.h"
 #include "cli/make_tiny_model.h"
 #include "cli/plan.h"
 #include "cli/tokenize.h"
@@ -60,6 +61,12 @@ int main(int argc, char** argv) {
       "make-tiny-model", "write the tiny random-weight Qwen-Image model (the one builtin:tiny runs) to a folder");
   vramkit::cli::add_make_tiny_model_arguments(*make_tiny, tiny_arguments);
 
+  vramkit::cli::MakeTestModelArguments test_model_arguments;
+  CLI::App* make_test = app.add_subcommand(
+      "make-test-model",
+      "write a random-weight model with the real full-size shapes, cut to N layers, streamed");
+  vramkit::cli::add_make_test_model_arguments(*make_test, test_model_arguments);
+
   vramkit::cli::TokenizeArguments tokenize_arguments;
   CLI::App* tokenize = app.add_subcommand("tokenize", "print the Qwen2 token ids of a text as a JSON array");
   vramkit::cli::add_tokenize_arguments(*tokenize, tokenize_arguments);
@@ -81,6 +88,7 @@ int main(int argc, char** argv) {
     if (plan->parsed()) vramkit::cli::run_plan(plan_arguments, std::cout);
     if (forward.parsed()) forward.run(std::cerr);
     if (make_tiny->parsed()) vramkit::cli::run_make_tiny_model(tiny_arguments, std::cout);
+    if (make_test->parsed()) vramkit::cli::run_make_test_model(test_model_arguments, std::cout);
     if (tokenize->parsed()) vramkit::cli::run_tokenize(tokenize_arguments, std::cout);
     std::cout.flush();
     if (!std::cout) return report("cannot write to standard output");
