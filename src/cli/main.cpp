@@ -7,6 +7,7 @@
 #include <new>
 #include <string>
 
+#include "cli/bench.h"
 #include "cli/forward.h"
 #include "cli/generate.h"
 #include "cli/inspect.h"
@@ -56,6 +57,12 @@ int main(int argc, char** argv) {
 
   vramkit::cli::ForwardCommand forward(app);
 
+  vramkit::cli::BenchArguments bench_arguments;
+  CLI::App* bench = app.add_subcommand(
+      "bench",
+      "time the transformer in every memory mode against the measured copy, disk and compute ceilings");
+  vramkit::cli::add_bench_arguments(*bench, bench_arguments);
+
   vramkit::cli::MakeTinyModelArguments tiny_arguments;
   CLI::App* make_tiny = app.add_subcommand(
       "make-tiny-model", "write the tiny random-weight Qwen-Image model (the one builtin:tiny runs) to a folder");
@@ -87,6 +94,7 @@ int main(int argc, char** argv) {
     if (inspect->parsed()) vramkit::cli::run_inspect(inspect_options, std::cout);
     if (plan->parsed()) vramkit::cli::run_plan(plan_arguments, std::cout);
     if (forward.parsed()) forward.run(std::cerr);
+    if (bench->parsed()) vramkit::cli::run_bench(bench_arguments, std::cout);
     if (make_tiny->parsed()) vramkit::cli::run_make_tiny_model(tiny_arguments, std::cout);
     if (make_test->parsed()) vramkit::cli::run_make_test_model(test_model_arguments, std::cout);
     if (tokenize->parsed()) vramkit::cli::run_tokenize(tokenize_arguments, std::cout);
