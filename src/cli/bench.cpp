@@ -42,6 +42,7 @@ struct ModeResult {
   std::uint64_t peak_device_bytes = 0;
   std::optional<std::uint64_t>
       driver_used_bytes;                    // cuda: total - free from cudaMemGetInfo after the forwards
+  std::string vram_config;                  // the resolved eight keys, as `vramkit plan` prints them
   Plan plan;                                // of the token-stream model
   std::uint64_t page_cache_left_bytes = 0;  // disk-cold: the most bytes a drop left cached
 };
@@ -141,6 +142,7 @@ ModeResult run_mode(const BenchArguments& args, const BenchMode& mode, const Wor
     const MemoryInfo info = accelerator->memory_info();
     r.driver_used_bytes = info.total_bytes - info.free_bytes;
   }
+  r.vram_config = dit->managed().config().str();
   r.plan = dit->managed().plan();
   dit->offload();
   return r;
@@ -163,7 +165,7 @@ json mode_json(const ModeResult& r, const Ceilings& c, int repeat) {
   json j;
   j["mode"] = r.mode.name;
   j["offload"] = r.mode.offload;
-  j["storage_dtype"] = dtype_name(r.plan.units.empty() ? DType::bf16 : r.plan.units.front().stream_dtype);
+  j["vram_config"] = r.vram_config;
   j["vram_limit_bytes"] = r.vram_limit ? json(*r.vram_limit) : json(nullptr);
   j["seconds_per_forward"] = r.median_seconds;
   j["seconds"] = r.seconds;

@@ -39,9 +39,9 @@ class BenchCli : public ::testing::Test {
 };
 
 TEST_F(BenchCli, ReportsEveryModeAgainstThePlanAndTheCeilings) {
-  const auto r =
-      bench({"--cfg", "4", "--repeat", "5", "--modes", "stream-bf16,basic,fp8,dynamic-50,disk-warm,disk-cold",
-             "--json", (scratch_ / "bench.json").string()});
+  const auto r = bench({"--cfg", "4", "--repeat", "5", "--modes",
+                        "stream-bf16,basic,fp8,stream-fp8,dynamic-50,disk-warm,disk-cold", "--json",
+                        (scratch_ / "bench.json").string()});
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
   const auto report = nlohmann::json::parse(std::ifstream(scratch_ / "bench.json"));
   EXPECT_EQ(report.at("batch"), 2);  // true CFG: both branches in one batch
@@ -55,7 +55,7 @@ TEST_F(BenchCli, ReportsEveryModeAgainstThePlanAndTheCeilings) {
   EXPECT_GT(ceilings.at("disk_read_bytes").get<std::uint64_t>(), 0u);
 
   const auto& modes = report.at("modes");
-  ASSERT_EQ(modes.size(), 6u);
+  ASSERT_EQ(modes.size(), 7u);
   std::map<std::string, nlohmann::json> by_name;
   for (const auto& m : modes) by_name[m.at("mode").get<std::string>()] = m;
   EXPECT_EQ(modes[0].at("mode"), "stream-bf16");  // in the order asked
@@ -81,6 +81,8 @@ TEST_F(BenchCli, ReportsEveryModeAgainstThePlanAndTheCeilings) {
                     m.at("seconds_per_forward").get<double>() / 1e9,
                 1e-9);
   }
+  EXPECT_NE(by_name["stream-fp8"].at("vram_config").get<std::string>().find("offload=f8_e4m3fn@cpu"),
+            std::string::npos);
   // Everything resident: nothing crosses the bus per forward, no ring.
   for (const char* name : {"basic", "fp8"}) {
     EXPECT_EQ(by_name[name].at("bytes_host_to_device").get<std::uint64_t>(), 0u) << name;
