@@ -39,7 +39,6 @@ struct ModeResult {
   std::vector<double> seconds;  // each timed forward
   double median_seconds = 0;
   TelemetrySnapshot counters;  // over the timed forwards
-  std::uint64_t peak_device_bytes = 0;
   std::optional<std::uint64_t>
       driver_used_bytes;                    // cuda: total - free from cudaMemGetInfo after the forwards
   std::string vram_config;                  // the resolved eight keys, as `vramkit plan` prints them
@@ -137,7 +136,6 @@ ModeResult run_mode(const BenchArguments& args, const BenchMode& mode, const Wor
   }
   r.median_seconds = median(r.seconds);
   r.counters = manager.snapshot();
-  r.peak_device_bytes = r.counters.peak_device_bytes;
   if (settings.device.device.kind == DeviceKind::cuda) {
     const MemoryInfo info = accelerator->memory_info();
     r.driver_used_bytes = info.total_bytes - info.free_bytes;
@@ -169,7 +167,7 @@ json mode_json(const ModeResult& r, const Ceilings& c, int repeat) {
   j["vram_limit_bytes"] = r.vram_limit ? json(*r.vram_limit) : json(nullptr);
   j["seconds_per_forward"] = r.median_seconds;
   j["seconds"] = r.seconds;
-  j["peak_device_bytes"] = r.peak_device_bytes;
+  j["peak_device_bytes"] = r.counters.peak_device_bytes;
   j["driver_used_bytes"] = r.driver_used_bytes ? json(*r.driver_used_bytes) : json(nullptr);
   j["resident_bytes"] = r.plan.resident_bytes;
   j["ring_bytes"] = r.plan.ring_bytes;
