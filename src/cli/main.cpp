@@ -7,9 +7,11 @@
 #include <new>
 #include <string>
 
+#include "cli/bench.h"
 #include "cli/forward.h"
 #include "cli/generate.h"
 #include "cli/inspect.h"
+#include "cli/make_test_model.h"
 #include "cli/make_tiny_model.h"
 #include "cli/plan.h"
 #include "cli/tokenize.h"
@@ -55,10 +57,22 @@ int main(int argc, char** argv) {
 
   vramkit::cli::ForwardCommand forward(app);
 
+  vramkit::cli::BenchArguments bench_arguments;
+  CLI::App* bench = app.add_subcommand(
+      "bench",
+      "time the transformer in every memory mode against the measured copy, disk and compute ceilings");
+  vramkit::cli::add_bench_arguments(*bench, bench_arguments);
+
   vramkit::cli::MakeTinyModelArguments tiny_arguments;
   CLI::App* make_tiny = app.add_subcommand(
       "make-tiny-model", "write the tiny random-weight Qwen-Image model (the one builtin:tiny runs) to a folder");
   vramkit::cli::add_make_tiny_model_arguments(*make_tiny, tiny_arguments);
+
+  vramkit::cli::MakeTestModelArguments test_model_arguments;
+  CLI::App* make_test = app.add_subcommand(
+      "make-test-model",
+      "write a random-weight model with the real full-size shapes, cut to N layers, streamed");
+  vramkit::cli::add_make_test_model_arguments(*make_test, test_model_arguments);
 
   vramkit::cli::TokenizeArguments tokenize_arguments;
   CLI::App* tokenize = app.add_subcommand("tokenize", "print the Qwen2 token ids of a text as a JSON array");
@@ -80,7 +94,9 @@ int main(int argc, char** argv) {
     if (inspect->parsed()) vramkit::cli::run_inspect(inspect_options, std::cout);
     if (plan->parsed()) vramkit::cli::run_plan(plan_arguments, std::cout);
     if (forward.parsed()) forward.run(std::cerr);
+    if (bench->parsed()) vramkit::cli::run_bench(bench_arguments, std::cout);
     if (make_tiny->parsed()) vramkit::cli::run_make_tiny_model(tiny_arguments, std::cout);
+    if (make_test->parsed()) vramkit::cli::run_make_test_model(test_model_arguments, std::cout);
     if (tokenize->parsed()) vramkit::cli::run_tokenize(tokenize_arguments, std::cout);
     std::cout.flush();
     if (!std::cout) return report("cannot write to standard output");

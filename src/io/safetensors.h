@@ -93,6 +93,49 @@ class SafetensorsFile {
   std::weak_ptr<SafetensorsFile> self_;
 };
 
+// A tensor a SafetensorsStreamWriter will write: its name, dtype and shape, known before its bytes.
+struct SafetensorsTensorInfo {
+  std::string name;
+  DType dtype = DType::f32;
+  Shape shape;
+};
+
+// Writes a safetensors file whose tensors are produced piece by piece, never all in memory: the header is
+// written at construction from the declared names, dtypes and shapes (the same header write_safetensors
+// writes), then each tensor's bytes arrive in declaration order through write(), in as many pieces as the
+// caller likes, none crossing the end of a tensor. finish() checks that every declared byte was written and
+// renames the temporary file over `path`; destroying the writer before that removes the temporary file.
+class SafetensorsStreamWriter {
+ public:
+  // Throws ArgumentError on duplicate, reserved or invalid UTF-8 names, IoError when the file cannot be
+  // created or written; ShapeError when a tensor's byte size overflows.
+  SafetensorsStreamWriter(std::filesystem::path path, std::vector<SafetensorsTensorInfo> tensors,
+                          const std::map<std::string, std::string>& metadata = {});
+  ~SafetensorsStreamWriter();
+  SafetensorsStreamWriter(const SafetensorsStreamWriter&) = delete;
+  SafetensorsStreamWriter& operator=(const SafetensorsStreamWriter&) = delete;
+
+  // Appends `bytes` bytes of the current tensor. ArgumentError naming the file and the tensor when they run
+  // past its end (or past the last tensor), or after finish().
+  void write(const void* data, std::size_t bytes);
+  // The tensor the next write() goes to (null when every declared byte has been written) and how many of its
+  // bytes are still missing.
+  const SafetensorsTensorInfo* current() const;
+  std::uint64_t current_remaining() const { return remaining_; }
+  // ArgumentError naming the first tensor that is not complete; IoError when the file cannot be closed or
+  // renamed.
+  void finish();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+  std::vector<SafetensorsTensorInfo> tensors_;
+  std::vector<std::uint64_t> sizes_;  // bytes of each tensor
+  std::size_t current_ = 0;
+  std::uint64_t remaining_ = 0;  // bytes of tensors_[current_] not yet written
+  bool finished_ = false;
+};
+
 // Writes tensors (any strides, host-accessible) to a safetensors file: "__metadata__" first, then the tensors
 // in the given order, the header padded with spaces so that the data section starts 8-byte aligned, the data
 // contiguous in the same order (row-major). Written to a temporary file renamed over `path` at the end.

@@ -3,7 +3,8 @@
 // the tensors follow contiguously in the same order (no padding between them, which the reference reader
 // would reject as a gap), each in row-major order whatever its strides. The file is written under a temporary
 // name beside the target and renamed over it at the end, so a failed write never leaves a half file at
-// `path`.
+// `path`. SafetensorsStreamWriter writes the same header from declared shapes before any data exists, so a
+// file far larger than memory can be produced piece by piece; write_safetensors is built on it.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -29,8 +30,17 @@ void check_utf8(const std::filesystem::path& path, const std::string& s, const s
   }
 }
 
-std::string header_text(const std::filesystem::path& path,
-                        const std::vector<std::pair<std::string, Tensor>>& tensors,
+// Byte size of a declared tensor: numel x element size, with the product checked for overflow.
+std::uint64_t declared_bytes(const std::filesystem::path& path, const SafetensorsTensorInfo& t) {
+  const auto numel = static_cast<std::uint64_t>(t.shape.numel());  // ShapeError on overflow or negative
+  std::uint64_t bytes = 0;
+  if (__builtin_mul_overflow(numel, dtype_size(t.dtype), &bytes))
+    throw ShapeError(path.string() + ": tensor '" + t.name + "' " + t.shape.str() + " is too large");
+  return bytes;
+}
+
+std::string header_text(const std::filesystem::path& path, const std::vector<SafetensorsTensorInfo>& tensors,
+                        const std::vector<std::uint64_t>& sizes,
                         const std::map<std::string, std::string>& metadata) {
   ordered_json header = ordered_json::object();
   if (!metadata.empty()) {
@@ -44,21 +54,18 @@ std::string header_text(const std::filesystem::path& path,
   }
   std::set<std::string_view> names;
   std::uint64_t offset = 0;
-  for (const auto& [name, tensor] : tensors) {
-    if (name == "__metadata__") throw ArgumentError(path.string() + ": '__metadata__' cannot name a tensor");
-    if (!names.insert(name).second)
-      throw ArgumentError(path.string() + ": tensor '" + name + "' given twice");
-    check_utf8(path, name, "a tensor name");
-    if (!tensor.defined()) throw ArgumentError(path.string() + ": tensor '" + name + "' is undefined");
-    if (!tensor.device().host_accessible())
-      throw ArgumentError(path.string() + ": tensor '" + name + "' " + tensor.str() +
-                          " is not host-accessible");
-    const std::uint64_t bytes = tensor.nbytes();
-    header[name] = {
-        {"dtype", dtype_safetensors_name(tensor.dtype())},
-        {"shape", std::vector<std::int64_t>(tensor.shape().dims().begin(), tensor.shape().dims().end())},
-        {"data_offsets", {offset, offset + bytes}}};
-    offset += bytes;
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    const SafetensorsTensorInfo& t = tensors[i];
+    if (t.name == "__metadata__")
+      throw ArgumentError(path.string() + ": '__metadata__' cannot name a tensor");
+    if (!names.insert(t.name).second)
+      throw ArgumentError(path.string() + ": tensor '" + t.name + "' given twice");
+    check_utf8(path, t.name, "a tensor name");
+    if (__builtin_add_overflow(offset, sizes[i], &offset))
+      throw ShapeError(path.string() + ": the tensors up to '" + t.name + "' exceed 2^64 bytes");
+    header[t.name] = {{"dtype", dtype_safetensors_name(t.dtype)},
+                      {"shape", std::vector<std::int64_t>(t.shape.dims().begin(), t.shape.dims().end())},
+                      {"data_offsets", {offset - sizes[i], offset}}};
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');
@@ -111,21 +118,84 @@ class TempFile {
 
 }  // namespace
 
+class SafetensorsStreamWriter::Impl {
+ public:
+  Impl(std::filesystem::path target)
+      : target(std::move(target)), file(this->target.string() + ".tmp-" + std::to_string(::getpid())) {}
+  std::filesystem::path target;
+  TempFile file;
+};
+
+SafetensorsStreamWriter::SafetensorsStreamWriter(std::filesystem::path path,
+                                                 std::vector<SafetensorsTensorInfo> tensors,
+                                                 const std::map<std::string, std::string>& metadata)
+    : tensors_(std::move(tensors)) {
+  for (const auto& t : tensors_) sizes_.push_back(declared_bytes(path, t));
+  const std::string header = header_text(path, tensors_, sizes_, metadata);
+  std::uint8_t length[8];
+  for (int i = 0; i < 8; ++i) length[i] = static_cast<std::uint8_t>(header.size() >> (8 * i));
+  impl_ = std::make_unique<Impl>(std::move(path));
+  write_all(impl_->file.fd(), length, sizeof length, impl_->file.path());
+  write_all(impl_->file.fd(), header.data(), header.size(), impl_->file.path());
+  // Skip the zero-byte tensors at the front so that current() names the first one that needs data.
+  remaining_ = sizes_.empty() ? 0 : sizes_[0];
+  while (current_ < tensors_.size() && remaining_ == 0) {
+    ++current_;
+    remaining_ = current_ < tensors_.size() ? sizes_[current_] : 0;
+  }
+}
+
+SafetensorsStreamWriter::~SafetensorsStreamWriter() = default;
+
+const SafetensorsTensorInfo* SafetensorsStreamWriter::current() const {
+  return current_ < tensors_.size() ? &tensors_[current_] : nullptr;
+}
+
+void SafetensorsStreamWriter::write(const void* data, std::size_t bytes) {
+  const std::string& file = impl_->target.string();
+  if (finished_) throw ArgumentError(file + ": write after finish()");
+  if (bytes == 0) return;
+  if (current_ >= tensors_.size())
+    throw ArgumentError(file + ": " + std::to_string(bytes) + " bytes written after the last tensor");
+  if (bytes > remaining_)
+    throw ArgumentError(file + ": a write of " + std::to_string(bytes) +
+                        " bytes crosses the end of tensor '" + tensors_[current_].name + "' (" +
+                        std::to_string(remaining_) + " bytes left)");
+  write_all(impl_->file.fd(), data, bytes, impl_->file.path());
+  remaining_ -= bytes;
+  while (current_ < tensors_.size() && remaining_ == 0) {
+    ++current_;
+    remaining_ = current_ < tensors_.size() ? sizes_[current_] : 0;
+  }
+}
+
+void SafetensorsStreamWriter::finish() {
+  if (finished_) throw ArgumentError(impl_->target.string() + ": finish() called twice");
+  if (const SafetensorsTensorInfo* missing = current())
+    throw ArgumentError(impl_->target.string() + ": tensor '" + missing->name + "' is missing " +
+                        std::to_string(remaining_) + " of its " + std::to_string(sizes_[current_]) +
+                        " bytes");
+  impl_->file.commit(impl_->target);
+  finished_ = true;
+}
+
 void write_safetensors(const std::filesystem::path& path,
                        const std::vector<std::pair<std::string, Tensor>>& tensors,
                        const std::map<std::string, std::string>& metadata) {
-  const std::string header = header_text(path, tensors, metadata);
-  std::uint8_t length[8];
-  for (int i = 0; i < 8; ++i) length[i] = static_cast<std::uint8_t>(header.size() >> (8 * i));
-
-  TempFile out(path.string() + ".tmp-" + std::to_string(::getpid()));
-  write_all(out.fd(), length, sizeof length, out.path());
-  write_all(out.fd(), header.data(), header.size(), out.path());
+  std::vector<SafetensorsTensorInfo> infos;
+  for (const auto& [name, tensor] : tensors) {
+    if (!tensor.defined()) throw ArgumentError(path.string() + ": tensor '" + name + "' is undefined");
+    if (!tensor.device().host_accessible())
+      throw ArgumentError(path.string() + ": tensor '" + name + "' " + tensor.str() +
+                          " is not host-accessible");
+    infos.push_back({name, tensor.dtype(), tensor.shape()});
+  }
+  SafetensorsStreamWriter out(path, std::move(infos), metadata);
   for (const auto& [name, tensor] : tensors) {
     const Tensor dense = tensor.contiguous();
-    write_all(out.fd(), dense.data(), dense.nbytes(), out.path());
+    out.write(dense.data(), dense.nbytes());
   }
-  out.commit(path);
+  out.finish();
 }
 
 }  // namespace vramkit

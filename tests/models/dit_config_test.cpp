@@ -59,21 +59,6 @@ TEST(DitConfig, RejectsInconsistentAndUnsupportedConfigs) {
   std::filesystem::remove_all(dir);
 }
 
-// The reference list, "{i}" standing for every block index.
-std::map<std::string, Shape> reference_keys(std::int64_t layers) {
-  std::map<std::string, Shape> keys;
-  for (const auto& [name, shape] : test::read_key_list(kData / "qwen_image_dit_full_keys.txt")) {
-    const auto brace = name.find("{i}");
-    if (brace == std::string::npos) {
-      keys.emplace(name, shape);
-      continue;
-    }
-    for (std::int64_t i = 0; i < layers; ++i)
-      keys.emplace(name.substr(0, brace) + std::to_string(i) + name.substr(brace + 3), shape);
-  }
-  return keys;
-}
-
 TEST(DitConfig, FullSizeModelMatchesTheReleasedCheckpoint) {
   const DitConfig full;  // the class defaults are Qwen-Image's config
   EXPECT_EQ(dit_parameter_count(full), 20'430'401'088);
@@ -82,7 +67,7 @@ TEST(DitConfig, FullSizeModelMatchesTheReleasedCheckpoint) {
   for (const DitModule& m : dit_modules(full))
     for (const ExpectedTensor& t : m.tensors) ours.emplace(t.name, t.shape), ++count;
   EXPECT_EQ(count, 1933u);
-  EXPECT_EQ(ours, reference_keys(60));
+  EXPECT_EQ(ours, test::dit_reference_keys(60));
   const auto units = dit_units(full);
   EXPECT_EQ(units.size(), 5u + 60u * 18u + 2u);
   EXPECT_EQ(units.front().name, "img_in");

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <span>
 #include <sstream>
@@ -57,6 +58,23 @@ inline std::vector<std::pair<std::string, Shape>> read_key_list(const std::files
     for (std::string d; std::getline(ss, d, ',');)
       if (d.find_first_not_of(' ') != std::string::npos) dims.push_back(std::stoll(d));
     keys.emplace_back(m[1].str(), Shape(std::span<const std::int64_t>(dims)));
+  }
+  return keys;
+}
+
+// The released transformer's tensors (tests/data/qwen_image_dit_full_keys.txt) for its first `layers` blocks,
+// the list's "{i}" standing for every block index.
+inline std::map<std::string, Shape> dit_reference_keys(std::int64_t layers) {
+  std::map<std::string, Shape> keys;
+  for (const auto& [name, shape] :
+       read_key_list(std::filesystem::path(VRAMKIT_TEST_DATA) / "qwen_image_dit_full_keys.txt")) {
+    const auto brace = name.find("{i}");
+    if (brace == std::string::npos) {
+      keys.emplace(name, shape);
+      continue;
+    }
+    for (std::int64_t i = 0; i < layers; ++i)
+      keys.emplace(name.substr(0, brace) + std::to_string(i) + name.substr(brace + 3), shape);
   }
   return keys;
 }

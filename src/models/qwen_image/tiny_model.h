@@ -18,9 +18,7 @@
 //                                                       (<|endoftext|> 151643, <|im_start|> 151644, <|im_end|>
 //                                                       151645); the real vocabulary is 5 MB of data
 //
-// Values: each tensor draws from its own SplitMix64 stream seeded by a hash of its name, so a value never
-// depends on the order of writing. Linear/conv weights are uniform in +-1/sqrt(fan_in) (PyTorch's default
-// bound), biases uniform in +-0.05, norm scales 1 + uniform(+-0.1), the embedding uniform in +-0.05.
+// Values and sharding: models/qwen_image/model_writer.h (seed 20250804; two transformer shards).
 //
 // The same layout code with the released dimensions lists the full-size model's tensors, which a test checks
 // against the released checkpoint's counts.

@@ -1,0 +1,37 @@
+// The memory modes `vramkit bench` measures, by the short names `--modes` takes: DiffSynth-Studio's
+// documented configurations of the transformer, each as an --offload preset, a storage dtype and a
+// vram_limit.
+//
+//   basic        none: everything resident in bf16 (also the compute ceiling of every other mode)
+//   fp8          fp8: everything resident in fp8, upcast per layer
+//   stream-bf16  dynamic, bf16 in pinned host memory, vram_limit 0: every layer streamed
+//   stream-fp8   dynamic, fp8 in pinned host memory, vram_limit 0
+//   dynamic-25, dynamic-50, dynamic-75
+//                dynamic, fp8: vram_limit = the streaming ring + 25/50/75 % of the fp8 weights, the rest
+//                streamed
+//   disk-warm    disk, vram_limit 0: every layer read from the files each forward, page cache as it is
+//   disk-cold    the same with the files dropped from the page cache before every forward
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vramkit::cli {
+
+struct BenchMode {
+  std::string name;
+  std::string offload;        // the --offload preset
+  std::string storage_dtype;  // --storage-dtype; empty: the preset's
+  // The share of the weights the budget leaves room for besides the ring: unset = no limit, 0 = vram_limit 0.
+  std::optional<double> resident_fraction;
+  bool cold_page_cache = false;
+};
+
+// Every mode, in the order above.
+const std::vector<BenchMode>& bench_modes();
+// A comma-separated list of mode names (empty: every mode), in the order given. ArgumentError naming --modes,
+// the unknown or repeated name and the known ones.
+std::vector<BenchMode> parse_bench_modes(const std::string& list);
+
+}  // namespace vramkit::cli
