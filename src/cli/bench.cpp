@@ -91,9 +91,10 @@ Workload make_workload(const BenchArguments& args) {
 }
 
 VramSettings mode_settings(const BenchArguments& args, const BenchMode& mode) {
-  const VramArguments v{args.device,        mode.offload,
-                        mode.storage_dtype, mode.resident_fraction ? "0" : "",
-                        args.vram_config,   args.ring_slots};
+  VramArguments v = args.vram;
+  v.offload = mode.offload;
+  v.storage_dtype = mode.storage_dtype;
+  v.vram_limit = mode.resident_fraction ? "0" : "";
   return resolve_vram_arguments(v, "transformer");
 }
 
@@ -251,19 +252,12 @@ void add_bench_arguments(CLI::App& command, BenchArguments& args) {
       ->capture_default_str()
       ->check(CLI::Range(5, 1000));
   command.add_option("--json", args.json, "also write the results as JSON to this file");
-  command.add_option("--device", args.device, "cpu, cuda, cuda:N, or emu[:GiB] (the emulated accelerator)")
-      ->capture_default_str();
-  command.add_option(
-      "--vram-config", args.vram_config,
-      "a JSON file with VRAM config keys applied over every mode's preset (e.g. computation_dtype)");
-  command.add_option("--ring-slots", args.ring_slots, "streaming buffers in flight")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 64));
+  add_device_arguments(command, args.vram);
 }
 
 void run_bench(const BenchArguments& args, std::ostream& out) {
   const std::vector<BenchMode> modes = parse_bench_modes(args.modes);
-  const RunDevice device = parse_run_device(args.device);
+  const RunDevice device = parse_run_device(args.vram.device);
   const Workload workload = make_workload(args);
 
   Ceilings ceilings;

@@ -15,6 +15,8 @@
 #include <ostream>
 #include <string>
 
+#include "cli/vram_options.h"
+
 namespace CLI {
 class App;
 }
@@ -30,9 +32,7 @@ struct BenchArguments {
   std::string modes;  // comma-separated; empty: all
   int repeat = 5;
   std::string json;  // --json FILE
-  std::string device = "cuda";
-  std::string vram_config;
-  int ring_slots = 2;
+  VramArguments vram;  // the device and streaming options; each mode sets offload, storage dtype and limit
 };
 
 void add_bench_arguments(CLI::App& command, BenchArguments& args);

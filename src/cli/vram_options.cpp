@@ -4,13 +4,9 @@
 
 namespace vramkit::cli {
 
-void add_vram_arguments(CLI::App& command, VramArguments& args) {
+void add_device_arguments(CLI::App& command, VramArguments& args) {
   command.add_option("--device", args.device, "cpu, cuda, cuda:N, or emu[:GiB] (the emulated accelerator)")
       ->capture_default_str();
-  command.add_option("--offload", args.offload, "none, cpu, fp8, dynamic or disk (DiffSynth-Studio's modes)")
-      ->capture_default_str();
-  command.add_option("--storage-dtype", args.storage_dtype, "bf16 or fp8: the dtype weights are stored in");
-  command.add_option("--vram-limit", args.vram_limit, "GiB of VRAM for weights and activations, or auto");
   command.add_option("--vram-config", args.vram_config, "a JSON file with the eight VRAM config keys");
   command.add_option("--ring-slots", args.ring_slots, "streamed units a model may hold at once")->capture_default_str()->check(
       CLI::Range(1, 64));
@@ -22,6 +18,14 @@ void add_vram_arguments(CLI::App& command, VramArguments& args) {
   command.add_option("--lookahead-mib", args.lookahead_mib,
                      "MiB of VRAM for weights copied ahead of the computation (0: the minimum for --ring-slots)")
       ->capture_default_str();
+}
+
+void add_vram_arguments(CLI::App& command, VramArguments& args) {
+  command.add_option("--offload", args.offload, "none, cpu, fp8, dynamic or disk (DiffSynth-Studio's modes)")
+      ->capture_default_str();
+  command.add_option("--storage-dtype", args.storage_dtype, "bf16 or fp8: the dtype weights are stored in");
+  command.add_option("--vram-limit", args.vram_limit, "GiB of VRAM for weights and activations, or auto");
+  add_device_arguments(command, args);
 }
 
 PipelineConfig pipeline_config(const std::string& model, const VramArguments& args) {

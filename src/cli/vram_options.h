@@ -22,6 +22,9 @@ using vramkit::VramArguments;
 using vramkit::VramSettings;
 
 void add_vram_arguments(CLI::App& command, VramArguments& args);
+// The same without the placement (--offload, --storage-dtype, --vram-limit): for commands that set those
+// themselves, as `bench` does per mode.
+void add_device_arguments(CLI::App& command, VramArguments& args);
 // The pipeline API's form of the VRAM options, for the model folder (or builtin:tiny) `model`.
 PipelineConfig pipeline_config(const std::string& model, const VramArguments& args);
 

@@ -156,9 +156,15 @@ Pipeline::Pipeline(const PipelineConfig& config, bool planning_only) : impl_(std
       throw ArgumentError("model " + p.model.string() + ": the " + component + " folder " +
                           p.path_of(component).string() + " is missing");
 
-  VramArguments args{config.device, config.offload, config.storage_dtype, config.vram_limit,
-                     config.vram_config.string(), config.ring_slots, config.units,
-                     config.lookahead_mib, config.direct_io};
+  const VramArguments args{.device = config.device,
+                           .offload = config.offload,
+                           .storage_dtype = config.storage_dtype,
+                           .vram_limit = config.vram_limit,
+                           .vram_config = config.vram_config.string(),
+                           .ring_slots = config.ring_slots,
+                           .units = config.units,
+                           .lookahead_mib = config.lookahead_mib,
+                           .direct_io = config.direct_io};
   const VramSettings settings = resolve_vram_arguments(args, "transformer");
   ManagerOptions manager_options = settings.manager;
   manager_options.trace = config.trace;

@@ -32,7 +32,7 @@ struct VramArguments {
   std::string vram_limit;
   std::string vram_config;
   int ring_slots = 2;
-  std::string units = "leaf";  // (the pipeline builds these in this order, up to units)
+  std::string units = "leaf";
   double lookahead_mib = 0;
   std::string direct_io = "auto";
 };
