@@ -62,19 +62,12 @@ nlohmann::ordered_json model_plan_json(const ModelPlan& m) {
 // A Qwen-Image generation, model by model, as `generate` would run it.
 void plan_generation(const PlanArguments& args, std::ostream& out) {
   const PipelineConfig config = pipeline_config(args.model, args.vram);
-  GenerateOptions options;
-  options.prompt = args.prompt;
-  options.width = args.width;
-  options.height = args.height;
-  options.steps = args.steps;
-  options.cfg = args.cfg;
-  options.max_sequence_length = args.max_sequence_length;
-  options.vae_tiling = args.vae_tiling;
+  const GenerateOptions& options = args.options;
   PlanOptions plan_options;
   plan_options.h2d_gbps = args.h2d_gbps;
   plan_options.disk_gbps = args.disk_gbps;
-  if (args.text_tokens > 0 || args.prompt.empty())
-    plan_options.text_tokens = args.text_tokens > 0 ? args.text_tokens : args.max_sequence_length;
+  if (args.text_tokens > 0 || options.prompt.empty())
+    plan_options.text_tokens = args.text_tokens > 0 ? args.text_tokens : options.max_sequence_length;
   Pipeline pipeline = Pipeline::for_planning(config);
   const GenerationPlan plan = pipeline.plan(options, plan_options);
 
@@ -125,17 +118,17 @@ void add_plan_arguments(CLI::App& command, PlanArguments& args) {
   CLI::Option* model = command.add_option(
       "--model", args.model, "a Qwen-Image folder (or builtin:tiny), planned as `vramkit generate` runs it");
   path->excludes(model);
-  command.add_option("--width,-W", args.width, "with --model: image width")->capture_default_str();
-  command.add_option("--height,-H", args.height, "with --model: image height")->capture_default_str();
-  command.add_option("--steps", args.steps, "with --model: denoising steps")->capture_default_str();
-  command.add_option("--cfg", args.cfg, "with --model: true CFG scale (> 1: both branches, batch 2)")
+  command.add_option("--width,-W", args.options.width, "with --model: image width")->capture_default_str();
+  command.add_option("--height,-H", args.options.height, "with --model: image height")->capture_default_str();
+  command.add_option("--steps", args.options.steps, "with --model: denoising steps")->capture_default_str();
+  command.add_option("--cfg", args.options.cfg, "with --model: true CFG scale (> 1: both branches, batch 2)")
       ->capture_default_str();
-  command.add_option("--prompt,-p", args.prompt, "with --model: plan for this prompt's length");
+  command.add_option("--prompt,-p", args.options.prompt, "with --model: plan for this prompt's length");
   command.add_option("--text-tokens", args.text_tokens,
                      "with --model: plan for prompts of this many tokens (default: --max-sequence-length)");
-  command.add_option("--max-sequence-length", args.max_sequence_length, "with --model: prompt tokens kept")
+  command.add_option("--max-sequence-length", args.options.max_sequence_length, "with --model: prompt tokens kept")
       ->capture_default_str();
-  command.add_option("--vae-tiling", args.vae_tiling, "with --model: auto, always or never")->capture_default_str();
+  command.add_option("--vae-tiling", args.options.vae_tiling, "with --model: auto, always or never")->capture_default_str();
   command.add_option("--component", args.components, "with PATH: plan only these components of a model folder");
   add_vram_arguments(command, args.vram);
   command.add_option("--workspace", args.workspace_gib, "with PATH: GiB of activations to reserve (default 0)")

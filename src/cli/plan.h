@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cli/vram_options.h"
+#include "vramkit/pipeline.h"
 
 namespace CLI {
 class App;
@@ -21,14 +22,10 @@ namespace vramkit::cli {
 struct PlanArguments {
   std::string path;   // a folder or file planned unit by unit (every leaf module a unit)
   std::string model;  // or --model: a Qwen-Image folder (or builtin:tiny) planned as `generate` runs it
-  int width = 1328;
-  int height = 1328;
-  int steps = 30;
-  float cfg = 4.0f;
-  std::string prompt;  // tokenized for the text lengths; without it, the longest text (text_tokens)
-  int text_tokens = 0;  // 0: --max-sequence-length
-  int max_sequence_length = 512;
-  std::string vae_tiling = "auto";
+  // The generation planned (size, steps, cfg, vae tiling); its prompt, when given, sets the text lengths,
+  // else the longest text (text_tokens) is planned for.
+  GenerateOptions options;
+  int text_tokens = 0;  // 0: options.max_sequence_length
   std::vector<std::string> components;  // empty: every component with weights
   VramArguments vram;
   double workspace_gib = 0;
