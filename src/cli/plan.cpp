@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "core/human_bytes.h"
@@ -105,7 +106,9 @@ void plan_generation(const PlanArguments& args, std::ostream& out) {
   if (args.h2d_gbps > 0 || args.disk_gbps > 0) {
     const double t = std::max(args.h2d_gbps > 0 ? seconds(plan.bytes_host_to_device(), args.h2d_gbps) : 0.0,
                               args.disk_gbps > 0 ? seconds(plan.bytes_disk_to_host(), args.disk_gbps) : 0.0);
-    out << "; at least " << std::to_string(t) << " s of transfers";
+    char seconds_text[32];
+    std::snprintf(seconds_text, sizeof seconds_text, "%.2f", t);
+    out << "; at least " << seconds_text << " s of transfers";
   }
   out << "\n";
 }
