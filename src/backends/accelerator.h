@@ -19,6 +19,10 @@
 
 namespace vramkit {
 
+namespace ops {
+class DeviceOps;
+}
+
 class Event {
  public:
   virtual ~Event() = default;
@@ -65,6 +69,9 @@ class Accelerator {
   virtual std::unique_ptr<Stream> create_stream(const std::string& name) = 0;
   virtual std::unique_ptr<Event> create_event() = 0;
   virtual MemoryInfo memory_info() = 0;
+  // The ops on this device (ops/device_ops.h) when the CPU cannot read its memory; null where the CPU kernels
+  // work on it directly (the emulated device).
+  virtual ops::DeviceOps* device_ops() { return nullptr; }
 };
 
 }  // namespace vramkit

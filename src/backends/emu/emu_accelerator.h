@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "backends/accelerator.h"
+#include "backends/accelerator_registry.h"
 
 namespace vramkit {
 
@@ -41,6 +42,7 @@ class EmuAccelerator final : public Accelerator {
   std::shared_ptr<Allocator> device_allocator_;
   std::shared_ptr<Allocator> pinned_allocator_;
   std::unique_ptr<Stream> compute_;
+  AcceleratorRegistration registration_{*this};  // last: registers the accelerator once it is built
 };
 
 }  // namespace vramkit
