@@ -107,6 +107,7 @@ std::optional<std::uint64_t> mode_limit(const BenchArguments& args, const BenchM
   const VramSettings settings = mode_settings(args, mode);
   VramManager manager(make_accelerator(settings.device), settings.manager);
   const auto dit = qwen_image::QwenImageDit::open(manager, w.model, settings.config);
+  dit->reserve_workspace(w.inputs);
   const Plan streamed = dit->managed().make_plan();
   std::uint64_t weights = 0;
   for (const auto& unit : streamed.units) weights += unit.resident_bytes;

@@ -234,6 +234,27 @@ Tensor Tensor::unsqueeze(int dim) const {
   return t;
 }
 
+Tensor Tensor::expand(const Shape& shape) const {
+  const int lead = shape.rank() - rank();
+  bool ok = lead >= 0;
+  Shape strides;
+  for (int d = 0; ok && d < shape.rank(); ++d) {
+    if (d < lead) {
+      strides.push_back(0);
+    } else if (shape_[d - lead] == shape[d]) {
+      strides.push_back(strides_[d - lead]);
+    } else {
+      ok = shape_[d - lead] == 1;
+      strides.push_back(0);
+    }
+  }
+  if (!ok) throw ShapeError("cannot expand tensor " + str() + " to shape " + shape.str());
+  Tensor t = *this;
+  t.shape_ = shape;
+  t.strides_ = strides;
+  return t;
+}
+
 Tensor Tensor::squeeze(int dim) const {
   const int d = normalize_dim(dim);
   if (shape_[d] != 1)

@@ -39,6 +39,8 @@ class UnitCursor {
   // Rows of the unit `name`'s weight [V, D] picked by the indices (ops::embedding).
   Tensor embedding(std::string_view name, const Tensor& indices);
   std::size_t position() const { return position_; }
+  // The device the model computes on (its leases' device): activations go there (ops::to_device).
+  Device device() const { return model_.device(); }
 
  private:
   // The lease holding the leaf module `name`'s tensors: the held block's, or the next unit's (a leaf unit

@@ -5,6 +5,7 @@
 
 #include "ops/cpu/attention.h"
 #include "ops/op_util.h"
+#include "ops/placement.h"
 #include "vramkit/error.h"
 
 namespace vramkit::ops {
@@ -19,9 +20,11 @@ std::string shapes(const Tensor& q, const Tensor& k, const Tensor& v) {
 }  // namespace
 
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options) {
-  check_host(kOp, "q", q);
-  check_host(kOp, "k", k);
-  check_host(kOp, "v", v);
+  check_defined(kOp, "q", q);
+  check_defined(kOp, "k", k);
+  check_defined(kOp, "v", v);
+  const Device device =
+      op_device(kOp, {{"q", &q}, {"k", &k}, {"v", &v}, {"key_mask", &options.key_mask}});
   check_dtype(kOp, "q", q, kFloatActivations);
   check_dtype(kOp, "k", k, kFloatActivations);
   check_dtype(kOp, "v", v, kFloatActivations);
@@ -36,19 +39,23 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
   if (k.size(2) == 0 || q.size(2) % k.size(2) != 0)
     throw ShapeError(std::string(kOp) + ": " + shapes(q, k, v) +
                      ": query heads must be a non-zero multiple of key/value heads");
-  Tensor valid;
   if (options.key_mask.defined()) {
     const Tensor& m = options.key_mask;
-    check_host(kOp, "key_mask", m);
     check_dtype(kOp, "key_mask", m, {DType::boolean, DType::u8, DType::i32, DType::i64});
     if (m.rank() != 2 || m.size(0) != k.size(0) || m.size(1) != k.size(1))
       throw ShapeError(std::string(kOp) + ": key_mask " + m.str() + " must be [B, Lk] for " +
                        shapes(q, k, v));
-    valid = m.to(DType::boolean);  // one byte per key, non-zero -> 1, contiguous
   }
   const float scale = options.scale.value_or(1.0f / std::sqrt(static_cast<float>(q.size(3))));
   if (!std::isfinite(scale))
     throw ArgumentError(std::string(kOp) + ": scale " + std::to_string(scale) + " is not finite");
+  if (DeviceOps* d = device_ops_for(device)) {
+    AttentionOptions resolved = options;
+    resolved.scale = scale;
+    return d->attention(q, k, v, resolved);
+  }
+  // One byte per key, non-zero -> 1, contiguous.
+  const Tensor valid = options.key_mask.defined() ? options.key_mask.to(DType::boolean) : Tensor();
 
   const Tensor q32 = to_f32_contiguous(q);
   const Tensor k32 = to_f32_contiguous(k);
@@ -57,7 +64,7 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
   const cpu::AttentionDims dims{q.size(0), q.size(1), k.size(1), q.size(2), k.size(2), q.size(3)};
   cpu::attention_f32(q32.data_as<float>(), k32.data_as<float>(), v32.data_as<float>(), out.data_as<float>(),
                      dims, valid.defined() ? valid.data_as<std::uint8_t>() : nullptr, options.causal, scale);
-  return f32_to_dtype(out, q.dtype());
+  return place_result(f32_to_dtype(out, q.dtype()), device);
 }
 
 }  // namespace vramkit::ops

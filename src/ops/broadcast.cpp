@@ -4,6 +4,7 @@
 #include <string>
 
 #include "ops/op_util.h"
+#include "ops/placement.h"
 #include "vramkit/error.h"
 
 namespace vramkit::ops {
@@ -35,8 +36,8 @@ cpu::RowOperand broadcast_operand(const Tensor& t, const Shape& shape) {
   return {t.data(), t.dtype(), strides};
 }
 
-std::pair<Tensor, cpu::RowOutput> new_output(const Shape& shape, DType dtype) {
-  Tensor out = Tensor::empty(shape, dtype);
+std::pair<Tensor, cpu::RowOutput> new_output(const Shape& shape, DType dtype, Device device) {
+  Tensor out = empty_on(device, shape, dtype);
   return {out, cpu::RowOutput{out.data(), dtype, out.strides()}};
 }
 

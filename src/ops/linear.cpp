@@ -4,6 +4,7 @@
 
 #include "ops/cpu/linear.h"
 #include "ops/op_util.h"
+#include "ops/placement.h"
 #include "vramkit/error.h"
 
 namespace vramkit::ops {
@@ -21,8 +22,9 @@ void check_channel_vector(const char* name, const Tensor& v, const Tensor& x, co
 }  // namespace
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& scale) {
-  check_host(kOp, "x", x);
-  check_host(kOp, "weight", weight);
+  check_defined(kOp, "x", x);
+  check_defined(kOp, "weight", weight);
+  const Device device = op_device(kOp, {{"x", &x}, {"weight", &weight}, {"bias", &bias}, {"scale", &scale}});
   check_dtype(kOp, "x", x, kFloatActivations);
   check_dtype(kOp, "weight", weight, {DType::f32, DType::bf16, DType::f16, DType::f8_e4m3fn, DType::f8_e5m2});
   check_rank(kOp, "weight", weight, 2);
@@ -32,19 +34,17 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const T
     throw ShapeError(std::string(kOp) + ": " + describe({{"x", &x}, {"weight", &weight}}) +
                      ": in_features differ (" + std::to_string(in) + " vs " + std::to_string(weight.size(1)) +
                      ")");
-  Tensor bias_f32, scale_f32;
   if (bias.defined()) {
-    check_host(kOp, "bias", bias);
     check_dtype(kOp, "bias", bias, kFloatActivations);
     check_channel_vector("bias", bias, x, weight);
-    bias_f32 = to_f32_contiguous(bias);
   }
   if (scale.defined()) {
-    check_host(kOp, "scale", scale);
     check_dtype(kOp, "scale", scale, {DType::f32});
     check_channel_vector("scale", scale, x, weight);
-    scale_f32 = to_f32_contiguous(scale);
   }
+  if (DeviceOps* d = device_ops_for(device)) return d->linear(x, weight, bias, scale);
+  const Tensor bias_f32 = bias.defined() ? to_f32_contiguous(bias) : Tensor();
+  const Tensor scale_f32 = scale.defined() ? to_f32_contiguous(scale) : Tensor();
 
   std::int64_t rows = 1;
   for (int d = 0; d + 1 < x.rank(); ++d) rows *= x.size(d);
@@ -59,7 +59,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const T
   const cpu::LinearWeight lw{w.data(), w.dtype(), out, in, out <= 1 ? in : w.stride(0)};
   cpu::linear_f32(x2.data_as<float>(), rows, lw, scale_f32.defined() ? scale_f32.data_as<float>() : nullptr,
                   bias_f32.defined() ? bias_f32.data_as<float>() : nullptr, y.data_as<float>());
-  return f32_to_dtype(y, x.dtype());
+  return place_result(f32_to_dtype(y, x.dtype()), device);
 }
 
 }  // namespace vramkit::ops

@@ -6,6 +6,7 @@
 
 #include "ops/cpu/matmul.h"
 #include "ops/op_util.h"
+#include "ops/placement.h"
 #include "vramkit/error.h"
 
 namespace vramkit::ops {
@@ -67,8 +68,9 @@ std::vector<std::int64_t> batch_offsets(const Tensor& t, const Shape& batch) {
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
-  check_host(kOp, "a", a);
-  check_host(kOp, "b", b);
+  check_defined(kOp, "a", a);
+  check_defined(kOp, "b", b);
+  const Device device = op_device(kOp, {{"a", &a}, {"b", &b}});
   check_dtype(kOp, "a", a, kFloatActivations);
   check_dtype(kOp, "b", b, kFloatActivations);
   const auto shapes = [&] { return describe({{"a", &a}, {"b", &b}}); };
@@ -87,15 +89,16 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
       throw ShapeError(std::string(kOp) + ": " + shapes() + ": batch dimensions do not broadcast");
     out_shape.push_back(sa == 1 ? sb : sa);
   }
+  if (DeviceOps* d = device_ops_for(device)) return d->matmul(a, b);
   const Shape batch = out_shape;
   out_shape.push_back(m);
   out_shape.push_back(n);
   Tensor c = Tensor::empty(out_shape, DType::f32);
-  if (c.numel() == 0) return f32_to_dtype(c, a.dtype());
+  if (c.numel() == 0) return place_result(f32_to_dtype(c, a.dtype()), device);
   const BlasOperand oa = blas_operand(a), ob = blas_operand(b);
   cpu::batched_gemm_f32(batch_offsets(oa.tensor, batch), batch_offsets(ob.tensor, batch), m, n, k, oa.layout,
                         ob.layout, c.data_as<float>());
-  return f32_to_dtype(c, a.dtype());
+  return place_result(f32_to_dtype(c, a.dtype()), device);
 }
 
 }  // namespace vramkit::ops

@@ -28,11 +28,8 @@ void check_rank(std::string_view op, std::string_view name, const Tensor& t, int
                      ", got " + t.str());
 }
 
-void check_host(std::string_view op, std::string_view name, const Tensor& t) {
+void check_defined(std::string_view op, std::string_view name, const Tensor& t) {
   if (!t.defined()) throw ArgumentError(std::string(op) + ": " + std::string(name) + " is undefined");
-  if (!t.device().host_accessible())
-    throw ArgumentError(std::string(op) + ": " + std::string(name) + " " + t.str() +
-                        " is on a device whose kernels are not available in this build");
 }
 
 Tensor to_f32_contiguous(const Tensor& t) {

@@ -1,4 +1,4 @@
-// Shared checks and conversions for op validation and CPU kernels.
+// Shared checks and conversions for op validation and CPU kernels (placement.h says on which device an op runs).
 //
 // CPU kernels compute in f32 (accumulating in f32 or wider) on contiguous buffers: inputs of any float dtype
 // are brought to contiguous f32 with to_f32_contiguous (free when they already are), results are produced in f32
@@ -20,8 +20,8 @@ std::string describe(std::initializer_list<std::pair<std::string_view, const Ten
 void check_dtype(std::string_view op, std::string_view name, const Tensor& t, std::initializer_list<DType> allowed);
 // Throws ShapeError "<op>: <name> must have rank R, got shape S" unless t has that rank.
 void check_rank(std::string_view op, std::string_view name, const Tensor& t, int rank);
-// Throws ArgumentError when t is undefined or not on a host-accessible device (the CPU kernels' domain).
-void check_host(std::string_view op, std::string_view name, const Tensor& t);
+// Throws ArgumentError naming the op and the argument when t is undefined.
+void check_defined(std::string_view op, std::string_view name, const Tensor& t);
 
 // Contiguous f32 copy of t (t itself when it is already contiguous f32).
 Tensor to_f32_contiguous(const Tensor& t);

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "backends/accelerator_registry.h"
+#include "ops/elementwise.h"
 #include "ops/op_util.h"
 #include "vramkit/error.h"
 
@@ -34,6 +35,17 @@ Tensor to_device(const Tensor& t, Device device) {
   Tensor out = empty_on(device, t.shape(), t.dtype());
   accelerator_for(device).compute_stream().copy(out.data(), src.data(), src.nbytes());
   return out;
+}
+
+RopeTable to_device(const RopeTable& table, Device device) {
+  return {table.style, to_device(table.cos, device), to_device(table.sin, device)};
+}
+
+Tensor to_device(const Tensor& t, Device device, DType dtype) {
+  if (!t.defined()) throw ArgumentError("to_device: the tensor is undefined");
+  if (t.dtype() == dtype) return to_device(t, device);
+  if (t.device() == device) return cast(t, dtype);
+  return to_device(to_host(t).to(dtype), device);
 }
 
 Tensor to_host(const Tensor& t) {

@@ -22,6 +22,11 @@ namespace vramkit::ops {
 // copies are ordered on the accelerator's compute stream; the host source may be freed on return.
 // ArgumentError when no accelerator is open for `device`.
 Tensor to_device(const Tensor& t, Device device);
+// The table's cos and sin on `device`.
+RopeTable to_device(const RopeTable& table, Device device);
+// t converted to `dtype` on `device`: a host tensor is converted on the host before the copy (fewer bytes
+// to move when narrowing), a tensor already on `device` with ops::cast.
+Tensor to_device(const Tensor& t, Device device, DType dtype);
 // A contiguous host copy of t (t itself when it is on the cpu and contiguous). Waits for t's device's
 // compute stream to reach the copy, so every kernel that produced t has finished.
 Tensor to_host(const Tensor& t);

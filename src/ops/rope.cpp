@@ -9,6 +9,7 @@
 
 #include "ops/cpu/rope.h"
 #include "ops/op_util.h"
+#include "ops/placement.h"
 #include "vramkit/error.h"
 
 namespace vramkit::ops {
@@ -82,7 +83,7 @@ QwenImageRope qwen_image_rope(std::int64_t frames, std::int64_t height, std::int
 
 RopeTable rope_1d(const Tensor& position_ids, std::int64_t head_dim, double theta) {
   constexpr const char* kOp = "rope_1d";
-  check_host(kOp, "position_ids", position_ids);
+  check_defined(kOp, "position_ids", position_ids);
   check_dtype(kOp, "position_ids", position_ids, {DType::i32, DType::i64});
   if (position_ids.rank() != 1 && position_ids.rank() != 2)
     throw ShapeError(std::string(kOp) + ": position_ids " + position_ids.str() + " must be [L] or [B, L]");
@@ -101,11 +102,12 @@ RopeTable rope_1d(const Tensor& position_ids, std::int64_t head_dim, double thet
 
 Tensor apply_rope(const Tensor& x, const RopeTable& table) {
   constexpr const char* kOp = "apply_rope";
-  check_host(kOp, "x", x);
+  check_defined(kOp, "x", x);
   check_dtype(kOp, "x", x, kFloatActivations);
   check_rank(kOp, "x", x, 4);
-  check_host(kOp, "table.cos", table.cos);
-  check_host(kOp, "table.sin", table.sin);
+  check_defined(kOp, "table.cos", table.cos);
+  check_defined(kOp, "table.sin", table.sin);
+  const Device device = op_device(kOp, {{"x", &x}, {"table.cos", &table.cos}, {"table.sin", &table.sin}});
   check_dtype(kOp, "table.cos", table.cos, {DType::f32});
   check_dtype(kOp, "table.sin", table.sin, {DType::f32});
   const Tensor& c = table.cos;
@@ -117,6 +119,7 @@ Tensor apply_rope(const Tensor& x, const RopeTable& table) {
     throw ShapeError(what + ": head_dim must be 2 x pairs");
   if (c.size(-2) != x.size(1)) throw ShapeError(what + ": table length differs from the sequence length");
   if (per_batch && c.size(0) != x.size(0)) throw ShapeError(what + ": table batch differs from x's");
+  if (DeviceOps* d = device_ops_for(device)) return d->apply_rope(x, table);
   const Tensor x32 = to_f32_contiguous(x);
   const Tensor cos32 = c.contiguous();
   const Tensor sin32 = table.sin.contiguous();
@@ -124,7 +127,7 @@ Tensor apply_rope(const Tensor& x, const RopeTable& table) {
   cpu::rope_f32(x32.data_as<float>(), out.data_as<float>(), x.size(0), x.size(1), x.size(2), x.size(3),
                 cos32.data_as<float>(), sin32.data_as<float>(), per_batch,
                 table.style == RopeStyle::interleaved);
-  return f32_to_dtype(out, x.dtype());
+  return place_result(f32_to_dtype(out, x.dtype()), device);
 }
 
 }  // namespace vramkit::ops

@@ -1,16 +1,17 @@
 // upsample_nearest_2x: validation and dispatch. The output, viewed as [..., H, 2, W, 2], is a strided copy of
-// x with zero strides on the two repeat axes (cpu/layout.cpp's threaded copy kernel).
+// x with zero strides on the two repeat axes (cpu/layout.cpp's threaded copy kernel, or the device's copy).
 #include "ops/upsample.h"
 
 #include "ops/cpu/layout.h"
 #include "ops/op_util.h"
+#include "ops/placement.h"
 #include "vramkit/error.h"
 
 namespace vramkit::ops {
 
 Tensor upsample_nearest_2x(const Tensor& x) {
   constexpr const char* kOp = "upsample_nearest_2x";
-  check_host(kOp, "x", x);
+  check_defined(kOp, "x", x);
   if (x.rank() < 2 || x.rank() + 2 > kMaxRank)
     throw ShapeError(std::string(kOp) + ": x " + x.str() + " must have rank 2 to " +
                      std::to_string(kMaxRank - 2));
@@ -27,7 +28,11 @@ Tensor upsample_nearest_2x(const Tensor& x) {
   for (std::int64_t s : {h, std::int64_t{2}, w, std::int64_t{2}}) view.push_back(s);
   for (std::int64_t s : {x.stride(r - 2), std::int64_t{0}, x.stride(r - 1), std::int64_t{0}})
     src_strides.push_back(s);
-  Tensor out = Tensor::empty(out_shape, x.dtype());
+  Tensor out = empty_on(x.device(), out_shape, x.dtype());
+  if (DeviceOps* d = device_ops_for(x.device())) {
+    d->copy(out.reshape(view), x.unsqueeze(-1).unsqueeze(-3).expand(view));
+    return out;
+  }
   cpu::copy_strided(x.data(), src_strides, out.data(), contiguous_strides(view), view, x.element_size());
   return out;
 }

@@ -103,7 +103,7 @@ std::uint64_t ManagedModel::device_bytes_of_others() const {
   std::uint64_t mine = 0;
   for (std::size_t u = 0; u < layouts_.size(); ++u)
     if (resident_[u]) mine += layouts_[u].resident.bytes;
-  return acc_.device_allocator()->allocated_bytes() - mine;
+  return acc_.device_allocator()->allocated_bytes() - mine + manager_.reserved_workspace_of_others(*this);
 }
 
 Plan ManagedModel::make_plan() const {
@@ -128,6 +128,7 @@ void ManagedModel::onload() {
   // (this one's, and those of other onloaded models that already run above it).
   if (const auto& limit = manager_.options().vram_limit)
     acc_.device_allocator()->set_cap(std::max(*limit, device_bytes_of_others() + plan_.peak_device_bytes));
+  manager_.set_reserved_workspace(*this, plan_.workspace_bytes);
   recording_ = !order_known_;
   if (recording_) order_.clear();
   build_staged();
@@ -135,6 +136,15 @@ void ManagedModel::onload() {
   upload_residents();
   start_streaming();
   onloaded_ = true;
+}
+
+void ManagedModel::reserve_workspace(std::uint64_t bytes) {
+  if (bytes <= options_.workspace_bytes) return;
+  options_.workspace_bytes = bytes;
+  if (!onloaded_) return;
+  log_info("model " + name_ + ": planned again for " + human_bytes(bytes) + " of activations");
+  offload();
+  onload();
 }
 
 bool ManagedModel::needs_staging(std::size_t unit) const {
@@ -230,6 +240,7 @@ void ManagedModel::offload() {
       host_blobs_[u] = nullptr;
     }
   }
+  manager_.set_reserved_workspace(*this, 0);
   onloaded_ = false;
 }
 

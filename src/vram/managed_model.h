@@ -72,6 +72,8 @@ class ManagedModel {
   ManagedModel& operator=(const ManagedModel&) = delete;
 
   const std::string& name() const { return name_; }
+  // Where its forward runs: the accelerator's device, which holds every lease's tensors.
+  Device device() const { return acc_.device(); }
   const ResolvedVramConfig& config() const { return config_; }
   const std::vector<UnitLayout>& units() const { return layouts_; }
   std::size_t unit_index(std::string_view name) const;  // throws ArgumentError when absent
@@ -80,6 +82,10 @@ class ManagedModel {
   // them for the sizes of the next pass; they take effect at the next onload().
   void set_workspace_bytes(std::uint64_t bytes) { options_.workspace_bytes = bytes; }
   std::uint64_t workspace_bytes() const { return options_.workspace_bytes; }
+  // For a forward pass about to start: the activations live in the device arena under the VRAM cap, so a
+  // pass that needs more than the plan reserved raises the workspace and, when the model is onloaded with
+  // less, plans and onloads it again (residents may move to streaming to make room). No lease may be held.
+  void reserve_workspace(std::uint64_t bytes);
 
   // The plan onload() would make now (with the budget other onloaded models leave).
   Plan make_plan() const;
@@ -116,7 +122,9 @@ class ManagedModel {
   };
 
   void release(UnitLease& lease);
-  std::uint64_t device_bytes_of_others() const;  // device bytes held now by everything but this model's residents
+  // Device bytes held now by everything but this model's residents, plus the workspaces other onloaded
+  // models reserved.
+  std::uint64_t device_bytes_of_others() const;
   void build_host_copies();
   void upload_residents();
   bool needs_staging(std::size_t unit) const;  // streamed, or resident and upcast

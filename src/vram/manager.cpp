@@ -31,4 +31,19 @@ TelemetrySnapshot VramManager::snapshot() const {
   return s;
 }
 
+void VramManager::set_reserved_workspace(const ManagedModel& model, std::uint64_t bytes) {
+  if (bytes == 0) {
+    reserved_workspaces_.erase(&model);
+  } else {
+    reserved_workspaces_[&model] = bytes;
+  }
+}
+
+std::uint64_t VramManager::reserved_workspace_of_others(const ManagedModel& model) const {
+  std::uint64_t total = 0;
+  for (const auto& [m, bytes] : reserved_workspaces_)
+    if (m != &model) total += bytes;
+  return total;
+}
+
 }  // namespace vramkit

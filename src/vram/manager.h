@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -69,12 +70,18 @@ class VramManager {
   // The copy stream every model's transfers use (one copy engine, in execution order).
   Stream& h2d_stream() { return *h2d_; }
 
+  // The activations the plan of each onloaded model reserved (0 forgets a model): they count against the
+  // budget of a model onloaded beside it even while they are not allocated (ManagedModel::onload).
+  void set_reserved_workspace(const ManagedModel& model, std::uint64_t bytes);
+  std::uint64_t reserved_workspace_of_others(const ManagedModel& model) const;
+
  private:
   std::shared_ptr<Accelerator> accelerator_;
   ManagerOptions options_;
   Telemetry telemetry_;
   std::unique_ptr<TraceRecorder> trace_;
   std::unique_ptr<Stream> h2d_;
+  std::map<const ManagedModel*, std::uint64_t> reserved_workspaces_;
 };
 
 }  // namespace vramkit

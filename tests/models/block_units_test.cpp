@@ -8,6 +8,7 @@
 #include "models/qwen_image/dit.h"
 #include "models/qwen_image/tiny_model.h"
 #include "models/unit_cursor.h"
+#include "ops/placement.h"
 #include "vram/manager.h"
 #include "vramkit/error.h"
 
@@ -46,9 +47,10 @@ TEST(BlockUnits, TheTransformerHasOneUnitPerBlockAndNamesDriftClearly) {
                                              "transformer_blocks.1", "proj_out"}));
 
   // A forward that asks for a leaf outside the held block and not next in the order is refused by name.
+  dit->managed().set_workspace_bytes(1 << 20);  // the activations below, in the device arena
   dit->onload();
   UnitCursor units(dit->managed());
-  const Tensor x = Tensor::zeros({1, 2, dit->config().in_channels}, DType::bf16);
+  const Tensor x = ops::to_device(Tensor::zeros({1, 2, dit->config().in_channels}, DType::bf16), units.device());
   units.linear("img_in", x);
   EXPECT_THROW(
       {

@@ -1,7 +1,8 @@
 // The activation workspace estimates (dit_workspace.h, text_encoder_workspace.h) against what a forward really
-// allocates: on the emulated device with every weight resident, the activations are the only host allocations
-// a forward makes, so the host allocator's high-water mark during the forward is the workspace the estimate
-// predicts. The estimate must cover it and not overshoot by much.
+// allocates on the device. On the emulated device with every weight resident, the ops' results are the only
+// device-arena allocations a forward makes, so the arena's high-water mark during the forward is what the
+// estimate reserves from the budget: the estimate must cover it. It may overshoot: it also prices the CPU
+// kernels' f32 scratch (host memory on the emulated device), which with bf16 activations is twice their bytes.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -20,23 +21,22 @@
 namespace vramkit::qwen_image {
 namespace {
 
-// The host allocator's peak above its level before `run`.
+// The device arena's peak above its level before `run`.
 template <typename Fn>
-std::uint64_t measured_peak(Fn&& run) {
-  const auto& alloc = host_allocator();
-  alloc->reset_peak();
-  const std::size_t before = alloc->allocated_bytes();
+std::uint64_t measured_peak(VramManager& manager, Fn&& run) {
+  const auto& device = manager.accelerator().device_allocator();
+  device->reset_peak();
+  const std::size_t before = device->allocated_bytes();
   run();
-  return alloc->peak_bytes() - before;
+  return device->peak_bytes() - before;
 }
 
 VramConfig resident(DType dtype) { return test::with_computation(VramConfig::preset("none"), dtype); }
 
-// Within the estimate, and the estimate within 10% of it (the f32 walks are exact; with bf16 activations a
-// few f32 copies that the estimate counts at once are not alive together).
+// Within the estimate, and the estimate within 4x of it (the f32 scratch, see above).
 void expect_close_above(std::uint64_t estimate, std::uint64_t measured) {
   EXPECT_GE(estimate, measured);
-  EXPECT_LE(static_cast<double>(estimate), 1.1 * static_cast<double>(measured));
+  EXPECT_LE(static_cast<double>(estimate), 4.0 * static_cast<double>(measured));
 }
 
 TEST(Workspace, TransformerEstimateCoversTheForward) {
@@ -59,9 +59,9 @@ TEST(Workspace, TransformerEstimateCoversTheForward) {
       DitModulation modulation;
       const std::vector<float> schedule{1.0f, 0.9f, 0.75f, 0.5f, 0.3f, 0.1f, 0.02f};
       const std::uint64_t precompute = measured_peak(
-          [&] { modulation = dit->precompute_modulation(Tensor::from_floats({7}, schedule)); });
+          manager, [&] { modulation = dit->precompute_modulation(Tensor::from_floats({7}, schedule)); });
       expect_close_above(dit_modulation_workspace_bytes(c, 7, dtype), precompute);
-      const std::uint64_t measured = measured_peak([&] { dit->forward(in, &modulation); });
+      const std::uint64_t measured = measured_peak(manager, [&] { dit->forward(in, &modulation); });
       const std::uint64_t estimate = dit_forward_workspace_bytes(c, batch, grid_h * grid_w, text, true, dtype);
       expect_close_above(estimate, measured);
       EXPECT_EQ(dit_modulation_table_bytes(c, 7, dtype),
@@ -81,7 +81,7 @@ TEST(Workspace, TextEncoderEstimateCoversTheForward) {
       const Tensor ids = Tensor::zeros({batch, length}, DType::i64);
       const Tensor mask = Tensor::zeros({batch, length}, DType::i64);
       encoder->onload();
-      const std::uint64_t measured = measured_peak([&] { encoder->forward(ids, mask); });
+      const std::uint64_t measured = measured_peak(manager, [&] { encoder->forward(ids, mask); });
       expect_close_above(text_encoder_workspace_bytes(encoder->config(), batch, length, true, dtype), measured);
     }
 }

@@ -135,6 +135,17 @@ TEST(Tensor, ReshapeViewsWhenStridesAllow) {
   EXPECT_THROW(t.reshape({5, 5}), ShapeError);
 }
 
+TEST(Tensor, ExpandRepeatsSizeOneDimsWithStrideZero) {
+  const Tensor t = Tensor::from_floats({2, 1}, std::vector<float>{1, 2});
+  const Tensor e = t.expand({3, 2, 4});
+  EXPECT_EQ(e.shape(), (Shape{3, 2, 4}));
+  EXPECT_EQ(e.strides(), (Shape{0, 1, 0}));
+  EXPECT_EQ(e.contiguous().to_floats(), (std::vector<float>{1, 1, 1, 1, 2, 2, 2, 2, 1, 1, 1, 1,
+                                                             2, 2, 2, 2, 1, 1, 1, 1, 2, 2, 2, 2}));
+  EXPECT_THROW(t.expand({3, 4}), ShapeError);  // 2 cannot become 3
+  EXPECT_THROW(t.expand({4}), ShapeError);     // fewer dimensions
+}
+
 TEST(Tensor, UnsqueezeSqueeze) {
   Tensor t = iota({3, 4});
   EXPECT_EQ(t.unsqueeze(0).shape(), (Shape{1, 3, 4}));

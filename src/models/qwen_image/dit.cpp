@@ -3,10 +3,13 @@
 #include <vector>
 
 #include "io/model_folder.h"
+#include "models/activation_meter.h"
 #include "models/qwen_image/dit_block.h"
+#include "models/qwen_image/dit_workspace.h"
 #include "ops/elementwise.h"
 #include "ops/layout.h"
 #include "ops/norm.h"
+#include "ops/placement.h"
 #include "vramkit/error.h"
 
 namespace vramkit::qwen_image {
@@ -81,26 +84,46 @@ std::unique_ptr<QwenImageDit> QwenImageDit::open(VramManager& manager, const std
   return std::make_unique<QwenImageDit>(manager, config, std::move(files), vram, std::move(options));
 }
 
+void QwenImageDit::reserve_workspace(const DitInputs& in) {
+  check_inputs(config_, in);
+  const DType dtype = computation_dtype();
+  const std::int64_t batch = in.hidden_states.size(0);
+  const std::int64_t n_img = in.hidden_states.size(1), n_txt = in.encoder_hidden_states.size(1);
+  // On the device beside the activations: this batch's modulation rows and the inputs.
+  const ActivationMeter meter(dtype);
+  model_->reserve_workspace(dit_modulation_table_bytes(config_, batch, dtype) +
+                            meter.act(batch * n_img * config_.in_channels) +
+                            meter.act(batch * n_txt * config_.joint_attention_dim) +
+                            dit_forward_workspace_bytes(config_, batch, n_img, n_txt,
+                                                        in.encoder_mask.defined(), dtype));
+}
+
 Tensor QwenImageDit::forward(const DitInputs& in, const DitModulation* precomputed) {
   check_inputs(config_, in);
-  const DitModulation modulation =
-      precomputed ? precomputed->rows_for(in.timestep)
-                  : compute_dit_modulation(*modulation_, config_, in.timestep, computation_dtype());
-  if (!model_->onloaded()) model_->onload();
   const DType dtype = computation_dtype();
   const std::int64_t n_img = in.hidden_states.size(1), n_txt = in.encoder_hidden_states.size(1);
+  const DitModulation modulation =
+      precomputed ? precomputed->rows_for(in.timestep)
+                  : compute_dit_modulation(*modulation_, config_, in.timestep, dtype);
+  reserve_workspace(in);
+  if (!model_->onloaded()) model_->onload();
   UnitCursor units(*model_);
 
-  Tensor x = units.linear("img_in", in.hidden_states.to(dtype));
-  Tensor c = units.rms_norm("txt_norm", in.encoder_hidden_states.to(dtype), DitConfig::kNormEps);
+  const Device device = units.device();
+  Tensor x = units.linear("img_in", ops::to_device(in.hidden_states, device, dtype));
+  Tensor c = units.rms_norm("txt_norm", ops::to_device(in.encoder_hidden_states, device, dtype),
+                            DitConfig::kNormEps);
   c = units.linear("txt_in", c);
 
   ops::QwenImageRopeConfig rope_config;
   rope_config.axes_dim = config_.axes_dims_rope;
   rope_config.theta = DitConfig::kRopeTheta;
-  const ops::QwenImageRope rope =
+  const ops::QwenImageRope host_rope =
       ops::qwen_image_rope(in.grid[0], in.grid[1], in.grid[2], n_txt, rope_config);
-  const Tensor key_mask = in.encoder_mask.defined() ? joint_key_mask(in.encoder_mask, n_img) : Tensor();
+  const ops::QwenImageRope rope{ops::to_device(host_rope.image, device), ops::to_device(host_rope.text, device)};
+  const Tensor key_mask =
+      in.encoder_mask.defined() ? ops::to_device(joint_key_mask(ops::to_host(in.encoder_mask), n_img), device)
+                                : Tensor();
 
   const BlockContext ctx{config_, modulation, rope, key_mask};
   for (std::int64_t i = 0; i < config_.num_layers; ++i) run_block(units, ctx, i, x, c);
@@ -110,7 +133,7 @@ Tensor QwenImageDit::forward(const DitInputs& in, const DitModulation* precomput
   const std::int64_t dim = config_.inner_dim();
   const Tensor scale = e.slice(1, 0, dim).unsqueeze(1), shift = e.slice(1, dim, 2 * dim).unsqueeze(1);
   x = ops::modulate(ops::layer_norm(x, Tensor(), Tensor(), DitConfig::kNormEps), shift, scale);
-  return units.linear("proj_out", x).to(DType::f32);
+  return ops::to_host(ops::cast(units.linear("proj_out", x), DType::f32));
 }
 
 }  // namespace vramkit::qwen_image

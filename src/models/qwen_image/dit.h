@@ -56,6 +56,10 @@ class QwenImageDit {
   // is offloaded afterwards, leaving the budget to the token streams.
   DitModulation precompute_modulation(const Tensor& timesteps);
 
+  // Reserves the device memory of a forward on `in` from the token-stream model's budget (ManagedModel::
+  // reserve_workspace). forward() does it itself; calling it first shows the plan that forward will run.
+  void reserve_workspace(const DitInputs& in);
+
   // -> [B, frames·height·width, patch²·out_channels] f32. Onloads the token-stream model first if needed.
   // With `modulation` (from precompute_modulation) the timesteps must be among its rows; without, the
   // modulation of this batch is computed first. ShapeError when the inputs disagree with each other, the

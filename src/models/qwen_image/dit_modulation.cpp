@@ -2,17 +2,20 @@
 
 #include <cstring>
 
+#include "models/qwen_image/dit_workspace.h"
 #include "models/qwen_image/timestep_embedding.h"
 #include "models/unit_cursor.h"
 #include "ops/activation.h"
 #include "ops/embedding.h"
+#include "ops/placement.h"
 #include "vramkit/error.h"
 
 namespace vramkit::qwen_image {
 
 DitModulation DitModulation::rows_for(const Tensor& timestep) const {
   if (timestep.rank() != 1) throw ShapeError("timestep " + timestep.str() + " must be [B]");
-  const std::vector<float> have = timesteps.to_floats(), want = timestep.to(DType::f32).to_floats();
+  const Tensor wanted = ops::to_host(timestep).to(DType::f32);
+  const std::vector<float> have = timesteps.to_floats(), want = wanted.to_floats();
   std::vector<std::int64_t> index;
   for (const float t : want) {
     std::size_t row = 0;
@@ -24,10 +27,11 @@ DitModulation DitModulation::rows_for(const Tensor& timestep) const {
                           " timesteps whose modulation was precomputed");
     index.push_back(static_cast<std::int64_t>(row));
   }
-  const Tensor ids = Tensor::empty({static_cast<std::int64_t>(index.size())}, DType::i64);
-  std::memcpy(ids.data(), index.data(), index.size() * sizeof(std::int64_t));
+  const Tensor host_ids = Tensor::empty({static_cast<std::int64_t>(index.size())}, DType::i64);
+  std::memcpy(host_ids.data(), index.data(), index.size() * sizeof(std::int64_t));
+  const Tensor ids = ops::to_device(host_ids, output.device());
   DitModulation out;
-  out.timesteps = timestep.to(DType::f32);
+  out.timesteps = wanted;
   for (const Tensor& t : image) out.image.push_back(ops::embedding(ids, t));
   for (const Tensor& t : text) out.text.push_back(ops::embedding(ids, t));
   out.output = ops::embedding(ids, output);
@@ -38,14 +42,17 @@ DitModulation compute_dit_modulation(ManagedModel& model, const DitConfig& confi
                                      DType dtype) {
   if (timesteps.rank() != 1 || timesteps.size(0) == 0)
     throw ShapeError("Qwen-Image transformer modulation: timesteps " + timesteps.str() + " must be [S], S > 0");
+  model.reserve_workspace(dit_modulation_workspace_bytes(config, timesteps.size(0), dtype));
   if (!model.onloaded()) model.onload();
   UnitCursor units(model);
-  Tensor temb = timestep_projection(timesteps, DitConfig::kTimestepChannels, dtype);
+  const Tensor host_timesteps = ops::to_host(timesteps);
+  Tensor temb = ops::to_device(timestep_projection(host_timesteps, DitConfig::kTimestepChannels, dtype),
+                               units.device());
   temb = units.linear("time_text_embed.timestep_embedder.linear_1", temb);
   temb = units.linear("time_text_embed.timestep_embedder.linear_2", ops::silu(temb));
   const Tensor temb_silu = ops::silu(temb);
   DitModulation m;
-  m.timesteps = timesteps.to(DType::f32);
+  m.timesteps = host_timesteps.to(DType::f32);
   for (std::int64_t i = 0; i < config.num_layers; ++i) {
     const std::string p = "transformer_blocks." + std::to_string(i) + ".";
     m.image.push_back(units.linear(p + "img_mod.1", temb_silu));

@@ -15,10 +15,10 @@
 namespace vramkit::qwen_image {
 
 struct DitModulation {
-  Tensor timesteps;           // [S] f32: the timestep (sigma) of each row
+  Tensor timesteps;           // [S] f32 on the host: the timestep (sigma) of each row
   std::vector<Tensor> image;  // per block: img_mod.1(SiLU(temb)) [S, 6·D], computation dtype
   std::vector<Tensor> text;   // per block: txt_mod.1(SiLU(temb)) [S, 6·D]
-  Tensor output;              // norm_out.linear(SiLU(temb)) [S, 2·D]
+  Tensor output;              // norm_out.linear(SiLU(temb)) [S, 2·D]; these three on the model's device
 
   std::int64_t rows() const { return timesteps.defined() ? timesteps.size(0) : 0; }
   // The rows of the timesteps in `timestep` [B], each of which must be one of `timesteps` exactly (as the

@@ -10,6 +10,7 @@
 #include "models/qwen_image/vae_blocks.h"
 #include "ops/activation.h"
 #include "ops/elementwise.h"
+#include "ops/placement.h"
 #include "vramkit/error.h"
 #include "vramkit/log.h"
 
@@ -127,18 +128,18 @@ Tensor QwenImageVaeDecoder::decode(const Tensor& z, const VaeDecodeOptions& opti
     log_warn("vae_decoder: decoding z " + z.str() + " needs about " + human_bytes(p.workspace_bytes) +
              " of activations per pass, more than the " + human_bytes(*p.available_bytes) +
              " the VRAM budget leaves");
-  const Tensor x = z.select(2, 0).to(computation_dtype());
+  const Tensor x = ops::to_device(z.select(2, 0), model_->device(), computation_dtype());
   const std::int64_t height = x.size(2), width = x.size(3), factor = config_.spatial_factor();
   Tensor image;
   if (!p.tiled) {
-    image = run(x).to(DType::f32);
+    image = ops::to_host(ops::cast(run(x), DType::f32));
   } else {
     std::vector<std::vector<Tensor>> tiles(p.rows.size());
     for (std::size_t r = 0; r < p.rows.size(); ++r)
       for (const std::int64_t c : p.columns) {
         const Tensor tile = x.slice(2, p.rows[r], std::min(p.rows[r] + p.tiling.tile, height))
                                 .slice(3, c, std::min(c + p.tiling.tile, width));
-        tiles[r].push_back(run(tile).to(DType::f32));
+        tiles[r].push_back(ops::to_host(ops::cast(run(tile), DType::f32)));
       }
     image = blend_decoded_tiles(tiles, p, factor, height, width);
   }
@@ -177,7 +178,8 @@ Tensor QwenImageVaeEncoder::encode(const Tensor& image) {
                      std::to_string(f));
   if (!model_->onloaded()) model_->onload();
   UnitCursor units(*model_);
-  Tensor x = vae::causal_conv(units, "encoder.conv_in", image.select(2, 0).to(computation_dtype()));
+  Tensor x = vae::causal_conv(units, "encoder.conv_in",
+                              ops::to_device(image.select(2, 0), model_->device(), computation_dtype()));
   const std::vector<std::int64_t> dims = config_.encoder_dims();
   const std::size_t stages = config_.dim_mult.size();
   int index = 0;  // down_blocks is one flat list of residual blocks and resamplers
@@ -192,7 +194,7 @@ Tensor QwenImageVaeEncoder::encode(const Tensor& image) {
   x = vae::causal_conv(units, "encoder.conv_out", x);
   x = vae::causal_conv(units, "quant_conv", x);
   // The posterior's mean: the first z_dim channels (the others are its log-variance).
-  return x.slice(1, 0, config_.z_dim).to(DType::f32).unsqueeze(2);
+  return ops::to_host(ops::cast(x.slice(1, 0, config_.z_dim), DType::f32)).unsqueeze(2);
 }
 
 }  // namespace vramkit::qwen_image
