@@ -115,7 +115,6 @@ struct GraphShape {
   std::int64_t q_batch_stride;  // elements between batch elements of q / out: the full Lq·Hq·D
   bool causal;
   bool key_bias;
-  bool bias_row_stride_zero;  // the bias as [B,1,Lq,Lk] with a zero row stride instead of [B,1,1,Lk]
 };
 
 // Builds the operation graph of the file comment into `d`; returns the graph descriptor.
@@ -138,9 +137,7 @@ class SdpaGraphBuilder {
     matmul(q, kt, s);
     s = pointwise(CUDNN_POINTWISE_MUL, s, scalar(kUidScale, CUDNN_DATA_FLOAT));
     if (s_.key_bias) {
-      const auto bias = s_.bias_row_stride_zero ? tensor(kUidBias, io, {b, 1, sq, skv}, {skv, skv, 0, 1})
-                                                : tensor(kUidBias, io, {b, 1, 1, skv}, {skv, skv, skv, 1});
-      s = pointwise(CUDNN_POINTWISE_ADD, s, bias);
+      s = pointwise(CUDNN_POINTWISE_ADD, s, tensor(kUidBias, io, {b, 1, 1, skv}, {skv, skv, skv, 1}));
     }
     if (s_.causal) s = causal_mask(s);
 
@@ -343,6 +340,11 @@ cudnnBackendDescriptor_t first_plan(Descriptors& d, cudnnHandle_t handle, cudnnB
       cudnnBackendGetAttribute(heuristic, CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, count,
                                &returned, configs.data()),
       "cudnnBackendGetAttribute(CUDNN_ATTR_ENGINEHEUR_RESULTS)");
+  // cuDNN 9.19 returns only the configs it can build here (it compiles them to check): none means every
+  // engine refused the graph or the device; its log (CUDNN_LOGLEVEL_DBG=2) says why for each.
+  if (returned <= 0)
+    failure += " heuristic mode " + std::to_string(static_cast<int>(mode)) + ": none of its " +
+               std::to_string(count) + " engine configs can be built;";
   for (std::int64_t i = 0; i < returned; ++i) {
     cudnnBackendDescriptor_t plan = nullptr;
     VRAMKIT_CUDNN_CHECK(cudnnBackendCreateDescriptor(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, &plan));
@@ -433,24 +435,18 @@ const CudnnAttention::Impl::Entry& CudnnAttention::Impl::entry(DType dtype, cons
   e.refusal = refusal(dtype, d, key_mask, causal);
   if (e.refusal.empty()) {
     // Causal with Lq > Lk: only the last Lk query rows see keys; they are a square problem at a row offset.
-    GraphShape shape{dtype,
-                     d.batch,
-                     d.q_heads,
-                     d.kv_heads,
-                     causal ? std::min(d.q_len, d.kv_len) : d.q_len,
-                     d.kv_len,
-                     d.head_dim,
-                     d.q_len * d.q_heads * d.head_dim,
-                     causal,
-                     key_mask,
-                     false};
+    const GraphShape shape{.dtype = dtype,
+                           .batch = d.batch,
+                           .q_heads = d.q_heads,
+                           .kv_heads = d.kv_heads,
+                           .q_len = causal ? std::min(d.q_len, d.kv_len) : d.q_len,
+                           .kv_len = d.kv_len,
+                           .head_dim = d.head_dim,
+                           .q_batch_stride = d.q_len * d.q_heads * d.head_dim,
+                           .causal = causal,
+                           .key_bias = key_mask};
     std::string failure;
     e.plan = build(shape, failure);
-    if (!e.plan && key_mask) {  // the same bias memory described as [B, 1, Lq, Lk] with a zero row stride
-      failure += " then with the bias as [B,1,Lq,Lk] (row stride 0):";
-      shape.bias_row_stride_zero = true;
-      e.plan = build(shape, failure);
-    }
     if (!e.plan)
       e.refusal = "cuDNN built no plan for " + std::string(dtype_name(dtype)) + " " + dims_text(d) +
                   (causal ? " causal" : "") + (key_mask ? " key mask" : "") + ":" + failure;
