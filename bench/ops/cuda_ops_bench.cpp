@@ -1,8 +1,8 @@
 // The CUDA ops at Qwen-Image shapes (7000 tokens: a 1328x1328 image is 83·83 = 6889 image tokens, plus the
 // prompt), timed with CUDA events on one stream, each beside its ceiling measured in the same iteration:
 //   linear (cuBLASLt GEMM, bf16 and f32): TFLOP/s = 2·rows·in·out / time;
-//   attention (our fused kernels: tensor cores and the f32 reference, bf16, 24 heads x 128, no mask): TFLOP/s
-//   = 4·L²·D·H / time (the issue's
+//   attention (our fused kernels: tensor cores and the f32 reference; cuDNN's fused flash attention, without
+//   and with a key mask; bf16, 24 heads x 128): TFLOP/s = 4·L²·D·H / time (the issue's
 //   reference: torch SDPA 630 TFLOP/s on an H100; the ratio to the GEMM rate of the same run is the target);
 //   rms_norm and modulate (memory-bound): GB/s = bytes read + written / time, and of_copy = that rate over a
 //   device-to-device cudaMemcpyAsync of the same bytes (the practical HBM ceiling).
@@ -18,6 +18,7 @@
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/cuda_device.h"
 #include "ops/cuda/attention_cuda.h"
+#include "ops/cuda/attention_cudnn.h"
 #include "ops/cuda/elementwise_cuda.h"
 #include "ops/cuda/gemm_cuda.h"
 #include "ops/cuda/norm_cuda.h"
@@ -106,6 +107,41 @@ void BM_CudaAttention(benchmark::State& state) {
       4.0 * l * l * 128 * 24 * static_cast<double>(state.iterations()) * 1e-12 / seconds;
 }
 
+// cuDNN's fused flash attention (attention_cudnn.h) at the shape of BM_CudaAttention: range(0): L (queries =
+// keys), 24 heads of 128, batch 1, bf16; range(1): 1 = with a key padding mask (every key valid), which adds
+// the bias kernel, the [1, 1, 1, L] bias read and the empty-row pass. The plan (cuDNN compiles its kernel) is
+// built before the timing; a refusal is reported as the benchmark's error with cuDNN's reason.
+void BM_CudnnAttention(benchmark::State& state) {
+  if (cuda::device_count() == 0) return state.SkipWithError("no CUDA device");
+  const ops::cpu::AttentionDims dims{1, state.range(0), state.range(0), 24, 24, 128};
+  const bool key_mask = state.range(1) != 0;
+  const std::size_t bytes = static_cast<std::size_t>(dims.q_len * dims.q_heads * dims.head_dim) * 2;
+  const cuda::DeviceBuffer q = filled(bytes), k = filled(bytes), v = filled(bytes), out(bytes),
+                           mask(static_cast<std::size_t>(dims.kv_len));
+  VRAMKIT_CUDA_CHECK(cudaMemset(mask.data(), 1, mask.bytes()));
+  cuda::CudnnAttention attention;
+  std::string reason;
+  if (!attention.supports(DType::bf16, dims, key_mask, false, &reason))
+    return state.SkipWithError(("cuDNN refuses: " + reason).c_str());
+  auto launch = [&] {
+    attention.run(q.data(), k.data(), v.data(), out.data(), DType::bf16, dims,
+                  key_mask ? static_cast<const std::uint8_t*>(mask.data()) : nullptr, false, 0.088f, nullptr);
+  };
+  launch();
+  Events events;
+  double seconds = 0;
+  for (auto _ : state) {
+    const double t = timed(events.start, events.stop, launch);
+    seconds += t;
+    state.SetIterationTime(t);
+  }
+  const auto l = static_cast<double>(dims.q_len);
+  state.SetLabel(std::string("cuDNN SDPA") + (key_mask ? " + key mask" : "") + ", bf16, " +
+                 cuda::device_info(0).name);
+  state.counters["TFLOP/s"] =
+      4.0 * l * l * 128 * 24 * static_cast<double>(state.iterations()) * 1e-12 / seconds;
+}
+
 // Memory-bound kernels on x [rows, 3072] bf16 beside a D2D copy of the bytes they move.
 // range(0): rows; range(1): 0 = rms_norm (reads x and the weight, writes y), 1 = modulate with [1, 3072] f32
 // shift and scale (the DiT's AdaLN).
@@ -157,6 +193,11 @@ BENCHMARK(BM_CudaLinear)
 BENCHMARK(BM_CudaAttention)
     ->Args({7000, static_cast<std::int64_t>(cuda::AttentionKernel::tensor_cores)})
     ->Args({7000, static_cast<std::int64_t>(cuda::AttentionKernel::cuda_cores)})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CudnnAttention)
+    ->Args({7000, 0})
+    ->Args({7000, 1})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CudaMemoryBound)

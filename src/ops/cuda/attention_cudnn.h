@@ -1,0 +1,74 @@
+// cuDNN's fused flash attention (the SDPA forward graph of the cuDNN 9 backend API) behind the contract of
+// ops/attention.h, beside our own kernels (attention_cuda.h), which remain the fallback and the reference.
+//
+// What cuDNN is given (attention_cudnn.cpp has the graph):
+//   - q, k, v and out in our [B, L, H, D] layout, described to cuDNN as [B, H, L, D] tensors through strides
+//     (no copy); grouped-query heads as K/V tensors with fewer heads;
+//   - the causal mask as index comparisons in the graph: row >= col when Lq == Lk, row + Lk - Lq >= col
+//     (bottom-right) when Lq < Lk; when Lq > Lk the first Lq - Lk query rows see no key, so only the last Lk
+//     rows (a pointer offset into q and out) go to cuDNN as a square problem and the others are zeroed;
+//   - the key padding mask (B·Lk bytes, any pattern: left padding, holes) as an additive bias [B, 1, 1, Lk]
+//     of 0 / -30720 (finite on purpose: kMaskedKeyBias) built on the stream by a small kernel
+//     (attention_cudnn_masks_cuda.h);
+//   - rows with no allowed key (an all-padding batch element, causal + padding) are overwritten with zeros
+//     after cuDNN, whatever cuDNN left there.
+// What it is not given (supports() says no, the caller uses launch_attention): dtypes other than bf16 / f16,
+// head_dim not a multiple of 8 or above 128, GPUs below sm_80, the causal mask with a key padding mask when
+// Lq < Lk (cuDNN's bottom-right causal mask does not combine with a bias), empty sizes, and any graph for
+// which cuDNN finds no engine.
+// Precision: bf16 / f16 inputs, f32 scores, softmax and accumulation; the probabilities are rounded to the
+// input dtype before P·V (as in our tensor-core kernel).
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/dtype.h"
+#include "ops/cpu/attention.h"
+
+namespace vramkit::cuda {
+
+// One cuDNN handle (its stream set per run), the cache of finalized execution plans (one per dtype, B, Hq,
+// Hkv, Lq, Lk, D, causal and key mask presence; the scale is passed by value at each run, so it is not part
+// of a plan) and the memory the plans need: the workspace and the key padding bias, each a cudaMalloc
+// buffer owned by this object and grown as needed (not counted in the VRAM budget yet; growing frees the old
+// buffer, and cudaFree waits for the device, so work still queued on it is safe). Runs through one object are
+// ordered only when they share a stream: one object per stream, not thread-safe.
+class CudnnAttention {
+ public:
+  // Creates the cuDNN handle on the current device. Throws CudaError (naming cudnnCreate and cuDNN's status)
+  // when cuDNN cannot start: no device, no driver, library missing.
+  CudnnAttention();
+  ~CudnnAttention();
+  CudnnAttention(const CudnnAttention&) = delete;
+  CudnnAttention& operator=(const CudnnAttention&) = delete;
+
+  // True when run() takes this request (see the file comment); else false, with the reason in *reason when
+  // given. Builds the plan the first time a shape is seen and caches it, the refusal too: the first call per
+  // shape can take seconds (cuDNN compiles the kernel at run time with NVRTC), later ones are a map lookup.
+  bool supports(DType dtype, const ops::cpu::AttentionDims& dims, bool key_mask, bool causal,
+                std::string* reason = nullptr);
+
+  // Enqueues out = attention(q, k, v) on `stream`, with the arguments of launch_attention (attention_cuda.h):
+  // q [B, Lq, Hq, D], k and v [B, Lk, Hkv, D], out [B, Lq, Hq, D], contiguous, of `dtype`, in device memory,
+  // each 16-byte aligned; key_valid null or B·Lk bytes in device memory (non-zero = valid); scale multiplies
+  // q·k. Throws ArgumentError when supports() says no (with its reason) or a pointer is misaligned, CudaError
+  // when a cuDNN or CUDA call fails (naming the call and cuDNN's status and message).
+  void run(const void* q, const void* k, const void* v, void* out, DType dtype,
+           const ops::cpu::AttentionDims& dims, const std::uint8_t* key_valid, bool causal, float scale,
+           cudaStream_t stream);
+
+  // Plans built so far (refusals not counted), and the workspace's current size in bytes.
+  std::size_t cached_plans() const;
+  std::size_t workspace_bytes() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vramkit::cuda
