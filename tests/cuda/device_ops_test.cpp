@@ -11,11 +11,13 @@
 #include <vector>
 
 #include "backends/cuda/cuda_accelerator.h"
+#include "backends/cuda/cuda_check.h"
 #include "cuda_op_test_util.h"
 #include "cuda_test_util.h"
 #include "ops/activation.h"
 #include "ops/attention.h"
 #include "ops/conv.h"
+#include "ops/cuda/cuda_device_ops.h"
 #include "ops/elementwise.h"
 #include "ops/embedding.h"
 #include "ops/layout.h"
@@ -388,17 +390,23 @@ TEST_F(CudaDeviceOps, GemmAttentionMatchesTheCpu) {
 // ---- conv2d: im2col + GEMM; sum_tolerance with Σ|x·w| from the same conv of the absolute values, plus one
 // more ulp for bf16 (the bias is added after the GEMM's rounding) ----
 
-void check_conv(const Tensor& x, const Tensor& w, const Tensor& bias, const ops::Conv2dParams& params,
-                const std::string& what) {
-  const Tensor want = ops::conv2d(x, w, bias, params);
+std::vector<double> conv_tolerance(const Tensor& x, const Tensor& w, const Tensor& bias,
+                                   const ops::Conv2dParams& params, const Tensor& want) {
   const Tensor magnitude =
       ops::conv2d(absolute(x), absolute(w), bias.defined() ? absolute(bias) : Tensor(), params);
   std::vector<double> tol = sum_tolerance(want, magnitude);
   const std::vector<float> wv = want.to_floats();
   for (std::size_t i = 0; i < tol.size(); ++i) tol[i] += test::ulp_rtol(want.dtype()) * std::fabs(wv[i]);
+  return tol;
+}
+
+void check_conv(const Tensor& x, const Tensor& w, const Tensor& bias, const ops::Conv2dParams& params,
+                const std::string& what) {
+  const Tensor want = ops::conv2d(x, w, bias, params);
   auto cuda = [](const Tensor& t) { return t.defined() ? ops::to_device(t, Device::cuda(0)) : Tensor(); };
   const Tensor got = ops::to_host(ops::conv2d(cuda(x), cuda(w), cuda(bias), params));
-  EXPECT_TRUE(test::close_to(got, want, tol, what + ": x " + x.str() + ", weight " + w.str()));
+  EXPECT_TRUE(test::close_to(got, want, conv_tolerance(x, w, bias, params, want),
+                             what + ": x " + x.str() + ", weight " + w.str()));
 }
 
 TEST_F(CudaDeviceOps, Conv2dMatchesTheCpu) {
@@ -427,6 +435,38 @@ TEST_F(CudaDeviceOps, Conv2dMatchesTheCpu) {
                              sum_tolerance(want, ops::conv2d(absolute(stored.transpose(2, 3)), absolute(w),
                                                              Tensor(), ops::Conv2dParams::symmetric(1, 1))),
                              "conv2d of a transposed x"));
+}
+
+// The blocks of query rows of the GEMM attention path and the pixel chunks of conv2d, forced by a
+// CudaDeviceOps with a 4 KiB scratch bound, called directly (on the legacy default stream: the uploads on the
+// compute stream are waited for first, the results before reading them back). Tolerances as above.
+TEST_F(CudaDeviceOps, SmallScratchSplitsAttentionAndConv) {
+  SCOPED_TRACE(test::seed_trace(seed_));
+  vramkit::cuda::CudaDeviceOps small(0, nullptr, accelerator_->device_allocator(), 4096);
+  // 4096 bytes hold 25 rows of 40 f32 scores: blocks of 25 and 15 query rows.
+  const Tensor q = test::random_tensor({1, 40, 2, 24}, DType::f32, seed_);
+  const Keys keys = padded_keys(1, 40, 2, 24, DType::f32, DType::i64, seed_ + 1);
+  for (bool causal : {false, true}) {
+    const Tensor dq = cuda(q), dk = cuda(keys.k), dv = cuda(keys.v), dmask = cuda(keys.mask);
+    accelerator_->compute_stream().synchronize();
+    const Tensor got = small.attention(dq, dk, dv, {causal, dmask, std::nullopt});
+    VRAMKIT_CUDA_CHECK(cudaDeviceSynchronize());
+    EXPECT_TRUE(test::close_to(
+        host(got), ops::attention(q, keys.k, keys.v, {causal, keys.mask, std::nullopt}), kGemmAttentionAtol,
+        1e-6, std::string("attention in blocks of 25 query rows") + (causal ? ", causal" : "")));
+  }
+  // 3x3 over 8 channels into 16 in bf16: 176 bytes per output pixel, 4096 bytes hold 23: chunks of 16.
+  const Tensor x = test::random_tensor({2, 8, 13, 11}, DType::bf16, seed_ + 2);
+  const Tensor w = test::random_tensor({16, 8, 3, 3}, DType::bf16, seed_ + 3);
+  const Tensor bias = test::random_tensor({16}, DType::bf16, seed_ + 4);
+  const ops::Conv2dParams params{{2, 1}, {1, 0, 2, 1}};
+  const Tensor dx = cuda(x), dw = cuda(w), db = cuda(bias);
+  accelerator_->compute_stream().synchronize();
+  const Tensor got = small.conv2d(dx, dw, db, params);
+  VRAMKIT_CUDA_CHECK(cudaDeviceSynchronize());
+  const Tensor want = ops::conv2d(x, w, bias, params);
+  EXPECT_TRUE(test::close_to(host(got), want, conv_tolerance(x, w, bias, params, want),
+                             "conv2d in chunks of 16 pixels, stride (2, 1), padding (1, 0, 2, 1)"));
 }
 
 // ---- layout ops: element moves, exact ----

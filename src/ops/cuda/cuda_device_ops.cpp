@@ -67,8 +67,12 @@ NormParam norm_param(const Tensor& t) {
 
 }  // namespace
 
-CudaDeviceOps::CudaDeviceOps(int device_index, cudaStream_t stream, std::shared_ptr<Allocator> allocator)
-    : device_index_(device_index), stream_(stream), allocator_(std::move(allocator)) {
+CudaDeviceOps::CudaDeviceOps(int device_index, cudaStream_t stream, std::shared_ptr<Allocator> allocator,
+                             std::size_t max_scratch_bytes)
+    : device_index_(device_index),
+      stream_(stream),
+      allocator_(std::move(allocator)),
+      max_scratch_bytes_(max_scratch_bytes) {
   const DeviceGuard guard(device_index_);
   gemm_ = std::make_unique<GemmContext>();
 }
@@ -405,7 +409,7 @@ Tensor CudaDeviceOps::attention_by_gemm(const Tensor& q, const Tensor& k, const 
   } else {
     // Query rows per block so that the f32 score block [block, Lk] stays within the scratch bound.
     const std::int64_t block = std::clamp<std::int64_t>(
-        static_cast<std::int64_t>(kMaxScratchBytes / (static_cast<std::size_t>(kv_len) * sizeof(float))), 1,
+        static_cast<std::int64_t>(max_scratch_bytes_ / (static_cast<std::size_t>(kv_len) * sizeof(float))), 1,
         q_len);
     Tensor scores = empty({block, kv_len}, DType::f32);
     auto* s = scores.data_as<float>();
@@ -455,7 +459,7 @@ Tensor CudaDeviceOps::conv2d(const Tensor& x, const Tensor& weight, const Tensor
   Tensor y = empty({dims.batch, dims.out_channels, dims.out_height(), dims.out_width()}, dtype);
   if (y.numel() == 0) return y;
   const Tensor xc = dense(x), w = dense(weight, dtype), b = bias.defined() ? dense(bias, dtype) : Tensor();
-  const std::size_t scratch_bytes = conv2d_scratch_bytes(dims, dtype, kMaxScratchBytes);
+  const std::size_t scratch_bytes = conv2d_scratch_bytes(dims, dtype, max_scratch_bytes_);
   const Tensor scratch =
       scratch_bytes > 0 ? empty({static_cast<std::int64_t>(scratch_bytes)}, DType::u8) : Tensor();
   launch_conv2d(*gemm_, xc.data(), w.data(), b.defined() ? b.data() : nullptr, y.data(), dtype, dims,

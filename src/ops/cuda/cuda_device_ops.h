@@ -16,13 +16,16 @@ namespace vramkit::cuda {
 
 class CudaDeviceOps final : public ops::DeviceOps {
  public:
-  // Largest scratch one op takes beside its result: attention's f32 score block and conv2d's unfolded input.
+  // Default bound of the scratch one op takes beside its result: attention's f32 score block and conv2d's
+  // unfolded input (each op needs at least one query row's scores or one output pixel's columns, even above
+  // it).
   static constexpr std::size_t kMaxScratchBytes = 256u << 20;
 
   // Launches on `stream` of CUDA device `device_index`, allocates from `allocator` (the device arena).
   // Creates the GEMM context (its cuBLASLt workspace comes from cudaMalloc, outside the arena) on that
   // device.
-  CudaDeviceOps(int device_index, cudaStream_t stream, std::shared_ptr<Allocator> allocator);
+  CudaDeviceOps(int device_index, cudaStream_t stream, std::shared_ptr<Allocator> allocator,
+                std::size_t max_scratch_bytes = kMaxScratchBytes);
   ~CudaDeviceOps() override;
 
   void copy(const Tensor& dst, const Tensor& src) override;
@@ -66,6 +69,7 @@ class CudaDeviceOps final : public ops::DeviceOps {
   int device_index_;
   cudaStream_t stream_;
   std::shared_ptr<Allocator> allocator_;
+  std::size_t max_scratch_bytes_;
   std::unique_ptr<GemmContext> gemm_;
 };
 
