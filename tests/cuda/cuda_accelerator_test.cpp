@@ -4,6 +4,7 @@
 
 #include "common/accelerator_conformance.h"
 #include "cuda_test_util.h"
+#include "ops/placement.h"
 
 namespace vramkit {
 namespace {
@@ -19,6 +20,14 @@ TEST(CudaAccelerator, Conformance) {
   conformance::host_functions_run_in_stream_order(cuda);
   conformance::device_memory_is_capped_and_accounted(cuda, 64 * kMiB);
   EXPECT_GT(cuda.memory_info().total_bytes, 64 * kMiB);
+}
+
+// The ops on CUDA tensors find the accelerator's CudaDeviceOps through the registry.
+TEST(CudaAccelerator, ServesTheOpsOfItsDevice) {
+  VRAMKIT_REQUIRE_CUDA();
+  CudaAccelerator cuda(0, 64 * kMiB);
+  ASSERT_NE(cuda.device_ops(), nullptr);
+  EXPECT_EQ(ops::device_ops_for(Device::cuda(0)), cuda.device_ops());
 }
 
 TEST(CudaAccelerator, MissingDeviceIsAClearError) {

@@ -6,22 +6,12 @@
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/cuda_device.h"
 #include "ops/cuda/convert_cuda.h"
+#include "ops/cuda/cuda_device_ops.h"
 
 namespace vramkit {
 namespace {
 
-// Makes `index` the current device for the lifetime of the guard (CUDA calls act on the current device).
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int index) {
-    VRAMKIT_CUDA_CHECK(cudaGetDevice(&previous_));
-    if (previous_ != index) VRAMKIT_CUDA_CHECK(cudaSetDevice(index));
-  }
-  ~DeviceGuard() { cudaSetDevice(previous_); }
-
- private:
-  int previous_ = 0;
-};
+using cuda::DeviceGuard;
 
 class PinnedAllocator final : public Allocator {
  public:
@@ -94,6 +84,7 @@ class CudaStream final : public Stream {
     VRAMKIT_CUDA_CHECK(cudaStreamWaitEvent(stream_, cuda_event(event, name_).get(), 0));
   }
   void synchronize() override { VRAMKIT_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+  cudaStream_t get() const { return stream_; }
   void host_function(std::function<void()> fn) override {
     auto* heap = new std::function<void()>(std::move(fn));
     const cudaError_t status = cudaLaunchHostFunc(
@@ -140,7 +131,9 @@ CudaAccelerator::CudaAccelerator(int index, std::size_t arena_bytes) : index_(in
     cudaSetDevice(previous);
   });
   pinned_allocator_ = std::make_shared<PinnedAllocator>();
-  compute_ = std::make_unique<CudaStream>(index, "compute");
+  auto compute = std::make_unique<CudaStream>(index, "compute");
+  device_ops_ = std::make_unique<cuda::CudaDeviceOps>(index, compute->get(), device_allocator_);
+  compute_ = std::move(compute);
 }
 
 CudaAccelerator::~CudaAccelerator() = default;
@@ -148,6 +141,8 @@ CudaAccelerator::~CudaAccelerator() = default;
 std::unique_ptr<Stream> CudaAccelerator::create_stream(const std::string& name) {
   return std::make_unique<CudaStream>(index_, name);
 }
+
+ops::DeviceOps* CudaAccelerator::device_ops() { return device_ops_.get(); }
 
 std::unique_ptr<Event> CudaAccelerator::create_event() { return std::make_unique<CudaEvent>(index_); }
 

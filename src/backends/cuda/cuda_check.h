@@ -1,5 +1,6 @@
 // Checked CUDA runtime calls: every call goes through VRAMKIT_CUDA_CHECK, which turns a failure into a
-// vramkit::CudaError carrying the code, the runtime's message, the expression and the call site.
+// vramkit::CudaError carrying the code, the runtime's message, the expression and the call site. Also the
+// guard that selects a device for a scope.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -22,3 +23,22 @@ namespace vramkit::cuda {
     if (vramkit_cuda_status_ != cudaSuccess)                                         \
       ::vramkit::cuda::throw_cuda_error(vramkit_cuda_status_, #expr, __FILE__, __LINE__); \
   } while (0)
+
+namespace vramkit::cuda {
+
+// Makes `index` the current device for the lifetime of the guard (CUDA calls act on the current device).
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int index) {
+    VRAMKIT_CUDA_CHECK(cudaGetDevice(&previous_));
+    if (previous_ != index) VRAMKIT_CUDA_CHECK(cudaSetDevice(index));
+  }
+  ~DeviceGuard() { cudaSetDevice(previous_); }
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int previous_ = 0;
+};
+
+}  // namespace vramkit::cuda
