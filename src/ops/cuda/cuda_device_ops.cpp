@@ -22,7 +22,9 @@
 #include "ops/cuda/rope_cuda.h"
 #include "ops/cuda/softmax_cuda.h"
 #include "ops/op_util.h"
+#include "vramkit/log.h"
 #include "vramkit/error.h"
+#include "vramkit/log.h"
 
 namespace vramkit::cuda {
 namespace {
@@ -376,15 +378,34 @@ Tensor CudaDeviceOps::attention(const Tensor& q, const Tensor& k, const Tensor& 
     key_valid = empty({dims.batch, dims.kv_len}, DType::u8);
     launch_mask_to_bytes(mask.data(), mask.dtype(), mask.numel(), key_valid.data_as<std::uint8_t>(), stream_);
   }
-  if (!attention_supported(dtype, dims.head_dim))
+  const bool by_cudnn = (dtype == DType::bf16 || dtype == DType::f16) && cudnn() &&
+                       cudnn_->supports(dtype, dims, key_valid.defined(), options.causal);
+  if (!by_cudnn && !attention_supported(dtype, dims.head_dim))
     return attention_by_gemm(q, k, v, key_valid, options.causal, scale);
   Tensor out = empty(q.shape(), dtype);
   if (out.numel() == 0) return out;
   const Tensor qc = dense(q), kc = dense(k, dtype), vc = dense(v, dtype);
+  if (by_cudnn) {
+    cudnn_->run(qc.data(), kc.data(), vc.data(), out.data(), dtype, dims,
+                key_valid.defined() ? key_valid.data_as<std::uint8_t>() : nullptr, options.causal, scale, stream_);
+    return out;
+  }
   launch_attention(qc.data(), kc.data(), vc.data(), out.data(), dtype, dims,
                    key_valid.defined() ? key_valid.data_as<std::uint8_t>() : nullptr, options.causal, scale,
                    AttentionKernel::tensor_cores, stream_);
   return out;
+}
+
+CudnnAttention* CudaDeviceOps::cudnn() {
+  if (!cudnn_tried_) {
+    cudnn_tried_ = true;
+    try {
+      cudnn_ = std::make_unique<CudnnAttention>();
+    } catch (const std::exception& e) {
+      log_warn(std::string("cuDNN attention is unavailable, using vramkit's own kernel: ") + e.what());
+    }
+  }
+  return cudnn_.get();
 }
 
 Tensor CudaDeviceOps::attention_by_gemm(const Tensor& q, const Tensor& k, const Tensor& v,

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "core/allocator.h"
+#include "ops/cuda/attention_cudnn.h"
 #include "ops/cuda/gemm_cuda.h"
 #include "ops/device_ops.h"
 
@@ -65,12 +66,17 @@ class CudaDeviceOps final : public ops::DeviceOps {
   // GEMMs and a softmax, in f32.
   Tensor attention_by_gemm(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_valid,
                            bool causal, float scale);
+  // cuDNN's fused attention, created on first use; null when cuDNN cannot start here (logged once), in which
+  // case our fused kernel serves every request.
+  CudnnAttention* cudnn();
 
   int device_index_;
   cudaStream_t stream_;
   std::shared_ptr<Allocator> allocator_;
   std::size_t max_scratch_bytes_;
   std::unique_ptr<GemmContext> gemm_;
+  std::unique_ptr<CudnnAttention> cudnn_;
+  bool cudnn_tried_ = false;
 };
 
 }  // namespace vramkit::cuda
