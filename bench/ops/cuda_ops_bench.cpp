@@ -4,8 +4,9 @@
 //   attention (our fused kernels: tensor cores and the f32 reference; cuDNN's fused flash attention, without
 //   and with a key mask; bf16, 24 heads x 128): TFLOP/s = 4·L²·D·H / time (the issue's
 //   reference: torch SDPA 630 TFLOP/s on an H100; the ratio to the GEMM rate of the same run is the target);
-//   rms_norm and modulate (memory-bound): GB/s = bytes read + written / time, and of_copy = that rate over a
-//   device-to-device cudaMemcpyAsync of the same bytes (the practical HBM ceiling).
+//   rms_norm, modulate and the fp8 -> bf16 weight upcast (memory-bound): GB/s = bytes read + written / time,
+//   and of_copy = that rate over a device-to-device cudaMemcpyAsync moving as many bytes (the practical HBM
+//   ceiling).
 // Compiled only in CUDA builds; skipped with an error line when there is no device. Inputs are constant bytes
 // (0x3c: about 0.0115 in bf16 and f32, normal numbers), which does not change the time of these kernels.
 #ifdef VRAMKIT_HAS_CUDA
@@ -13,12 +14,14 @@
 #include <benchmark/benchmark.h>
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <string>
 
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/cuda_device.h"
 #include "ops/cuda/attention_cuda.h"
 #include "ops/cuda/attention_cudnn.h"
+#include "ops/cuda/convert_cuda.h"
 #include "ops/cuda/elementwise_cuda.h"
 #include "ops/cuda/gemm_cuda.h"
 #include "ops/cuda/norm_cuda.h"
@@ -142,21 +145,29 @@ void BM_CudnnAttention(benchmark::State& state) {
       4.0 * l * l * 128 * 24 * static_cast<double>(state.iterations()) * 1e-12 / seconds;
 }
 
-// Memory-bound kernels on x [rows, 3072] bf16 beside a D2D copy of the bytes they move.
-// range(0): rows; range(1): 0 = rms_norm (reads x and the weight, writes y), 1 = modulate with [1, 3072] f32
-// shift and scale (the DiT's AdaLN).
+// Memory-bound kernels on [rows, 3072] beside a D2D copy of as many bytes as they move.
+// range(0): rows; range(1): 0 = rms_norm (x bf16 -> y bf16, with an f32 weight), 1 = modulate with [1, 3072]
+// f32 shift and scale (the DiT's AdaLN), 2 = the fp8 weight upcast of a streamed unit (e4m3 rows times their
+// f32 scale -> bf16 staging, launch_dequantize_rows; the target: >= 80% of the copy rate).
 void BM_CudaMemoryBound(benchmark::State& state) {
   if (cuda::device_count() == 0) return state.SkipWithError("no CUDA device");
   const std::int64_t rows = state.range(0), cols = 3072;
-  const bool modulate = state.range(1) != 0;
-  const std::size_t bytes = static_cast<std::size_t>(rows * cols) * 2;
-  const cuda::DeviceBuffer x = filled(bytes), y(bytes), weight = filled(cols * 4), shift = filled(cols * 4);
+  const int kind = static_cast<int>(state.range(1));
+  const std::size_t elements = static_cast<std::size_t>(rows * cols);
+  const std::size_t in_bytes = elements * (kind == 2 ? 1 : 2), out_bytes = elements * 2;
+  const std::size_t moved_bytes = in_bytes + out_bytes, copy_bytes = moved_bytes / 2;
+  const cuda::DeviceBuffer x = filled(std::max(in_bytes, copy_bytes)), y(std::max(out_bytes, copy_bytes));
+  const cuda::DeviceBuffer weight = filled(cols * 4), shift = filled(cols * 4), scales = filled(rows * 4);
   const std::vector<std::int64_t> shape{rows, cols};
   auto launch = [&] {
-    if (modulate) {
+    if (kind == 1) {
       const cuda::StridedInput xin{x.data(), DType::bf16, {cols, 1}}, mod{shift.data(), DType::f32, {0, 1}},
           scale{weight.data(), DType::f32, {0, 1}};
       cuda::launch_ternary(cuda::TernaryOp::modulate, xin, mod, scale, y.data(), DType::bf16, shape, nullptr);
+    } else if (kind == 2) {
+      cuda::launch_dequantize_rows(x.data(), DType::f8_e4m3fn, y.data(), DType::bf16, static_cast<std::size_t>(rows),
+                                   static_cast<std::size_t>(cols), static_cast<const float*>(scales.data()),
+                                   nullptr);
     } else {
       cuda::launch_rms_norm(x.data(), y.data(), DType::bf16, rows, cols, {weight.data(), DType::f32}, 1e-6f,
                             nullptr);
@@ -167,14 +178,15 @@ void BM_CudaMemoryBound(benchmark::State& state) {
   double seconds = 0, copy_seconds = 0;
   for (auto _ : state) {
     copy_seconds += timed(events.start, events.stop, [&] {
-      VRAMKIT_CUDA_CHECK(cudaMemcpyAsync(y.data(), x.data(), bytes, cudaMemcpyDeviceToDevice, nullptr));
+      VRAMKIT_CUDA_CHECK(cudaMemcpyAsync(y.data(), x.data(), copy_bytes, cudaMemcpyDeviceToDevice, nullptr));
     });
     const double t = timed(events.start, events.stop, launch);
     seconds += t;
     state.SetIterationTime(t);
   }
-  const double moved = 2.0 * static_cast<double>(bytes) * static_cast<double>(state.iterations());
-  state.SetLabel(std::string(modulate ? "modulate" : "rms_norm") + " bf16, " + cuda::device_info(0).name);
+  const double moved = static_cast<double>(moved_bytes) * static_cast<double>(state.iterations());
+  static const char* const kNames[] = {"rms_norm bf16", "modulate bf16", "fp8 upcast (dequantize rows) -> bf16"};
+  state.SetLabel(std::string(kNames[kind]) + ", " + cuda::device_info(0).name);
   state.counters["GB/s"] = moved * 1e-9 / seconds;
   state.counters["copy_GB/s"] = moved * 1e-9 / copy_seconds;
   state.counters["of_copy"] = copy_seconds / seconds;
@@ -203,6 +215,7 @@ BENCHMARK(BM_CudnnAttention)
 BENCHMARK(BM_CudaMemoryBound)
     ->Args({7000, 0})
     ->Args({7000, 1})
+    ->Args({12288, 2})  // the DiT's MLP up-projection weight, 12288 x 3072
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 
