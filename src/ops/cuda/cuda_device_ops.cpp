@@ -22,7 +22,6 @@
 #include "ops/cuda/rope_cuda.h"
 #include "ops/cuda/softmax_cuda.h"
 #include "ops/op_util.h"
-#include "vramkit/log.h"
 #include "vramkit/error.h"
 #include "vramkit/log.h"
 
