@@ -59,6 +59,13 @@ struct Events {
   }
 };
 
+// The benchmark loop: each iteration times `launch` with events (the manual time); returns the total seconds.
+template <typename Fn>
+double timed_iterations(benchmark::State& state, Fn&& launch) {
+  const double seconds = timed_iterations(state, launch);
+  return seconds;
+}
+
 // range(0..2): rows, in, out; range(3): dtype; the bias is always fused.
 void BM_CudaLinear(benchmark::State& state) {
   if (cuda::device_count() == 0) return state.SkipWithError("no CUDA device");
@@ -70,14 +77,8 @@ void BM_CudaLinear(benchmark::State& state) {
   cuda::GemmContext context;
   const cuda::LinearGemm gemm{x.data(), w.data(), bias.data(), y.data(), dt, rows, in, out};
   cuda::launch_linear_gemm(context, gemm, nullptr);  // the heuristic runs outside the timing
-  Events events;
-  double seconds = 0;
-  for (auto _ : state) {
-    const double t =
-        timed(events.start, events.stop, [&] { cuda::launch_linear_gemm(context, gemm, nullptr); });
-    seconds += t;
-    state.SetIterationTime(t);
-  }
+  const double seconds =
+      timed_iterations(state, [&] { cuda::launch_linear_gemm(context, gemm, nullptr); });
   state.SetLabel(std::string(dtype_name(dt)) + ", " + cuda::device_info(0).name);
   state.counters["TFLOP/s"] = 2.0 * static_cast<double>(rows) * static_cast<double>(in) *
                               static_cast<double>(out) * static_cast<double>(state.iterations()) * 1e-12 /
@@ -96,13 +97,7 @@ void BM_CudaAttention(benchmark::State& state) {
                            0.088f, kernel, nullptr);
   };
   launch();
-  Events events;
-  double seconds = 0;
-  for (auto _ : state) {
-    const double t = timed(events.start, events.stop, launch);
-    seconds += t;
-    state.SetIterationTime(t);
-  }
+  const double seconds = timed_iterations(state, launch);
   const auto l = static_cast<double>(dims.q_len);
   state.SetLabel(std::string(kernel == cuda::AttentionKernel::tensor_cores ? "tensor cores" : "cuda cores") +
                  ", bf16, " + cuda::device_info(0).name);
@@ -131,13 +126,7 @@ void BM_CudnnAttention(benchmark::State& state) {
                   key_mask ? static_cast<const std::uint8_t*>(mask.data()) : nullptr, false, 0.088f, nullptr);
   };
   launch();
-  Events events;
-  double seconds = 0;
-  for (auto _ : state) {
-    const double t = timed(events.start, events.stop, launch);
-    seconds += t;
-    state.SetIterationTime(t);
-  }
+  const double seconds = timed_iterations(state, launch);
   const auto l = static_cast<double>(dims.q_len);
   state.SetLabel(std::string("cuDNN SDPA") + (key_mask ? " + key mask" : "") + ", bf16, " +
                  cuda::device_info(0).name);

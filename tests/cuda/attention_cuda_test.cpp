@@ -50,12 +50,7 @@ void check_attention(const AttentionCase& c, DType dt, cuda::AttentionKernel ker
         valid[static_cast<std::size_t>(b * d.kv_len + j)] = rng() % 2;
     mask = Tensor::from_floats({d.batch, d.kv_len}, valid).to(DType::u8);
     options.key_mask = mask;
-    std::vector<float> values = v.to_floats();  // padded keys' values: 50
-    const auto key_values = static_cast<std::size_t>(d.kv_heads * d.head_dim);
-    for (std::size_t key = 0; key < valid.size(); ++key)
-      if (valid[key] == 0.0f)
-        for (std::size_t e = 0; e < key_values; ++e) values[key * key_values + e] = 50.0f;
-    v = Tensor::from_floats(v.shape(), values).to(dt);
+    v = test::poison_padded_values(v, valid);
   }
   const float scale = 1.0f / std::sqrt(static_cast<float>(d.head_dim));
   const Tensor want = ops::attention(q, k, v, options);

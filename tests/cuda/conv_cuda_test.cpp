@@ -22,12 +22,6 @@
 namespace vramkit {
 namespace {
 
-Tensor absolute(const Tensor& t) {
-  std::vector<float> v = t.to_floats();
-  for (float& f : v) f = std::fabs(f);
-  return Tensor::from_floats(t.shape(), v);
-}
-
 ops::Conv2dParams params_of(const cuda::Conv2dDims& d) {
   return {{d.stride_h, d.stride_w}, {d.pad_top, d.pad_bottom, d.pad_left, d.pad_right}};
 }
@@ -43,7 +37,7 @@ void check_conv(cuda::GemmContext& context, DType dt, const cuda::Conv2dDims& d,
   const Tensor bias = with_bias ? test::random_tensor({d.out_channels}, dt, seed + 2) : Tensor();
   const Tensor want = ops::conv2d(x, w, bias, params_of(d));
   const std::vector<float> magnitude =
-      ops::conv2d(absolute(x), absolute(w), with_bias ? absolute(bias) : Tensor(), params_of(d)).to_floats();
+      ops::conv2d(test::absolute(x), test::absolute(w), with_bias ? test::absolute(bias) : Tensor(), params_of(d)).to_floats();
   const std::vector<float> wv = want.to_floats();
   std::vector<double> tol(wv.size());
   for (std::size_t i = 0; i < tol.size(); ++i)

@@ -28,6 +28,24 @@ inline std::string seed_trace(std::uint32_t seed) {
   return "random seed " + std::to_string(seed);
 }
 
+// |t| element-wise, f32: the tolerances of sums scale with the same sum over absolute values.
+inline Tensor absolute(const Tensor& t) {
+  std::vector<float> v = t.to_floats();
+  for (float& f : v) f = std::fabs(f);
+  return Tensor::from_floats(t.shape(), v);
+}
+
+// v [B, Lk, Hkv, D] with every padded key's values (valid[b·Lk + j] == 0) set to 50: a kernel that lets a
+// padded key through moves the output far off.
+inline Tensor poison_padded_values(const Tensor& v, const std::vector<float>& valid) {
+  std::vector<float> values = v.to_floats();
+  const auto key_values = static_cast<std::size_t>(v.size(2) * v.size(3));
+  for (std::size_t key = 0; key < valid.size(); ++key)
+    if (valid[key] == 0.0f)
+      for (std::size_t e = 0; e < key_values; ++e) values[key * key_values + e] = 50.0f;
+  return Tensor::from_floats(v.shape(), values).to(v.dtype());
+}
+
 // A device copy of a host tensor's elements (made contiguous first).
 inline cuda::DeviceBuffer to_device(const Tensor& t) {
   const Tensor c = t.contiguous();

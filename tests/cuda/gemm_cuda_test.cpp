@@ -24,15 +24,9 @@
 namespace vramkit {
 namespace {
 
-Tensor absolute(const Tensor& t) {
-  std::vector<float> v = t.to_floats();
-  for (float& f : v) f = std::fabs(f);
-  return Tensor::from_floats(t.shape(), v);
-}
-
 // The tolerance of each output element, see the file comment.
 std::vector<double> gemm_tolerance(const Tensor& x, const Tensor& w, const Tensor& want) {
-  const std::vector<float> magnitude = ops::linear(absolute(x), absolute(w)).to_floats();
+  const std::vector<float> magnitude = ops::linear(test::absolute(x), test::absolute(w)).to_floats();
   const std::vector<float> v = want.to_floats();
   std::vector<double> tol(v.size());
   for (std::size_t i = 0; i < v.size(); ++i)
@@ -146,7 +140,7 @@ TEST(CudaGemm, Fp8WeightsThroughTheUpcast) {
     for (std::size_t i = 0; i < w_real.size(); ++i) w_real[i] *= s[i / n_in];
     const Tensor w32 = Tensor::from_floats(w.shape(), w_real);
     std::vector<double> tol = gemm_tolerance(x, w32, want);
-    const std::vector<float> magnitude = ops::linear(absolute(x), absolute(w32)).to_floats();
+    const std::vector<float> magnitude = ops::linear(test::absolute(x), test::absolute(w32)).to_floats();
     for (std::size_t i = 0; i < tol.size(); ++i) tol[i] += magnitude[i] / 256;
     EXPECT_TRUE(test::close_to(test::from_device(dy, want.shape(), DType::bf16), want, tol,
                                "fp8 linear, weight " + w.str() + " upcast to bf16"));
@@ -179,7 +173,7 @@ TEST(CudaGemm, BatchedMatmulMatchesTheCpu) {
                                  {da.data(), db.data(), dc.data(), dt, batch, m, n, k, b_transposed, m * k,
                                   shared_b ? 0 : k * n, alpha},
                                  nullptr);
-        const std::vector<float> magnitude = ops::matmul(absolute(a), absolute(b)).to_floats(),
+        const std::vector<float> magnitude = ops::matmul(test::absolute(a), test::absolute(b)).to_floats(),
                                  w = want.to_floats();
         std::vector<double> tol(w.size());
         for (std::size_t i = 0; i < w.size(); ++i)
