@@ -207,7 +207,7 @@ GenerationPlan Pipeline::plan(const GenerateOptions& o, const PlanOptions& plan_
     if (cfg) lengths.push_back(qwen_image_prompt_ids(*p.tokenizer, *o.negative_prompt).size());
   }
   const GenerationSizes sizes = generation_sizes(o, lengths);
-  reserve_workspaces(*p.text_encoder, *p.transformer, sizes);
+  prepare_for_generation(*p.text_encoder, *p.transformer, sizes);
   return plan_generation(*p.text_encoder, *p.transformer, *p.vae, sizes, o, plan_options);
 }
 
@@ -233,7 +233,7 @@ Image Pipeline::generate(const GenerateOptions& o, const std::function<void(cons
   std::vector<std::size_t> lengths;
   for (const auto& ids_of_prompt : prompts) lengths.push_back(ids_of_prompt.size());
   const GenerationSizes sizes = generation_sizes(o, lengths);
-  reserve_workspaces(*p.text_encoder, *p.transformer, sizes);
+  prepare_for_generation(*p.text_encoder, *p.transformer, sizes);
   p.text_encoder->onload();
   const PromptEmbeds text = qwen_image_prompt_embeds(p.text_encoder->forward(ids, mask), mask, o.max_sequence_length);
   p.text_encoder->offload();

@@ -36,7 +36,7 @@ VaeDecodeOptions decode_options(const GenerateOptions& o) {
   return d;
 }
 
-void reserve_workspaces(QwenImageTextEncoder& text_encoder, QwenImageDit& transformer, const GenerationSizes& s) {
+void prepare_for_generation(QwenImageTextEncoder& text_encoder, QwenImageDit& transformer, const GenerationSizes& s) {
   // The text encoder's input ids and mask (i64) and its activations.
   const DType text_dtype = text_encoder.computation_dtype();
   text_encoder.managed().set_workspace_bytes(
@@ -55,6 +55,10 @@ void reserve_workspaces(QwenImageTextEncoder& text_encoder, QwenImageDit& transf
                              m.act(latents) + m.act(s.batch * latents);
   transformer.managed().set_workspace_bytes(
       held + dit_forward_workspace_bytes(c, s.batch, s.image_tokens(), s.text_tokens, s.text_mask, dtype));
+
+  text_encoder.managed().set_passes(1);
+  transformer.managed_modulation().set_passes(1);
+  transformer.managed().set_passes(s.steps);
 }
 
 namespace {

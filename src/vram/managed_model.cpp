@@ -131,6 +131,7 @@ void ManagedModel::onload() {
   manager_.set_reserved_workspace(*this, plan_.workspace_bytes);
   recording_ = !order_known_;
   if (recording_) order_.clear();
+  passes_left_ = passes_ > 0 ? passes_ : -1;
   build_staged();
   build_host_copies();
   upload_residents();
@@ -168,6 +169,7 @@ void ManagedModel::build_staged() {
 void ManagedModel::finish_recording() {
   recording_ = false;
   order_known_ = true;
+  if (passes_left_ > 0) --passes_left_;  // the recorded pass was one of them
   stop_streaming();
   build_staged();
   start_streaming();
@@ -279,6 +281,7 @@ UnitLease ManagedModel::acquire(std::size_t unit) {
   const auto t0 = std::chrono::steady_clock::now();
   const TraceRecorder::StreamSpan wait = trace ? trace->begin(compute) : TraceRecorder::StreamSpan{};
   std::int64_t sequence;
+  bool staged_here = false;
   {
     std::unique_lock lock(mutex_);
     if (outstanding_ >= manager_.options().ring_slots)
@@ -297,11 +300,18 @@ UnitLease ManagedModel::acquire(std::size_t unit) {
     ++outstanding_;
     lease.sequence_ = sequence;
     if (!recording_) {
-      cv_.wait(lock, [&] { return published_ > sequence || worker_error_; });
+      // Beyond the passes set_passes announced the copy thread has stopped: wait until it has staged its last
+      // unit, then stage this one here.
+      const bool past_limit = sequence_limit_ >= 0 && sequence >= sequence_limit_;
+      cv_.wait(lock, [&] { return published_ > sequence || (past_limit && published_ >= sequence_limit_) || worker_error_; });
       if (worker_error_) std::rethrow_exception(worker_error_);
+      staged_here = past_limit;
     }
   }
-  if (recording_) stage_now(sequence, unit);
+  if (staged_here && sequence == sequence_limit_)
+    log_warn("model " + name_ + ": a forward pass beyond the " + std::to_string(passes_) +
+             " announced (set_passes): its units are copied on demand, without prefetch");
+  if (recording_ || staged_here) stage_now(sequence, unit);
   const Allocation& staged = allocations_[static_cast<std::size_t>(sequence) % allocations_.size()];
   compute.wait(*staged.ready);
   manager_.telemetry().add_wait(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
@@ -324,6 +334,9 @@ void ManagedModel::rewind() {
                           " streamed leases are held");
   }
   if (recording_) order_.clear();  // the partial pass is recorded again
+  // The passes completed since streaming started are spent; the one abandoned midway runs again.
+  if (passes_left_ > 0 && !staged_.empty())
+    passes_left_ = std::max<std::int64_t>(passes_left_ - next_sequence_ / static_cast<std::int64_t>(staged_.size()), 0);
   stop_streaming();
   start_streaming();
 }

@@ -28,6 +28,8 @@ void ManagedModel::start_streaming() {
   worker_error_ = nullptr;
   live_.clear();
   ring_head_ = 0;
+  sequence_limit_ = passes_left_ < 0 ? -1 : passes_left_ * static_cast<std::int64_t>(staged_.size());
+  disk_job_limit_ = passes_left_ < 0 ? -1 : passes_left_ * static_cast<std::int64_t>(disk_staged_.size());
   if (staged_.empty() && !recording_) return;  // no unit needs staging
   ring_ = static_cast<char*>(acc_.device_allocator()->allocate(plan_.ring_bytes, kBlobAlignment));
   manager_.telemetry().add_staging(static_cast<std::int64_t>(plan_.ring_bytes));
@@ -166,7 +168,7 @@ void ManagedModel::stage_now(std::int64_t k, std::size_t unit) {
 void ManagedModel::copy_loop() {
   Stream& h2d = manager_.h2d_stream();
   try {
-    for (std::int64_t k = 0;; ++k) {
+    for (std::int64_t k = 0; sequence_limit_ < 0 || k < sequence_limit_; ++k) {
       const std::size_t unit = staged_[static_cast<std::size_t>(k) % staged_.size()];
       const UnitLayout& l = layouts_[unit];
       if (!place_in_ring(k, staging_need(unit), h2d)) return;
@@ -203,7 +205,7 @@ void ManagedModel::reader_loop(int index) {
       std::int64_t job;
       {
         std::lock_guard lock(mutex_);
-        if (stopping_) return;
+        if (stopping_ || (disk_job_limit_ >= 0 && next_disk_job_ >= disk_job_limit_)) return;
         job = next_disk_job_++;
       }
       DiskBuffer& buffer = disk_buffers_[static_cast<std::size_t>(job % buffers)];

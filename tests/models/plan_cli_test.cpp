@@ -26,8 +26,10 @@ std::vector<std::string> with(std::vector<std::string> a, const std::vector<std:
   return a;
 }
 
-// Everything streams (limit 0): the bytes a generation moves are the plan's, model by model and pass by pass,
-// plus at most one ring of prefetch per model (the copy thread stages the next pass's first units ahead).
+// Everything streams (limit 0): the bytes a generation moves are the plan's, model by model and pass by pass.
+// The pipeline announces the passes of the text encoder and the transformer (ManagedModel::set_passes), so
+// their streaming stops after the last; the VAE decoder's (one pass or tiles, chosen after its onload) are
+// not, so it may stage up to one ring of a pass that never comes.
 TEST_F(PlanCli, PredictsWhatAGenerationMoves) {
   const std::string prompt = "a lighthouse at dusk";
   const auto plan = test::run_cli(with(with({"plan"}, kRun), {"--prompt", prompt, "--json"}), scratch_);
@@ -35,10 +37,8 @@ TEST_F(PlanCli, PredictsWhatAGenerationMoves) {
   const auto j = nlohmann::json::parse(plan.stdout_text);
   ASSERT_EQ(j.at("models").size(), 4u);
   std::vector<std::string> names;
-  std::uint64_t rings = 0;
   for (const auto& m : j.at("models")) {
     names.push_back(m.at("model"));
-    rings += m.at("ring_bytes").get<std::uint64_t>();
     EXPECT_EQ(m.at("resident_units"), 0) << m.at("model");
     EXPECT_GT(m.at("workspace_bytes").get<std::uint64_t>(), 0u) << m.at("model");
   }
@@ -57,9 +57,8 @@ TEST_F(PlanCli, PredictsWhatAGenerationMoves) {
   const auto measured = nlohmann::json::parse(test::read_text(stats));
   const auto moved = measured.at("bytes_host_to_device").get<std::uint64_t>();
   EXPECT_GE(moved, predicted);
-  EXPECT_LE(moved, predicted + rings);
-  // The device holds no more than the largest model's plan (on the emulated device the activations live on
-  // the host, so it holds less).
+  EXPECT_LE(moved, predicted + j.at("models")[3].at("ring_bytes").get<std::uint64_t>());
+  // The device, activations included, holds no more than the largest model's plan.
   EXPECT_LE(measured.at("peak_device_bytes").get<std::uint64_t>(), j.at("peak_device_bytes").get<std::uint64_t>());
 }
 

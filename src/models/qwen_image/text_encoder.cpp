@@ -151,7 +151,7 @@ Tensor QwenImageTextEncoder::forward(const Tensor& input_ids, const Tensor& atte
   check_inputs(config_, input_ids, attention_mask);
   const DType dtype = computation_dtype();
   const std::int64_t batch = input_ids.size(0), length = input_ids.size(1);
-  // The key mask and rotary tables beside the activations (reserve_workspaces in the pipeline counts the same).
+  // The key mask and rotary tables beside the activations (prepare_for_generation in the pipeline counts the same).
   model_->reserve_workspace(static_cast<std::uint64_t>(batch * length) * 16 +
                             text_encoder_workspace_bytes(config_, batch, length, attention_mask.defined(), dtype));
   if (!model_->onloaded()) model_->onload();
