@@ -84,6 +84,13 @@ Tensor CudaDeviceOps::empty(const Shape& shape, DType dtype) const {
   return Tensor::empty(shape, dtype, allocator_);
 }
 
+std::size_t CudaDeviceOps::scratch_budget() const {
+  // Half of the room left under the cap: the arena is best-fit, so its free bytes may lie in more than one
+  // block.
+  const std::size_t cap = allocator_->cap_bytes(), used = allocator_->allocated_bytes();
+  return std::min(max_scratch_bytes_, cap > used ? (cap - used) / 2 : 0);
+}
+
 Tensor CudaDeviceOps::dense(const Tensor& t) {
   return dense(t, t.dtype());
 }
@@ -429,7 +436,7 @@ Tensor CudaDeviceOps::attention_by_gemm(const Tensor& q, const Tensor& k, const 
   } else {
     // Query rows per block so that the f32 score block [block, Lk] stays within the scratch bound.
     const std::int64_t block = std::clamp<std::int64_t>(
-        static_cast<std::int64_t>(max_scratch_bytes_ / (static_cast<std::size_t>(kv_len) * sizeof(float))), 1,
+        static_cast<std::int64_t>(scratch_budget() / (static_cast<std::size_t>(kv_len) * sizeof(float))), 1,
         q_len);
     Tensor scores = empty({block, kv_len}, DType::f32);
     auto* s = scores.data_as<float>();
@@ -479,7 +486,7 @@ Tensor CudaDeviceOps::conv2d(const Tensor& x, const Tensor& weight, const Tensor
   Tensor y = empty({dims.batch, dims.out_channels, dims.out_height(), dims.out_width()}, dtype);
   if (y.numel() == 0) return y;
   const Tensor xc = dense(x), w = dense(weight, dtype), b = bias.defined() ? dense(bias, dtype) : Tensor();
-  const std::size_t scratch_bytes = conv2d_scratch_bytes(dims, dtype, max_scratch_bytes_);
+  const std::size_t scratch_bytes = conv2d_scratch_bytes(dims, dtype, scratch_budget());
   const Tensor scratch =
       scratch_bytes > 0 ? empty({static_cast<std::int64_t>(scratch_bytes)}, DType::u8) : Tensor();
   launch_conv2d(*gemm_, xc.data(), w.data(), b.defined() ? b.data() : nullptr, y.data(), dtype, dims,

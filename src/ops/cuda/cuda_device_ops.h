@@ -55,6 +55,10 @@ class CudaDeviceOps final : public ops::DeviceOps {
 
  private:
   Tensor empty(const Shape& shape, DType dtype) const;
+  // The scratch an op may take now: max_scratch_bytes, or less, so that it fits under the arena's cap (the
+  // VRAM budget) beside what is allocated. The ops take at least one query row's scores or one output pixel's
+  // columns even above it, by blocking their work more finely rather than failing.
+  std::size_t scratch_budget() const;
   // t itself when it is contiguous and its first element 16-byte aligned (what cuBLASLt's fast algorithms and
   // the vector loads want), else a contiguous copy in the arena; `dtype` converts on the way (as copy does:
   // f32 / bf16 / f16 / fp8).
