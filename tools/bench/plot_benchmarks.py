@@ -144,21 +144,25 @@ def model_blocks(report, given):
 
 
 def check_same_workload(report, blocks, peers):
-    """Every peer result must time the report's workload on one GPU; returns that GPU's name (None if unknown)."""
+    """Every peer result must time the report's workload on one GPU. Returns that GPU's name and the DiT's blocks
+    (`blocks`, else the peers' num_layers; None where unknown)."""
     expected = dict(width=report["width"], height=report["height"], text_tokens=report["text_tokens"],
                     cfg=report["cfg"] > 1, num_layers=blocks)
     gpus = set()
     for result in peers:
         workload = result.get("settings", {}).get("workload", {})
+        if expected["num_layers"] is None:  # the report's model is not here: the first peer's sets it
+            expected["num_layers"] = workload.get("num_layers")
         for key, value in expected.items():
             if value is not None and workload.get(key) != value:
                 raise InputError(f"{result['_source']}: {result['system']}/{result['mode']} ran {key} = "
-                                 f"{workload.get(key)!r}, the vramkit report {value!r}: not the same workload")
+                                 f"{workload.get(key)!r}, not {value!r} as the vramkit report (or, for num_layers "
+                                 "without the report's model folder here, the first peer): not the same workload")
         if "skipped" not in result:
             gpus.add(result.get("platform", {}).get("gpu"))
     if len(gpus) > 1:
         raise InputError(f"the peer results come from different devices: {sorted(map(str, gpus))}")
-    return next(iter(gpus), None)
+    return next(iter(gpus), None), expected["num_layers"]
 
 
 def point(system, mode, seconds, samples, limit_bytes, peak):
@@ -248,8 +252,8 @@ def plot(report, peers, gpu, blocks, out_path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    blocks = model_blocks(report, blocks)
-    peers_gpu = check_same_workload(report, blocks, peers)  # checked even when --gpu names the device
+    # Checked even when --gpu names the device.
+    peers_gpu, blocks = check_same_workload(report, model_blocks(report, blocks), peers)
     gpu = gpu or peers_gpu
     plotted, left_out = points(report, peers)
 
