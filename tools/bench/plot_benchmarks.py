@@ -286,7 +286,8 @@ def plot(report, peers, gpu, blocks, out_path):
         ax.axhline(1e3 * seconds, color="black", linestyle=style, linewidth=1, label=label)
 
     ax.set_yscale("log")
-    ax.set_xlim(left=-0.05 * max(p["x"] if p["peak"] is None else max(p["x"], p["peak"]) for p in plotted))
+    widest = max(p["x"] if p["peak"] is None else max(p["x"], p["peak"]) for p in plotted)
+    ax.set_xlim(-0.05 * widest, 1.12 * widest)  # room for the labels right of the rightmost points
     label_modes(ax, plotted)
     ax.set_xlabel("vram_limit (GiB); no limit: at its peak VRAM; thin segment: from the limit to the peak VRAM")
     step = "ms per CFG step" if report["cfg"] > 1 else "ms per forward"

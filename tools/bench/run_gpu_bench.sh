@@ -29,7 +29,7 @@ if [ -d .whl ]; then
 fi
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/card.txt"
-# The DiT only: neither vramkit bench nor the peers read the text encoder.
+# No text-encoder layers (only its embedding is written): neither vramkit bench nor the peers read it.
 [ -f "$model/model_index.json" ] ||
   "$vramkit" make-test-model --arch qwen-image --layers "$blocks" --text-layers 0 --out "$model" || exit 1
 workload=(--model "$model" --width "$pixels" --height "$pixels" --text-tokens 128)
