@@ -172,14 +172,17 @@ def main():
             model_fn_qwen_image(dit=dit, **inputs)
 
     def limit_now(mode, settings):
-        settings["vram_limit_gib"] = vram_limit_gib(mode, device, weight_fp8_bytes)
-        return settings["vram_limit_gib"]
+        limit = vram_limit_gib(mode, device, weight_fp8_bytes)
+        settings["vram_limit_gib"] = limit  # DiffSynth's argument, as passed
+        settings["vram_limit_bytes"] = None if limit is None else round(limit * GIB)
+        return limit
 
     for mode in args.modes:
         eight_keys = vram_config(mode, device)
         settings = dict(vram_config=None if eight_keys is None else {k: str(v) for k, v in eight_keys.items()},
                         # Set again when the mode loads: dynamic-50's depends on the device's use then.
                         vram_limit_gib=0 if mode in LIMIT_ZERO_MODES else None,
+                        vram_limit_bytes=0 if mode in LIMIT_ZERO_MODES else None,
                         page_cache="dropped before every step" if mode == "disk-cold" else None,
                         workload=shape, model=str(args.model), fp8_weight_bytes=weight_fp8_bytes,
                         cfg_execution="two batch-1 forwards" if args.cfg else None,

@@ -145,7 +145,9 @@ def release_memory(device):
 def measure(system, mode, args, device, load, step, settings, before_each=None):
     """Loads a mode's model with `load()` (returns the state `step` needs), then runs `step(state)` warmup + repeat
     times; only the last `repeat` are timed. `before_each(state)` runs untimed before every step (e.g. dropping the
-    page cache). Returns the mode's result object; the model is released before returning."""
+    page cache). `settings["vram_limit_bytes"]` (None: no limit) is read after `load()`, which may set it, and
+    becomes the result's `vram_limit_bytes`, the field and unit of `vramkit bench --json`. Returns the mode's
+    result object; the model is released before returning."""
     import torch
     release_memory(device)
     used_before = device_used_bytes(device) if device.type == "cuda" else None
@@ -170,9 +172,9 @@ def measure(system, mode, args, device, load, step, settings, before_each=None):
         if device.type == "cuda":
             driver_peak = max(driver_peak, device_used_bytes(device))
     result = dict(system=system, mode=mode, time_per_forward_ms=round(statistics.median(times_ms), 3),
-                  times_ms=times_ms, peak_vram_bytes=None, peak_vram_reserved_bytes=None,
-                  peak_vram_driver_bytes=None, nvidia_smi_process_bytes=None, settings=settings,
-                  device=str(device), platform=platform_info(device))
+                  times_ms=times_ms, vram_limit_bytes=settings["vram_limit_bytes"], peak_vram_bytes=None,
+                  peak_vram_reserved_bytes=None, peak_vram_driver_bytes=None, nvidia_smi_process_bytes=None,
+                  settings=settings, device=str(device), platform=platform_info(device))
     if device.type == "cuda":
         result.update(peak_vram_bytes=torch.cuda.max_memory_allocated(device),
                       peak_vram_reserved_bytes=torch.cuda.max_memory_reserved(device),
