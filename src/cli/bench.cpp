@@ -31,6 +31,7 @@ struct Workload {
   std::vector<fs::path> transformer_files;  // the safetensors files the disk modes read
   qwen_image::DitInputs inputs;
   std::int64_t batch = 1;
+  std::int64_t num_layers = 0;  // the DiT's blocks
 };
 
 struct ModeResult {
@@ -81,6 +82,7 @@ Workload make_workload(const BenchArguments& args) {
   for (const auto& file : files.files()) w.transformer_files.push_back(file->path());
   const auto config = qwen_image::DitConfig::from_json_file(component / "config.json");
   w.batch = args.cfg > 1 ? 2 : 1;
+  w.num_layers = config.num_layers;
   const std::int64_t grid_h = args.height / 16, grid_w = args.width / 16;
   w.inputs.hidden_states = random_normal({w.batch, grid_h * grid_w, config.in_channels}, 1);
   w.inputs.encoder_hidden_states = random_normal({w.batch, args.text_tokens, config.joint_attention_dim}, 2);
@@ -282,6 +284,8 @@ void run_bench(const BenchArguments& args, std::ostream& out) {
   json report;
   report["model"] = workload.model.string();
   report["device"] = device.device.str();
+  report["device_name"] = device_name(device);
+  report["num_layers"] = workload.num_layers;
   report["width"] = args.width;
   report["height"] = args.height;
   report["image_tokens"] = workload.inputs.hidden_states.size(1);

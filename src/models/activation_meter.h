@@ -45,16 +45,22 @@ class ActivationMeter {
     return f32(rows * in) + f32(rows * out) + f32(out) + std::max(widen, act(rows * out));
   }
   // ops::attention of `batch` sequences, q_len queries of q_width features (heads x head_dim) over kv_len keys
-  // of kv_width: the f32 copies of q, k and v, the output as f32_op's, the kernel's score block (256 queries x
-  // 512 keys at most, and two row vectors) and, with a key mask, its byte-per-key copy.
+  // of kv_width, the larger of its two costs:
+  //   the CPU kernel: the f32 copies of q, k and v, the output as f32_op's, the score block (256 queries x
+  //   512 keys at most, and two row vectors);
+  //   the CUDA GEMM path (f32, or a head_dim the fused kernels do not take: cuda_device_ops.cpp): the result,
+  //   head-major f32 copies of q, k, v and the output, and a score block of at least one row of keys, which
+  //   it takes at most half the room left for (twice one row, then);
+  // plus, with a key mask, its byte-per-key copy. (The fused CUDA kernels need only the result and the mask.)
   std::uint64_t attention(std::int64_t batch, std::int64_t q_len, std::int64_t kv_len, std::int64_t q_width,
                           std::int64_t kv_width, bool masked) const {
     const std::int64_t q = batch * q_len * q_width, kv = batch * kv_len * kv_width;
     const std::uint64_t copies = f32_ ? 0 : f32(q) + 2 * f32(kv);
     const std::int64_t q_block = std::min<std::int64_t>(256, q_len), key_block = std::min<std::int64_t>(512, kv_len);
-    const std::uint64_t scratch = f32(q_block * key_block + 2 * q_block);
+    const std::uint64_t cpu = copies + f32(q) + (f32_ ? 0 : act(q)) + f32(q_block * key_block + 2 * q_block);
+    const std::uint64_t gemm_path = act(q) + 2 * f32(q) + 2 * f32(kv) + 2 * f32(kv_len);
     const std::uint64_t mask = masked ? static_cast<std::uint64_t>(batch * kv_len) : 0;
-    return copies + f32(q) + (f32_ ? 0 : act(q)) + scratch + mask;
+    return std::max(cpu, gemm_path) + mask;
   }
 
  private:

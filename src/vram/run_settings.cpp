@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "backends/emu/emu_accelerator.h"
+#include "core/human_bytes.h"
 #include "vramkit/error.h"
 #ifdef VRAMKIT_HAS_CUDA
 #include "backends/cuda/cuda_accelerator.h"
@@ -57,6 +58,22 @@ std::uint64_t free_device_bytes(const RunDevice& device) {
       break;
   }
   throw ArgumentError("--vram-limit auto needs an accelerator, not --device cpu");
+}
+
+std::string device_name(const RunDevice& device) {
+  switch (device.device.kind) {
+    case DeviceKind::emu:
+      return "emulated device, " + human_bytes(device.emu_bytes);
+    case DeviceKind::cpu:
+      return "host CPU";
+    case DeviceKind::cuda:
+#ifdef VRAMKIT_HAS_CUDA
+      return cuda::device_info(device.device.index).name;
+#else
+      break;
+#endif
+  }
+  throw ArgumentError("--device " + device.device.str() + ": this build has no CUDA backend (build the cuda preset)");
 }
 
 std::shared_ptr<Accelerator> make_accelerator(const RunDevice& device) {

@@ -53,6 +53,8 @@ RunDevice parse_run_device(const std::string& s);
 // Free memory of the run's accelerator (cuda: the driver's figure; emu: its size). Throws ArgumentError for cpu
 // or a build without CUDA.
 std::uint64_t free_device_bytes(const RunDevice& device);
+// What the device is, for reports: the GPU's name (cuda), "emulated device, N GiB" (emu), "host CPU" (cpu).
+std::string device_name(const RunDevice& device);
 // The accelerator a run uses: emu (the emulated device with its size), cuda:N (an arena of the device's free
 // memory less 0.5 GiB), or cpu (the emulated device sized to the host's RAM, copies unthrottled: "device"
 // memory is host memory there, so the VRAM options keep their meaning and their accounting).

@@ -131,8 +131,12 @@ def looks_like_vramkit_report(text):
 
 
 def model_blocks(report, given):
-    """The number of DiT blocks of the report's model: from its transformer config where the folder is on this
-    machine (then `given`, --blocks, must agree), else `given` (None: unknown)."""
+    """The number of DiT blocks of the report's model: the report's num_layers, else from its transformer config
+    where the folder is on this machine (then `given`, --blocks, must agree), else `given` (None: unknown)."""
+    if report.get("num_layers") is not None:  # written by vramkit bench since it has the field
+        if given is not None and given != report["num_layers"]:
+            raise InputError(f"--blocks {given}: the report's model has num_layers {report['num_layers']}")
+        return report["num_layers"]
     model = pathlib.Path(report["model"])
     for config in (model / "transformer" / "config.json", model / "config.json"):
         if config.is_file():
@@ -254,7 +258,7 @@ def plot(report, peers, gpu, blocks, out_path):
 
     # Checked even when --gpu names the device.
     peers_gpu, blocks = check_same_workload(report, model_blocks(report, blocks), peers)
-    gpu = gpu or peers_gpu
+    gpu = gpu or peers_gpu or report.get("device_name")
     plotted, left_out = points(report, peers)
 
     fig, ax = plt.subplots(figsize=(13, 6), dpi=100)
