@@ -59,7 +59,9 @@ class WorkspaceMeter {
     at(2 * x);                                      // norm
     conv(x, c, 3 * c, h, w, 1);                     // to_qkv (its input: the normed x)
     const std::uint64_t qkv = act(3 * c, p);
-    at(x + qkv + act32(3 * c, p) + act32(c, p) + act(c, p));  // attention: f32 q/k/v, f32 and rounded output
+    // attention: f32 q/k/v, f32 and rounded output; on CUDA (the GEMM path: one 384-wide head) also a score
+    // block of at least one row of keys, which takes at most half the room left (ActivationMeter::attention)
+    at(x + qkv + act32(3 * c, p) + act32(c, p) + act(c, p) + act32(2, p));
     at(x + 2 * act(c, p));                          // attention output -> [B, C, h, w]
     conv(x, c, c, h, w, 1);                         // proj
     at(x + 2 * act(c, p));                          // + identity
