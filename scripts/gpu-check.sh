@@ -35,14 +35,14 @@ for b in build/cuda/bin/bench_*; do
 done
 
 # End to end. The model tests one at a time (-j1): each pipeline test's arena takes the device's free memory.
-step cuda_model_tests timeout 180 ctest --preset cuda -L cuda -R "$model_suites" -j1 --timeout 60
+step cuda_model_tests timeout 240 ctest --preset cuda -L cuda -R "$model_suites" -j1 --timeout 120
 vramkit=build/cuda/bin/vramkit
 step generate timeout 60 "$vramkit" generate --model builtin:tiny --prompt "a lighthouse at dusk" --device cuda \
   --width 256 --height 256 --steps 4 --seed 1 --out "$out/tiny.png" --stats "$out/generate_stats.json"
 # Full-size shapes, random weights: 2 of the 60 DiT blocks (1.4 GB of bf16), no text encoder layers (the bench
 # runs the transformer alone); outside $OUT, removed after.
 model=$(mktemp -d /tmp/vramkit-gpu-check-model.XXXXXX)
-step make_test_model timeout 90 "$vramkit" make-test-model --arch qwen-image --layers 2 --text-layers 0 \
+step make_test_model timeout 150 "$vramkit" make-test-model --arch qwen-image --layers 2 --text-layers 0 \
   --out "$model" --dtype bf16
 step bench timeout 150 "$vramkit" bench --model "$model" --device cuda --width 1328 --height 1328 --repeat 5 \
   --json "$out/bench.json"
