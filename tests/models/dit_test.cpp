@@ -9,6 +9,7 @@
 #include <cmath>
 #include <optional>
 
+#include "dit_golden.h"
 #include "model_test_util.h"
 #include "backends/emu/emu_accelerator.h"
 #include "models/qwen_image/timestep_embedding.h"
@@ -23,51 +24,19 @@ using vramkit::test::Mode;
 using vramkit::test::relative_l2;
 using vramkit::test::with_computation;
 
-const std::filesystem::path kTinyModel = std::filesystem::path(VRAMKIT_TEST_DATA) / "qwen_image_dit_tiny";
+using test::DitCase;
+using test::kTinyDit;
 
-struct Case {
-  DitInputs inputs;
-  Tensor expected;
-};
-
-Case load_case(const WeightFiles& golden, const std::string& name) {
-  Case c;
-  const auto get = [&](const std::string& key) { return golden.view(name + "." + key).clone(); };
-  c.inputs.hidden_states = get("hidden_states");
-  c.inputs.encoder_hidden_states = get("encoder_hidden_states");
-  c.inputs.timestep = get("timestep");
-  if (golden.contains(name + ".encoder_mask")) c.inputs.encoder_mask = get("encoder_mask");
-  const std::vector<float> grid = get("grid").to(DType::f32).to_floats();
-  for (int i = 0; i < 3; ++i)
-    c.inputs.grid[static_cast<std::size_t>(i)] = static_cast<std::int64_t>(grid[static_cast<std::size_t>(i)]);
-  c.expected = get("output");
-  return c;
-}
-
-// Runs every golden case under `mode`, returning the outputs in case order.
-std::vector<Tensor> run_cases(const Mode& mode, const std::vector<Case>& cases) {
-  ManagerOptions options;
-  options.vram_limit = mode.vram_limit;
-  options.block_units = mode.block_units;
-  VramManager manager(std::make_shared<EmuAccelerator>(EmuOptions{256u << 20, 0, 0}), options);
-  auto dit = QwenImageDit::open(manager, kTinyModel, mode.config);
-  dit->onload();
-  std::vector<Tensor> outputs;
-  for (const Case& c : cases) outputs.push_back(dit->forward(c.inputs));
-  return outputs;
-}
+std::shared_ptr<Accelerator> emu() { return std::make_shared<EmuAccelerator>(EmuOptions{256u << 20, 0, 0}); }
 
 class DitParity : public ::testing::Test {
  protected:
-  void SetUp() override {
-    const WeightFiles golden = WeightFiles::open(kTinyModel / "golden.safetensors");
-    for (const char* name : {"square_free", "masked"}) cases_.push_back(load_case(golden, name));
-  }
+  void SetUp() override { cases_ = test::load_dit_cases(); }
   void check(DType computation, double tolerance) {
     std::vector<Tensor> first;
     for (const Mode& mode : memory_modes(computation)) {
       SCOPED_TRACE(mode.name);
-      const std::vector<Tensor> out = run_cases(mode, cases_);
+      const std::vector<Tensor> out = test::run_dit_cases(emu(), mode, cases_);
       for (std::size_t i = 0; i < cases_.size(); ++i) {
         const double err = relative_l2(out[i], cases_[i].expected);
         EXPECT_LE(err, tolerance) << "case " << i;
@@ -81,7 +50,7 @@ class DitParity : public ::testing::Test {
       if (first.empty()) first = out;
     }
   }
-  std::vector<Case> cases_;
+  std::vector<DitCase> cases_;
 };
 
 // f32 activations on the exact (bf16-valued) weights: only summation order and libm differ from PyTorch.
@@ -98,9 +67,9 @@ TEST_F(DitParity, RepeatedForwardsAreIdentical) {
   // Streamed, so that the second pass must walk the ring of units again from the first one.
   ManagerOptions streamed;
   streamed.vram_limit = 0;
-  VramManager manager(std::make_shared<EmuAccelerator>(EmuOptions{256u << 20, 0, 0}), streamed);
+  VramManager manager(emu(), streamed);
   const VramConfig config = VramConfig::preset("dynamic").with_storage_dtype(DType::bf16);
-  auto dit = QwenImageDit::open(manager, kTinyModel / "transformer", with_computation(config, DType::f32));
+  auto dit = QwenImageDit::open(manager, kTinyDit / "transformer", with_computation(config, DType::f32));
   const Tensor a = dit->forward(cases_[1].inputs);
   const Tensor b = dit->forward(cases_[1].inputs);
   EXPECT_EQ(a.to_floats(), b.to_floats());
@@ -109,9 +78,9 @@ TEST_F(DitParity, RepeatedForwardsAreIdentical) {
 // Batched CFG: a padded batch of two prompts of different lengths (key padding mask) gives, per element, what
 // the element gives alone and unpadded, so positive and negative prompts can share one pass over the weights.
 TEST_F(DitParity, PaddedBatchMatchesEachPromptAlone) {
-  VramManager manager(std::make_shared<EmuAccelerator>(EmuOptions{256u << 20, 0, 0}), {});
+  VramManager manager(emu(), {});
   auto dit =
-      QwenImageDit::open(manager, kTinyModel, with_computation(VramConfig::preset("none"), DType::f32));
+      QwenImageDit::open(manager, kTinyDit, with_computation(VramConfig::preset("none"), DType::f32));
   const DitInputs& batch = cases_[1].inputs;  // element 1 holds 4 real tokens of 6
   const Tensor together = dit->forward(batch);
   DitInputs alone = batch;
@@ -125,9 +94,9 @@ TEST_F(DitParity, PaddedBatchMatchesEachPromptAlone) {
 }
 
 TEST_F(DitParity, MismatchedInputsAreShapeErrors) {
-  VramManager manager(std::make_shared<EmuAccelerator>(EmuOptions{256u << 20, 0, 0}), {});
+  VramManager manager(emu(), {});
   auto dit =
-      QwenImageDit::open(manager, kTinyModel, with_computation(VramConfig::preset("none"), DType::f32));
+      QwenImageDit::open(manager, kTinyDit, with_computation(VramConfig::preset("none"), DType::f32));
   DitInputs bad_grid = cases_[0].inputs;
   bad_grid.grid = {1, 5, 3};  // same token count, fine
   EXPECT_NO_THROW(dit->forward(bad_grid));
@@ -146,14 +115,14 @@ TEST_F(DitParity, MismatchedInputsAreShapeErrors) {
 TEST_F(DitParity, PrecomputedModulationMatchesThePlainForward) {
   ManagerOptions streamed;
   streamed.vram_limit = 0;
-  VramManager manager(std::make_shared<EmuAccelerator>(EmuOptions{256u << 20, 0, 0}), streamed);
+  VramManager manager(emu(), streamed);
   const VramConfig config =
       with_computation(VramConfig::preset("dynamic").with_storage_dtype(DType::bf16), DType::f32);
-  auto dit = QwenImageDit::open(manager, kTinyModel, config);
+  auto dit = QwenImageDit::open(manager, kTinyDit, config);
 
   // A schedule holding the golden cases' timesteps among others, in another order.
   std::vector<float> schedule{1.0f, 0.8f};
-  for (const Case& c : cases_)
+  for (const DitCase& c : cases_)
     for (const float t : c.inputs.timestep.to_floats()) schedule.push_back(t);
   schedule.push_back(0.125f);
   const DitModulation table =
@@ -165,7 +134,7 @@ TEST_F(DitParity, PrecomputedModulationMatchesThePlainForward) {
   std::uint64_t token_stream_bytes = 0;
   for (const auto& u : dit->managed().units()) token_stream_bytes += u.stream.bytes;
   manager.telemetry().reset();
-  for (const Case& c : cases_) {
+  for (const DitCase& c : cases_) {
     const Tensor with_table = dit->forward(c.inputs, &table);
     // Not bit for bit: the modulation GEMMs run on S rows instead of B, and the BLAS blocks them differently.
     EXPECT_LE(relative_l2(with_table, dit->forward(c.inputs)), 1e-6);
@@ -192,10 +161,10 @@ TEST_F(DitParity, PrecomputedModulationMatchesThePlainForward) {
 TEST_F(DitParity, AForwardThatFailsMidwayLeavesTheModelUsable) {
   ManagerOptions streamed;
   streamed.vram_limit = 0;
-  VramManager manager(std::make_shared<EmuAccelerator>(EmuOptions{256u << 20, 0, 0}), streamed);
+  VramManager manager(emu(), streamed);
   const VramConfig config =
       with_computation(VramConfig::preset("dynamic").with_storage_dtype(DType::bf16), DType::f32);
-  auto dit = QwenImageDit::open(manager, kTinyModel, config);
+  auto dit = QwenImageDit::open(manager, kTinyDit, config);
   const Tensor before = dit->forward(cases_[0].inputs);
   const auto fail_after_three_units = [&] {
     UnitCursor units(dit->managed());

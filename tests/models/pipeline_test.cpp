@@ -11,40 +11,18 @@
 #include "io/safetensors.h"
 #include "ops/layout.h"
 #include "pipeline/noise.h"
+#include "pipeline_test_util.h"
 #include "vramkit/error.h"
 
 namespace vramkit {
 namespace {
 
-GenerateOptions small(std::uint64_t seed = 7) {
-  GenerateOptions o;
-  o.prompt = "a red fox in the snow";
-  o.width = 64;
-  o.height = 48;
-  o.steps = 3;
-  o.seed = seed;
-  return o;
-}
+using test::mean_abs_difference;
+
+GenerateOptions small(std::uint64_t seed = 7) { return test::small_generation(seed); }
 
 PipelineConfig tiny(const std::string& offload, const std::string& storage = "", const std::string& limit = "") {
-  PipelineConfig c;
-  c.model = "builtin:tiny";
-  c.device = "emu:1";
-  c.offload = offload;
-  c.storage_dtype = storage;
-  c.vram_limit = limit;
-  return c;
-}
-
-PipelineConfig block_units(PipelineConfig c) {
-  c.units = "block";
-  return c;
-}
-
-double mean_abs_difference(const Image& a, const Image& b) {
-  double sum = 0;
-  for (std::size_t i = 0; i < a.pixels.size(); ++i) sum += std::abs(int{a.pixels[i]} - int{b.pixels[i]});
-  return sum / static_cast<double>(a.pixels.size());
+  return test::tiny_pipeline("emu:1", offload, storage, limit);
 }
 
 // One-pass VAE decoding everywhere: a budget of 0 would otherwise decode in tiles, which differ slightly.
@@ -62,12 +40,7 @@ TEST(Pipeline, EveryMemoryModeGivesTheSameImage) {
     // Everything stays on the device between stages and runs: a second image moves nothing.
     EXPECT_EQ(basic.generate(o).pixels, reference.pixels);
     EXPECT_EQ(basic.last_stats().bytes_host_to_device, 0u);
-    for (const auto& [name, config] :
-         std::vector<std::pair<std::string, PipelineConfig>>{{"cpu offload", tiny("cpu")},
-                                                            {"dynamic, nothing resident", tiny("dynamic", "bf16", "0")},
-                                                            {"dynamic, 0.01 GiB", tiny("dynamic", "bf16", "0.01")},
-                                                            {"dynamic, block units", block_units(tiny("dynamic", "bf16", "0"))},
-                                                            {"disk", tiny("disk", "bf16", "0")}}) {
+    for (const auto& [name, config] : test::streaming_modes("emu:1")) {
       SCOPED_TRACE(name);
       Pipeline pipeline(config);
       EXPECT_EQ(pipeline.generate(o).pixels, reference.pixels);

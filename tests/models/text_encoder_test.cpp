@@ -25,19 +25,7 @@ using vramkit::test::Mode;
 using vramkit::test::relative_l2;
 using vramkit::test::with_computation;
 
-using test::kGoldenTextEncoder;
-
-struct Case {
-  Tensor input_ids, attention_mask, expected;
-};
-
-Case load_case(const WeightFiles& golden, const std::string& name) {
-  Case c;
-  c.input_ids = golden.view(name + ".input_ids").clone();
-  if (golden.contains(name + ".attention_mask")) c.attention_mask = golden.view(name + ".attention_mask").clone();
-  c.expected = golden.view(name + ".hidden_states").clone();
-  return c;
-}
+using test::TextEncoderCase;
 
 std::shared_ptr<Accelerator> emu() { return std::make_shared<EmuAccelerator>(EmuOptions{512u << 20, 0, 0}); }
 
@@ -53,28 +41,13 @@ class TextEncoderParity : public ::testing::Test {
     std::filesystem::remove_all(*model_);
     delete model_;
   }
-  void SetUp() override {
-    const WeightFiles golden = WeightFiles::open(kGoldenTextEncoder / "golden.safetensors");
-    for (const char* name : {"template", "padded"}) cases_.push_back(load_case(golden, name));
-  }
-
-  std::vector<Tensor> run_cases(const Mode& mode) {
-    ManagerOptions options;
-    options.vram_limit = mode.vram_limit;
-    options.block_units = mode.block_units;
-    VramManager manager(emu(), options);
-    auto encoder = QwenImageTextEncoder::open(manager, *model_, mode.config);
-    encoder->onload();
-    std::vector<Tensor> outputs;
-    for (const Case& c : cases_) outputs.push_back(encoder->forward(c.input_ids, c.attention_mask));
-    return outputs;
-  }
+  void SetUp() override { cases_ = test::load_text_encoder_cases(); }
 
   void check(DType computation, double tolerance) {
     std::vector<Tensor> first;
     for (const Mode& mode : memory_modes(computation)) {
       SCOPED_TRACE(mode.name);
-      const std::vector<Tensor> out = run_cases(mode);
+      const std::vector<Tensor> out = test::run_text_encoder_cases(emu(), *model_, mode, cases_);
       for (std::size_t i = 0; i < cases_.size(); ++i) {
         const double err = relative_l2(out[i], cases_[i].expected);
         EXPECT_LE(err, tolerance) << "case " << i;
@@ -88,7 +61,7 @@ class TextEncoderParity : public ::testing::Test {
   }
 
   static std::filesystem::path* model_;
-  std::vector<Case> cases_;
+  std::vector<TextEncoderCase> cases_;
 };
 
 std::filesystem::path* TextEncoderParity::model_ = nullptr;
@@ -120,7 +93,7 @@ TEST_F(TextEncoderParity, LeftPaddedPromptMatchesItsUnpaddedRun) {
   VramManager manager(emu(), {});
   auto encoder =
       QwenImageTextEncoder::open(manager, *model_, with_computation(VramConfig::preset("none"), DType::f32));
-  const Case& padded = cases_[1];
+  const TextEncoderCase& padded = cases_[1];
   const std::int64_t length = padded.input_ids.size(1);
   std::int64_t real = 0;
   for (const float m : padded.attention_mask.select(0, 1).to(DType::f32).to_floats()) real += m != 0;

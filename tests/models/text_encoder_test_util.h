@@ -1,20 +1,27 @@
 // The tiny golden text encoder of tools/golden/make_qwen_image_text_encoder_golden.py rebuilt as a full-shape
 // checkpoint: the committed folder stores the embedding rows the golden ids use and no lm_head (a 152,064-row
 // table is too big to commit); this writes a temporary text_encoder folder with the whole table (unused rows
-// zero), a zero lm_head of its real shape and every other tensor as stored, under either key naming.
+// zero), a zero lm_head of its real shape and every other tensor as stored, under either key naming. Also the
+// golden cases and a run of them under one memory mode on a given accelerator, shared by the parity tests on
+// the emulated device (text_encoder_test.cpp) and on CUDA (tests/cuda_models/text_encoder_cuda_test.cpp).
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "backends/accelerator.h"
 #include "io/model_files.h"
 #include "io/safetensors.h"
+#include "model_test_util.h"
+#include "models/qwen_image/text_encoder.h"
 #include "models/qwen_image/text_encoder_config.h"
+#include "vram/manager.h"
 
 namespace vramkit::qwen_image::test {
 
@@ -72,6 +79,42 @@ inline std::filesystem::path write_full_text_encoder(const std::filesystem::path
   write_safetensors(dir / "text_encoder" / "model.safetensors", full_text_encoder_tensors(naming),
                     {{"format", "pt"}});
   return dir;
+}
+
+// A golden case: real token ids of the prompt template (and a padding mask) and the reference's float32 post-norm
+// last hidden states.
+struct TextEncoderCase {
+  Tensor input_ids, attention_mask, expected;
+};
+
+// "template" (one unpadded prompt), then "padded" (a right-padded batch of two with its attention mask).
+inline std::vector<TextEncoderCase> load_text_encoder_cases() {
+  const WeightFiles golden = WeightFiles::open(kGoldenTextEncoder / "golden.safetensors");
+  std::vector<TextEncoderCase> cases;
+  for (const std::string name : {"template", "padded"}) {
+    TextEncoderCase c;
+    c.input_ids = golden.view(name + ".input_ids").clone();
+    if (golden.contains(name + ".attention_mask")) c.attention_mask = golden.view(name + ".attention_mask").clone();
+    c.expected = golden.view(name + ".hidden_states").clone();
+    cases.push_back(std::move(c));
+  }
+  return cases;
+}
+
+// Runs every case under `mode` on `accelerator` with the model folder `model` (write_full_text_encoder's),
+// onloaded first; the outputs in case order.
+inline std::vector<Tensor> run_text_encoder_cases(std::shared_ptr<Accelerator> accelerator,
+                                                  const std::filesystem::path& model, const vramkit::test::Mode& mode,
+                                                  const std::vector<TextEncoderCase>& cases) {
+  ManagerOptions options;
+  options.vram_limit = mode.vram_limit;
+  options.block_units = mode.block_units;
+  VramManager manager(std::move(accelerator), options);
+  auto encoder = QwenImageTextEncoder::open(manager, model, mode.config);
+  encoder->onload();
+  std::vector<Tensor> outputs;
+  for (const TextEncoderCase& c : cases) outputs.push_back(encoder->forward(c.input_ids, c.attention_mask));
+  return outputs;
 }
 
 }  // namespace vramkit::qwen_image::test

@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "model_test_util.h"
+#include "vae_golden.h"
 #include "backends/emu/emu_accelerator.h"
 #include "io/safetensors.h"
 #include "vramkit/error.h"
@@ -23,12 +24,14 @@ using vramkit::test::Mode;
 using vramkit::test::relative_l2;
 using vramkit::test::with_computation;
 
-const std::filesystem::path kTinyModel = std::filesystem::path(VRAMKIT_TEST_DATA) / "qwen_image_vae_tiny";
+using test::kTinyVae;
+
+std::shared_ptr<Accelerator> emu() { return std::make_shared<EmuAccelerator>(EmuOptions{256u << 20, 0, 0}); }
 
 VramManager make_manager(std::optional<std::uint64_t> vram_limit = std::nullopt) {
   ManagerOptions options;
   options.vram_limit = vram_limit;
-  return VramManager(std::make_shared<EmuAccelerator>(EmuOptions{256u << 20, 0, 0}), options);
+  return VramManager(emu(), options);
 }
 
 VramConfig basic(DType computation = DType::f32) {
@@ -38,36 +41,25 @@ VramConfig basic(DType computation = DType::f32) {
 class VaeParity : public ::testing::Test {
  protected:
   void SetUp() override {
-    golden_ = std::make_unique<WeightFiles>(WeightFiles::open(kTinyModel / "golden.safetensors"));
+    golden_ = std::make_unique<WeightFiles>(WeightFiles::open(kTinyVae / "golden.safetensors"));
   }
   Tensor get(const std::string& key) const { return golden_->view(key).clone(); }
 
   // Decodes (or encodes) every case under every mode; checks the reference and that the modes agree bit for bit.
   void check(DType computation, double tolerance, VaePart part) {
-    const std::vector<std::string> cases = part == VaePart::decoder
-                                               ? std::vector<std::string>{"decode_single", "decode_batch"}
-                                               : std::vector<std::string>{"encode_single", "encode_batch"};
+    const std::vector<std::string> cases = test::vae_case_names(part);
     std::vector<std::vector<float>> first;
     for (const Mode& mode : memory_modes(computation)) {
       SCOPED_TRACE(mode.name);
-      VramManager manager = make_manager(mode.vram_limit);
+      const std::vector<Tensor> out = test::run_vae_cases(emu(), mode, part, *golden_);
       std::vector<std::vector<float>> outputs;
-      std::unique_ptr<QwenImageVaeDecoder> decoder;
-      std::unique_ptr<QwenImageVaeEncoder> encoder;
-      if (part == VaePart::decoder)
-        decoder = QwenImageVaeDecoder::open(manager, kTinyModel, mode.config);
-      else
-        encoder = QwenImageVaeEncoder::open(manager, kTinyModel, mode.config);
-      for (const std::string& name : cases) {
-        const Tensor out = decoder ? decoder->decode(get(name + ".z"), {VaeTilingMode::never, std::nullopt})
-                                   : encoder->encode(get(name + ".image"));
-        const Tensor want = get(name + (decoder ? ".output" : ".mean"));
-        const double err = relative_l2(out, want);
-        EXPECT_LE(err, tolerance) << name;
+      for (std::size_t i = 0; i < cases.size(); ++i) {
+        const double err = relative_l2(out[i], get(test::vae_expected_key(part, cases[i])));
+        EXPECT_LE(err, tolerance) << cases[i];
         if (mode.name == "basic")
           std::printf("[ %s %s ] relative L2 error %.3g\n", std::string(dtype_name(computation)).c_str(),
-                      name.c_str(), err);
-        outputs.push_back(out.to_floats());
+                      cases[i].c_str(), err);
+        outputs.push_back(out[i].to_floats());
       }
       if (first.empty())
         first = outputs;
@@ -93,7 +85,7 @@ TEST_F(VaeParity, EncodeBfloat16StaysCloseToTheReference) { check(DType::bf16, 4
 // whose border tiles are cut, blended in the reference's order.
 TEST_F(VaeParity, TiledDecodeMatchesTheReferenceTiledDecode) {
   VramManager manager = make_manager();
-  auto decoder = QwenImageVaeDecoder::open(manager, kTinyModel, basic());
+  auto decoder = QwenImageVaeDecoder::open(manager, kTinyVae, basic());
   const std::vector<float> tile = get("decode_tiled.tile").to(DType::f32).to_floats();
   const VaeDecodeOptions options{VaeTilingMode::always,
                                  VaeTiling{static_cast<std::int64_t>(tile[0]), static_cast<std::int64_t>(tile[1])}};
@@ -114,7 +106,7 @@ TEST_F(VaeParity, TiledDecodeMatchesTheReferenceTiledDecode) {
 // the latent.
 TEST_F(VaeParity, TiledDecodeStaysWithinTheSeamToleranceOfTheUntiledOne) {
   VramManager manager = make_manager();
-  auto decoder = QwenImageVaeDecoder::open(manager, kTinyModel, basic());
+  auto decoder = QwenImageVaeDecoder::open(manager, kTinyVae, basic());
   const Tensor z = get("decode_tiled.z");
   const Tensor untiled = decoder->decode(z, {VaeTilingMode::never, std::nullopt});
   const Tensor tiled = decoder->decode(z, {VaeTilingMode::always, VaeTiling{8, 6}});
@@ -130,7 +122,7 @@ TEST_F(VaeParity, RepeatedDecodesAreIdentical) {
   // Streamed, so that the second pass must walk the ring of units again from the first one.
   VramManager manager = make_manager(0);
   auto decoder = QwenImageVaeDecoder::open(
-      manager, kTinyModel / "vae",
+      manager, kTinyVae / "vae",
       with_computation(VramConfig::preset("dynamic").with_storage_dtype(DType::bf16), DType::f32));
   const Tensor z = get("decode_single.z");
   const VaeDecodeOptions untiled{VaeTilingMode::never, std::nullopt};
@@ -140,11 +132,11 @@ TEST_F(VaeParity, RepeatedDecodesAreIdentical) {
 // Automatic tiling: under a VRAM limit that leaves about the reserved workspace (one 32 x 32 latent tile), a
 // small latent decodes in one pass and a 40 x 40 one in tiles, exactly as when tiling is requested.
 TEST_F(VaeParity, DecodeTilesAutomaticallyWhenTheBudgetIsShort) {
-  const VaeConfig config = VaeConfig::from_json_file(kTinyModel / "vae" / "config.json");
+  const VaeConfig config = VaeConfig::from_json_file(kTinyVae / "vae" / "config.json");
   const std::uint64_t tile_workspace = vae_decode_workspace_bytes(config, 1, 32, 32, DType::f32);
   VramManager manager = make_manager(tile_workspace + (2u << 20));
   auto decoder = QwenImageVaeDecoder::open(
-      manager, kTinyModel,
+      manager, kTinyVae,
       with_computation(VramConfig::preset("dynamic").with_storage_dtype(DType::bf16), DType::f32));
   decoder->onload();
   EXPECT_FALSE(decoder->plan(get("decode_single.z")).tiled);
@@ -229,8 +221,8 @@ TEST(VaeLatents, DenormalizeAppliesStdAndMeanPerChannel) {
 
 TEST_F(VaeParity, BadInputsAreClearErrors) {
   VramManager manager = make_manager();
-  auto decoder = QwenImageVaeDecoder::open(manager, kTinyModel, basic());
-  auto encoder = QwenImageVaeEncoder::open(manager, kTinyModel, basic());
+  auto decoder = QwenImageVaeDecoder::open(manager, kTinyVae, basic());
+  auto encoder = QwenImageVaeEncoder::open(manager, kTinyVae, basic());
   for (const Shape& shape : {Shape{1, 8, 1, 4, 4}, Shape{1, 16, 2, 4, 4}, Shape{1, 16, 4, 4}}) {
     try {
       decoder->decode(Tensor::zeros(shape, DType::f32));
@@ -248,8 +240,8 @@ TEST_F(VaeParity, BadInputsAreClearErrors) {
   // A checkpoint without one decoder tensor fails at open, naming it.
   const auto dir = std::filesystem::temp_directory_path() / ("vramkit_vae_missing_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
-  std::filesystem::copy_file(kTinyModel / "vae" / "config.json", dir / "config.json");
-  const WeightFiles tiny = WeightFiles::open(kTinyModel / "vae");
+  std::filesystem::copy_file(kTinyVae / "vae" / "config.json", dir / "config.json");
+  const WeightFiles tiny = WeightFiles::open(kTinyVae / "vae");
   std::vector<std::pair<std::string, Tensor>> tensors;
   for (const WeightTensor& t : tiny.tensors())
     if (t.name() != "decoder.up_blocks.2.resnets.1.conv2.weight") tensors.emplace_back(t.name(), tiny.view(t.name()).clone());
