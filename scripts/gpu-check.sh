@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# The one prepared GPU check, for a machine with a CUDA device (the device tool's H100/H200):
-# builds the cuda preset for the card present, runs the CUDA op tests, runs them again under compute-sanitizer,
-# runs the benchmarks, then end to end: the model and pipeline tests on CUDA, a generation of builtin:tiny, and
-# `vramkit bench` on a 2-block full-size transformer at 1328 x 1328; prints a short table last. Each step has its
-# own log and a failing (or timed-out) step does not stop the rest. Budget: under 8 minutes.
-# Usage: scripts/gpu-check.sh            (results also go to $OUT/gpu-check/ when OUT is set)
+# The one prepared GPU check, for a machine with a CUDA device (the device tool's H100/H200), in two halves
+# that each fit one device call (under 8 minutes on an H100 with 16 cores); run `ops` then `e2e` back to back
+# on the same warm machine, whose build folder the second reuses:
+#   ops  builds the cuda preset for the card present (only what the check runs), runs the CUDA op tests, runs
+#        them again under compute-sanitizer memcheck (bounded), and the CUDA op benchmarks;
+#   e2e  (builds if needed) the model and pipeline tests on CUDA, a generation of builtin:tiny, and `vramkit
+#        bench` on a 2-block full-size transformer at 1328 x 1328.
+# No argument runs both. Each step has its own log, a failing (or timed-out) step does not stop the rest, and a
+# short table comes last.
+# Usage: scripts/gpu-check.sh [ops|e2e]   (results also go to $OUT/gpu-check/ when OUT is set)
 set -uo pipefail
 cd "$(dirname "$0")/.."
+phase=${1:-all}
+case "$phase" in ops|e2e|all) ;; *) echo "usage: scripts/gpu-check.sh [ops|e2e]" >&2; exit 2 ;; esac
 out=${OUT:-/tmp}/gpu-check
 mkdir -p "$out"
 arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n1 | tr -d '.')
@@ -21,41 +27,51 @@ step() {  # step NAME COMMAND...: runs a command, logs it, records pass/fail and
 }
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/card.txt"
-step configure cmake --preset cuda -DVRAMKIT_CUDA_ARCHS="$arch" -DVRAMKIT_BENCH=ON
-step build cmake --build --preset cuda
+steps=()
+targets=(cuda_tests cuda_model_tests bench_ops vramkit_cli)
+if [ "$phase" != e2e ] || [ ! -x build/cuda/bin/cuda_model_tests ]; then
+  step configure cmake --preset cuda -DVRAMKIT_CUDA_ARCHS="$arch" -DVRAMKIT_BENCH=ON
+  step build cmake --build --preset cuda --target "${targets[@]}"
+  steps+=(configure build)
+fi
 # The op tests (label cuda) apart from the model tests (label cuda too; their suites are named <Model>Cuda).
 model_suites='^[A-Za-z]+Cuda[.]'
-step cuda_tests ctest --preset cuda -L cuda -E "$model_suites" --timeout 300
-sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
-# Bounded, as the end-to-end steps below, so that the whole check ends within the device tool's 10 minutes.
-step sanitizer timeout 240 "$sanitizer" --error-exitcode 1 --tool memcheck build/cuda/bin/cuda_tests
-for b in build/cuda/bin/bench_*; do
-  [ -x "$b" ] || continue
-  step "$(basename "$b")" "$b" --benchmark_min_time=0.2 --benchmark_format=console
-done
+if [ "$phase" != e2e ]; then
+  step cuda_tests ctest --preset cuda -L cuda -E "$model_suites" --timeout 300
+  sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  # Bounded: memcheck slows every kernel down many times (cuDNN's most).
+  step sanitizer timeout 150 "$sanitizer" --error-exitcode 1 --tool memcheck build/cuda/bin/cuda_tests
+  step bench_ops timeout 120 build/cuda/bin/bench_ops --benchmark_filter='Cuda|Cudnn' --benchmark_min_time=0.2 \
+    --benchmark_format=console
+  steps+=(cuda_tests sanitizer bench_ops)
+fi
 
-# End to end. The model tests one at a time (-j1): each pipeline test's arena takes the device's free memory.
-step cuda_model_tests timeout 240 ctest --preset cuda -L cuda -R "$model_suites" -j1 --timeout 120
-vramkit=build/cuda/bin/vramkit
-step generate timeout 60 "$vramkit" generate --model builtin:tiny --prompt "a lighthouse at dusk" --device cuda \
-  --width 256 --height 256 --steps 4 --seed 1 --out "$out/tiny.png" --stats "$out/generate_stats.json"
-# Full-size shapes, random weights: 2 of the 60 DiT blocks (1.4 GB of bf16), no text encoder layers (the bench
-# runs the transformer alone); outside $OUT, removed after.
-model=$(mktemp -d /tmp/vramkit-gpu-check-model.XXXXXX)
-step make_test_model timeout 150 "$vramkit" make-test-model --arch qwen-image --layers 2 --text-layers 0 \
-  --out "$model" --dtype bf16
-step bench timeout 150 "$vramkit" bench --model "$model" --device cuda --width 1328 --height 1328 --repeat 5 \
-  --json "$out/bench.json"
-rm -rf "$model"
+if [ "$phase" != ops ]; then
+  # End to end. The model tests one at a time (-j1): each pipeline test's arena takes the device's free memory.
+  step cuda_model_tests timeout 240 ctest --preset cuda -L cuda -R "$model_suites" -j1 --timeout 120
+  vramkit=build/cuda/bin/vramkit
+  step generate timeout 60 "$vramkit" generate --model builtin:tiny --prompt "a lighthouse at dusk" --device cuda \
+    --width 256 --height 256 --steps 4 --seed 1 --out "$out/tiny.png" --stats "$out/generate_stats.json"
+  # Full-size shapes, random weights: 2 of the 60 DiT blocks (1.4 GB of bf16), no text encoder layers (the bench
+  # runs the transformer alone); outside $OUT, removed after.
+  model=$(mktemp -d /tmp/vramkit-gpu-check-model.XXXXXX)
+  step make_test_model timeout 150 "$vramkit" make-test-model --arch qwen-image --layers 2 --text-layers 0 \
+    --out "$model" --dtype bf16
+  step bench timeout 150 "$vramkit" bench --model "$model" --device cuda --width 1328 --height 1328 --repeat 5 \
+    --json "$out/bench.json"
+  rm -rf "$model"
+  steps+=(cuda_model_tests generate make_test_model bench)
+fi
 
 echo
-echo "== gpu-check on $(cut -d, -f1 "$out/card.txt") (sm_$arch)"
+echo "== gpu-check $phase on $(cut -d, -f1 "$out/card.txt") (sm_$arch)"
 printf '%-24s %s\n' step result
-for k in configure build cuda_tests sanitizer $(ls build/cuda/bin 2>/dev/null | grep '^bench_') \
-    cuda_model_tests generate make_test_model bench; do
+for k in "${steps[@]}"; do
   printf '%-24s %s\n' "$k" "${result[$k]:-not run}"
 done
-printf '%-24s %s\n' "generate stats" "$out/generate_stats.json" "bench json" "$out/bench.json"
-echo
-echo "== vramkit bench, 2 full-size DiT blocks at 1328 x 1328 (from $out/bench.log)"
-cat "$out/bench.log" 2>/dev/null
+if [ "$phase" != ops ]; then
+  printf '%-24s %s\n' "generate stats" "$out/generate_stats.json" "bench json" "$out/bench.json"
+  echo
+  echo "== vramkit bench, 2 full-size DiT blocks at 1328 x 1328 (from $out/bench.log)"
+  cat "$out/bench.log" 2>/dev/null
+fi
