@@ -28,6 +28,7 @@ using test::kTinyDit;
 using vramkit::test::cuda_accelerator;
 using vramkit::test::memory_modes;
 using vramkit::test::Mode;
+using vramkit::test::expect_every_mode_matches;
 using vramkit::test::relative_l2;
 using vramkit::test::with_computation;
 
@@ -54,20 +55,9 @@ class DitCuda : public ::testing::Test {
 
   // Every memory mode on CUDA: within `tolerance` of the reference, and the basic mode's bits in every mode.
   void check(DType computation, double tolerance) {
-    std::vector<Tensor> first;
-    for (const Mode& mode : memory_modes(computation)) {
-      SCOPED_TRACE(mode.name);
-      const std::vector<Tensor> out = test::run_dit_cases(cuda_accelerator(), mode, cases_);
-      for (std::size_t i = 0; i < cases_.size(); ++i) {
-        const double err = relative_l2(out[i], cases_[i].expected);
-        EXPECT_LE(err, tolerance) << "case " << i;
-        if (mode.name == "basic")
-          std::printf("[ cuda %s case %zu ] relative L2 error %.3g\n", std::string(dtype_name(computation)).c_str(),
-                      i, err);
-        if (!first.empty()) EXPECT_EQ(out[i].to_floats(), first[i].to_floats()) << "case " << i << " vs basic";
-      }
-      if (first.empty()) first = out;
-    }
+    std::vector<Tensor> expected;
+    for (const auto& c : cases_) expected.push_back(c.expected);
+    expect_every_mode_matches(computation, tolerance, expected, [&](const Mode& mode) { return test::run_dit_cases(cuda_accelerator(), mode, cases_); });
   }
 
   std::vector<DitCase> cases_;

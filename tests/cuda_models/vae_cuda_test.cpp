@@ -26,38 +26,15 @@ using vramkit::test::Mode;
 using vramkit::test::relative_l2;
 using vramkit::test::with_computation;
 
-class VaeCuda : public ::testing::Test {
+class VaeCuda : public test::VaeGoldenTest {
  protected:
   void SetUp() override {
     VRAMKIT_REQUIRE_CUDA();
-    golden_ = std::make_unique<WeightFiles>(WeightFiles::open(kTinyVae / "golden.safetensors"));
+    VaeGoldenTest::SetUp();
   }
-  Tensor get(const std::string& key) const { return golden_->view(key).clone(); }
-
-  // Every memory mode on CUDA: within `tolerance` of the reference, and the basic mode's bits in every mode.
   void check(DType computation, double tolerance, VaePart part) {
-    const std::vector<std::string> cases = test::vae_case_names(part);
-    std::vector<std::vector<float>> first;
-    for (const Mode& mode : memory_modes(computation)) {
-      SCOPED_TRACE(mode.name);
-      const std::vector<Tensor> out = test::run_vae_cases(cuda_accelerator(), mode, part, *golden_);
-      std::vector<std::vector<float>> outputs;
-      for (std::size_t i = 0; i < cases.size(); ++i) {
-        const double err = relative_l2(out[i], get(test::vae_expected_key(part, cases[i])));
-        EXPECT_LE(err, tolerance) << cases[i];
-        if (mode.name == "basic")
-          std::printf("[ cuda %s %s ] relative L2 error %.3g\n", std::string(dtype_name(computation)).c_str(),
-                      cases[i].c_str(), err);
-        outputs.push_back(out[i].to_floats());
-      }
-      if (first.empty())
-        first = outputs;
-      else
-        EXPECT_EQ(outputs, first) << "differs from basic";
-    }
+    check_every_mode(cuda_accelerator, computation, tolerance, part);
   }
-
-  std::unique_ptr<WeightFiles> golden_;
 };
 
 // The tolerances of the emulated device (tests/models/vae_test.cpp explains the bf16 one).

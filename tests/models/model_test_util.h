@@ -6,8 +6,10 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <regex>
 #include <span>
@@ -99,6 +101,29 @@ inline std::vector<Mode> memory_modes(DType computation) {
           {"dynamic, nothing resident", with_computation(bf16("dynamic"), computation), 0},
           {"dynamic, block units, nothing resident", with_computation(bf16("dynamic"), computation), 0, true},
           {"disk", with_computation(bf16("disk"), computation), 0}};
+}
+
+// Runs the cases under every memory mode (`run` gives their outputs): each within `tolerance` (relative L2) of
+// its expected tensor, and bit for bit the basic mode's in every mode. The basic mode's errors are printed.
+inline void expect_every_mode_matches(DType computation, double tolerance, const std::vector<Tensor>& expected,
+                                      const std::function<std::vector<Tensor>(const Mode&)>& run) {
+  std::vector<std::vector<float>> first;
+  for (const Mode& mode : memory_modes(computation)) {
+    SCOPED_TRACE(mode.name);
+    const std::vector<Tensor> out = run(mode);
+    ASSERT_EQ(out.size(), expected.size());
+    std::vector<std::vector<float>> values;
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      const double err = relative_l2(out[i], expected[i]);
+      EXPECT_LE(err, tolerance) << "case " << i;
+      if (mode.name == "basic")
+        std::printf("[ %s %s case %zu ] relative L2 error %.3g\n", out[i].device().str().c_str(),
+                    std::string(dtype_name(computation)).c_str(), i, err);
+      values.push_back(out[i].to_floats());
+      if (!first.empty()) EXPECT_EQ(values.back(), first[i]) << "case " << i << " differs from basic";
+    }
+    if (first.empty()) first = std::move(values);
+  }
 }
 
 }  // namespace vramkit::test

@@ -38,37 +38,9 @@ VramConfig basic(DType computation = DType::f32) {
   return with_computation(VramConfig::preset("none"), computation);
 }
 
-class VaeParity : public ::testing::Test {
+class VaeParity : public test::VaeGoldenTest {
  protected:
-  void SetUp() override {
-    golden_ = std::make_unique<WeightFiles>(WeightFiles::open(kTinyVae / "golden.safetensors"));
-  }
-  Tensor get(const std::string& key) const { return golden_->view(key).clone(); }
-
-  // Decodes (or encodes) every case under every mode; checks the reference and that the modes agree bit for bit.
-  void check(DType computation, double tolerance, VaePart part) {
-    const std::vector<std::string> cases = test::vae_case_names(part);
-    std::vector<std::vector<float>> first;
-    for (const Mode& mode : memory_modes(computation)) {
-      SCOPED_TRACE(mode.name);
-      const std::vector<Tensor> out = test::run_vae_cases(emu(), mode, part, *golden_);
-      std::vector<std::vector<float>> outputs;
-      for (std::size_t i = 0; i < cases.size(); ++i) {
-        const double err = relative_l2(out[i], get(test::vae_expected_key(part, cases[i])));
-        EXPECT_LE(err, tolerance) << cases[i];
-        if (mode.name == "basic")
-          std::printf("[ %s %s ] relative L2 error %.3g\n", std::string(dtype_name(computation)).c_str(),
-                      cases[i].c_str(), err);
-        outputs.push_back(out[i].to_floats());
-      }
-      if (first.empty())
-        first = outputs;
-      else
-        EXPECT_EQ(outputs, first) << "differs from basic";
-    }
-  }
-
-  std::unique_ptr<WeightFiles> golden_;
+  void check(DType computation, double tolerance, VaePart part) { check_every_mode(emu, computation, tolerance, part); }
 };
 
 // f32 activations on the exact (bf16-valued) weights: only summation order and libm differ from PyTorch.
