@@ -1,7 +1,7 @@
 // The Qwen-Image text encoder on a CUDA device: the golden cases of tests/models/text_encoder_test.cpp
 // (transformers' float32 post-norm hidden states of the tiny model, real prompt-template token ids, a padded
-// batch) in every memory mode, and repeated forwards. Skips without a CUDA device. The modes agree bit for bit
-// for the reasons given in dit_cuda_test.cpp.
+// batch) in every memory mode, and repeated forwards. Skips without a CUDA device. The modes agree bit for
+// bit for the reasons given in dit_cuda_test.cpp.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -22,9 +22,9 @@ namespace {
 
 using test::TextEncoderCase;
 using vramkit::test::cuda_accelerator;
+using vramkit::test::expect_every_mode_matches;
 using vramkit::test::memory_modes;
 using vramkit::test::Mode;
-using vramkit::test::expect_every_mode_matches;
 using vramkit::test::relative_l2;
 using vramkit::test::with_computation;
 
@@ -53,7 +53,9 @@ class TextEncoderCuda : public ::testing::Test {
   void check(DType computation, double tolerance) {
     std::vector<Tensor> expected;
     for (const auto& c : cases_) expected.push_back(c.expected);
-    expect_every_mode_matches(computation, tolerance, expected, [&](const Mode& mode) { return test::run_text_encoder_cases(cuda_accelerator(), *model_, mode, cases_); });
+    expect_every_mode_matches(computation, tolerance, expected, [&](const Mode& mode) {
+      return test::run_text_encoder_cases(cuda_accelerator(), *model_, mode, cases_);
+    });
   }
 
   static std::filesystem::path* model_;

@@ -9,9 +9,9 @@
 #include <cmath>
 #include <optional>
 
+#include "backends/emu/emu_accelerator.h"
 #include "dit_golden.h"
 #include "model_test_util.h"
-#include "backends/emu/emu_accelerator.h"
 #include "models/qwen_image/timestep_embedding.h"
 #include "models/unit_cursor.h"
 #include "vramkit/error.h"
@@ -19,16 +19,18 @@
 namespace vramkit::qwen_image {
 namespace {
 
+using vramkit::test::expect_every_mode_matches;
 using vramkit::test::memory_modes;
 using vramkit::test::Mode;
-using vramkit::test::expect_every_mode_matches;
 using vramkit::test::relative_l2;
 using vramkit::test::with_computation;
 
 using test::DitCase;
 using test::kTinyDit;
 
-std::shared_ptr<Accelerator> emu() { return std::make_shared<EmuAccelerator>(EmuOptions{256u << 20, 0, 0}); }
+std::shared_ptr<Accelerator> emu() {
+  return std::make_shared<EmuAccelerator>(EmuOptions{256u << 20, 0, 0});
+}
 
 class DitParity : public ::testing::Test {
  protected:
@@ -36,7 +38,8 @@ class DitParity : public ::testing::Test {
   void check(DType computation, double tolerance) {
     std::vector<Tensor> expected;
     for (const auto& c : cases_) expected.push_back(c.expected);
-    expect_every_mode_matches(computation, tolerance, expected, [&](const Mode& mode) { return test::run_dit_cases(emu(), mode, cases_); });
+    expect_every_mode_matches(computation, tolerance, expected,
+                              [&](const Mode& mode) { return test::run_dit_cases(emu(), mode, cases_); });
   }
   std::vector<DitCase> cases_;
 };
@@ -67,8 +70,7 @@ TEST_F(DitParity, RepeatedForwardsAreIdentical) {
 // the element gives alone and unpadded, so positive and negative prompts can share one pass over the weights.
 TEST_F(DitParity, PaddedBatchMatchesEachPromptAlone) {
   VramManager manager(emu(), {});
-  auto dit =
-      QwenImageDit::open(manager, kTinyDit, with_computation(VramConfig::preset("none"), DType::f32));
+  auto dit = QwenImageDit::open(manager, kTinyDit, with_computation(VramConfig::preset("none"), DType::f32));
   const DitInputs& batch = cases_[1].inputs;  // element 1 holds 4 real tokens of 6
   const Tensor together = dit->forward(batch);
   DitInputs alone = batch;
@@ -83,8 +85,7 @@ TEST_F(DitParity, PaddedBatchMatchesEachPromptAlone) {
 
 TEST_F(DitParity, MismatchedInputsAreShapeErrors) {
   VramManager manager(emu(), {});
-  auto dit =
-      QwenImageDit::open(manager, kTinyDit, with_computation(VramConfig::preset("none"), DType::f32));
+  auto dit = QwenImageDit::open(manager, kTinyDit, with_computation(VramConfig::preset("none"), DType::f32));
   DitInputs bad_grid = cases_[0].inputs;
   bad_grid.grid = {1, 5, 3};  // same token count, fine
   EXPECT_NO_THROW(dit->forward(bad_grid));

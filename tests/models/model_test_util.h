@@ -11,12 +11,12 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <optional>
 #include <regex>
 #include <span>
 #include <sstream>
-#include <utility>
-#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/tensor.h"
@@ -41,8 +41,8 @@ inline double relative_l2(const Tensor& got, const Tensor& want) {
   return relative_l2(got.to_floats(), want.to_floats());
 }
 
-// A reference key list: one "name (d0, d1, ...)" line per tensor, in file order (a line that does not parse is
-// a test failure).
+// A reference key list: one "name (d0, d1, ...)" line per tensor, in file order (a line that does not parse
+// is a test failure).
 inline std::vector<std::pair<std::string, Shape>> read_key_list(const std::filesystem::path& path) {
   std::ifstream in(path);
   EXPECT_TRUE(in.good()) << path;
@@ -96,16 +96,20 @@ inline VramConfig with_computation(VramConfig c, DType dtype) {
 // basic (everything resident), dynamic with nothing resident (leaf units, then block units), and disk, all
 // computing in `computation`.
 inline std::vector<Mode> memory_modes(DType computation) {
-  const auto bf16 = [](const char* preset) { return VramConfig::preset(preset).with_storage_dtype(DType::bf16); };
+  const auto bf16 = [](const char* preset) {
+    return VramConfig::preset(preset).with_storage_dtype(DType::bf16);
+  };
   return {{"basic", with_computation(VramConfig::preset("none"), computation), std::nullopt},
           {"dynamic, nothing resident", with_computation(bf16("dynamic"), computation), 0},
           {"dynamic, block units, nothing resident", with_computation(bf16("dynamic"), computation), 0, true},
           {"disk", with_computation(bf16("disk"), computation), 0}};
 }
 
-// Runs the cases under every memory mode (`run` gives their outputs): each within `tolerance` (relative L2) of
-// its expected tensor, and bit for bit the basic mode's in every mode. The basic mode's errors are printed.
-inline void expect_every_mode_matches(DType computation, double tolerance, const std::vector<Tensor>& expected,
+// Runs the cases under every memory mode (`run` gives their outputs): each within `tolerance` (relative L2)
+// of its expected tensor, and bit for bit the basic mode's in every mode. The basic mode's errors are
+// printed.
+inline void expect_every_mode_matches(DType computation, double tolerance,
+                                      const std::vector<Tensor>& expected,
                                       const std::function<std::vector<Tensor>(const Mode&)>& run) {
   std::vector<std::vector<float>> first;
   for (const Mode& mode : memory_modes(computation)) {

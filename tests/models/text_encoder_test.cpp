@@ -1,8 +1,8 @@
-// The Qwen-Image text encoder forward against transformers' Qwen2_5_VLForConditionalGeneration (golden data of
-// tools/golden/make_qwen_image_text_encoder_golden.py: a tiny random-weight model with the real vocabulary size,
-// real token ids of the Qwen-Image prompt template, and the float32 post-norm last hidden states, for one
-// unpadded prompt and a right-padded batch of two with its attention mask), under several memory modes of the
-// emulated device, which must agree bit for bit; then left padding, both key namings and bad inputs.
+// The Qwen-Image text encoder forward against transformers' Qwen2_5_VLForConditionalGeneration (golden data
+// of tools/golden/make_qwen_image_text_encoder_golden.py: a tiny random-weight model with the real vocabulary
+// size, real token ids of the Qwen-Image prompt template, and the float32 post-norm last hidden states, for
+// one unpadded prompt and a right-padded batch of two with its attention mask), under several memory modes of
+// the emulated device, which must agree bit for bit; then left padding, both key namings and bad inputs.
 #include "models/qwen_image/text_encoder.h"
 
 #include <gtest/gtest.h>
@@ -11,8 +11,8 @@
 #include <cstdio>
 #include <optional>
 
-#include "model_test_util.h"
 #include "backends/emu/emu_accelerator.h"
+#include "model_test_util.h"
 #include "models/text_encoder_test_util.h"
 #include "ops/op_test_util.h"
 #include "vramkit/error.h"
@@ -20,21 +20,24 @@
 namespace vramkit::qwen_image {
 namespace {
 
+using vramkit::test::expect_every_mode_matches;
 using vramkit::test::memory_modes;
 using vramkit::test::Mode;
-using vramkit::test::expect_every_mode_matches;
 using vramkit::test::relative_l2;
 using vramkit::test::with_computation;
 
 using test::TextEncoderCase;
 
-std::shared_ptr<Accelerator> emu() { return std::make_shared<EmuAccelerator>(EmuOptions{512u << 20, 0, 0}); }
+std::shared_ptr<Accelerator> emu() {
+  return std::make_shared<EmuAccelerator>(EmuOptions{512u << 20, 0, 0});
+}
 
 class TextEncoderParity : public ::testing::Test {
  protected:
   // The full-shape checkpoint (20 MB of embedding) is written once for the suite.
   static void SetUpTestSuite() {
-    model_ = new std::filesystem::path(std::filesystem::path(::testing::TempDir()) / ("vramkit_text_encoder_full_" + std::to_string(getpid())));
+    model_ = new std::filesystem::path(std::filesystem::path(::testing::TempDir()) /
+                                       ("vramkit_text_encoder_full_" + std::to_string(getpid())));
     std::filesystem::remove_all(*model_);
     test::write_full_text_encoder(*model_);
   }
@@ -47,7 +50,9 @@ class TextEncoderParity : public ::testing::Test {
   void check(DType computation, double tolerance) {
     std::vector<Tensor> expected;
     for (const auto& c : cases_) expected.push_back(c.expected);
-    expect_every_mode_matches(computation, tolerance, expected, [&](const Mode& mode) { return test::run_text_encoder_cases(emu(), *model_, mode, cases_); });
+    expect_every_mode_matches(computation, tolerance, expected, [&](const Mode& mode) {
+      return test::run_text_encoder_cases(emu(), *model_, mode, cases_);
+    });
   }
 
   static std::filesystem::path* model_;
@@ -71,14 +76,15 @@ TEST_F(TextEncoderParity, RepeatedForwardsAreIdentical) {
   streamed.vram_limit = 0;  // the second pass must walk the ring of units again from the first one
   VramManager manager(emu(), streamed);
   const VramConfig config = VramConfig::preset("dynamic").with_storage_dtype(DType::bf16);
-  auto encoder = QwenImageTextEncoder::open(manager, *model_ / "text_encoder", with_computation(config, DType::f32));
+  auto encoder =
+      QwenImageTextEncoder::open(manager, *model_ / "text_encoder", with_computation(config, DType::f32));
   const Tensor a = encoder->forward(cases_[1].input_ids, cases_[1].attention_mask);
   const Tensor b = encoder->forward(cases_[1].input_ids, cases_[1].attention_mask);
   EXPECT_EQ(a.to_floats(), b.to_floats());
 }
 
-// Left padding (the real tokens at the end): the positions count real tokens only, so each prompt gives what it
-// gives alone and unpadded, up to the softmax's summation length (masked keys contribute exact zeros).
+// Left padding (the real tokens at the end): the positions count real tokens only, so each prompt gives what
+// it gives alone and unpadded, up to the softmax's summation length (masked keys contribute exact zeros).
 TEST_F(TextEncoderParity, LeftPaddedPromptMatchesItsUnpaddedRun) {
   VramManager manager(emu(), {});
   auto encoder =
@@ -91,7 +97,8 @@ TEST_F(TextEncoderParity, LeftPaddedPromptMatchesItsUnpaddedRun) {
   const Tensor ids = padded.input_ids.select(0, 1).slice(0, 0, real).unsqueeze(0).contiguous();
   const Tensor alone = encoder->forward(ids);
   // The same tokens moved to the end of a row of pad ids, the mask to match.
-  Tensor left_ids = Tensor::zeros({1, length}, DType::i64), left_mask = Tensor::zeros({1, length}, DType::i64);
+  Tensor left_ids = Tensor::zeros({1, length}, DType::i64),
+         left_mask = Tensor::zeros({1, length}, DType::i64);
   for (std::int64_t i = 0; i < length; ++i) {
     const bool is_real = i >= length - real;
     left_ids.data_as<std::int64_t>()[i] = is_real ? ids.data_as<std::int64_t>()[i - (length - real)] : 151643;
@@ -100,15 +107,17 @@ TEST_F(TextEncoderParity, LeftPaddedPromptMatchesItsUnpaddedRun) {
   const Tensor left = encoder->forward(left_ids, left_mask);
   EXPECT_LE(relative_l2(left.slice(1, length - real, length).contiguous(), alone), 1e-6);
   // And the reference's right-padded row agrees with both on the real tokens.
-  EXPECT_LE(relative_l2(alone, padded.expected.select(0, 1).slice(0, 0, real).unsqueeze(0).contiguous()), 1e-4);
+  EXPECT_LE(relative_l2(alone, padded.expected.select(0, 1).slice(0, 0, real).unsqueeze(0).contiguous()),
+            1e-4);
 }
 
 // The newer key naming (model.language_model.*, model.visual.*) gives the same output as the legacy one.
 TEST_F(TextEncoderParity, LanguageModelKeyNamingLoadsTheSameWeights) {
-  const auto dir = test::write_full_text_encoder(test::fresh_temp_dir("te_naming"),
-                                                 TextEncoderKeyNaming::language_model);
+  const auto dir =
+      test::write_full_text_encoder(test::fresh_temp_dir("te_naming"), TextEncoderKeyNaming::language_model);
   VramManager manager(emu(), {});
-  auto encoder = QwenImageTextEncoder::open(manager, dir, with_computation(VramConfig::preset("none"), DType::f32));
+  auto encoder =
+      QwenImageTextEncoder::open(manager, dir, with_computation(VramConfig::preset("none"), DType::f32));
   EXPECT_EQ(encoder->key_naming(), TextEncoderKeyNaming::language_model);
   EXPECT_EQ(encoder->managed().units().front().name, "model.language_model.layers.0.input_layernorm");
   EXPECT_LE(relative_l2(encoder->forward(cases_[0].input_ids), cases_[0].expected), 1e-4);
@@ -126,7 +135,8 @@ TEST_F(TextEncoderParity, VisionTowerAndLmHeadAreNotUnits) {
   const auto& units = encoder->managed().units();
   EXPECT_EQ(units.size(), 2u * 9u + 1u);
   for (const auto& unit : units)
-    for (const WeightTensor* t : unit.sources) EXPECT_FALSE(is_unused_text_encoder_tensor(t->name())) << t->name();
+    for (const WeightTensor* t : unit.sources)
+      EXPECT_FALSE(is_unused_text_encoder_tensor(t->name())) << t->name();
 }
 
 TEST_F(TextEncoderParity, BadInputsAreClearErrors) {
@@ -135,8 +145,8 @@ TEST_F(TextEncoderParity, BadInputsAreClearErrors) {
       QwenImageTextEncoder::open(manager, *model_, with_computation(VramConfig::preset("none"), DType::f32));
   Tensor ids = cases_[1].input_ids.clone();
   ids.data_as<std::int64_t>()[ids.size(1) + 3] = 152064;
-  vramkit::test::expect_error<ArgumentError>([&] { encoder->forward(ids); },
-                                             {"input_ids[1, 3] = 152064", "outside the vocabulary [0, 152064)"});
+  vramkit::test::expect_error<ArgumentError>(
+      [&] { encoder->forward(ids); }, {"input_ids[1, 3] = 152064", "outside the vocabulary [0, 152064)"});
   ids.data_as<std::int64_t>()[ids.size(1) + 3] = -1;
   vramkit::test::expect_error<ArgumentError>([&] { encoder->forward(ids); }, {"input_ids[1, 3] = -1"});
   vramkit::test::expect_error<ShapeError>([&] { encoder->forward(cases_[1].input_ids.select(0, 0)); },
@@ -144,8 +154,8 @@ TEST_F(TextEncoderParity, BadInputsAreClearErrors) {
   vramkit::test::expect_error<ShapeError>(
       [&] { encoder->forward(cases_[1].input_ids, cases_[1].attention_mask.slice(1, 0, 3)); },
       {"attention_mask must be [B, L]"});
-  vramkit::test::expect_error<ArgumentError>(
-      [&] { encoder->forward(cases_[1].input_ids.to(DType::f32)); }, {"input_ids must be i64 or i32"});
+  vramkit::test::expect_error<ArgumentError>([&] { encoder->forward(cases_[1].input_ids.to(DType::f32)); },
+                                             {"input_ids must be i64 or i32"});
   // i32 ids are accepted and give the same result.
   EXPECT_EQ(encoder->forward(cases_[0].input_ids.to(DType::i32)).to_floats(),
             encoder->forward(cases_[0].input_ids).to_floats());

@@ -1,7 +1,7 @@
 // The tiny VAE's golden cases (tools/golden/make_qwen_image_vae_golden.py: a random-weight checkpoint and
 // diffusers' float32 decode and encode outputs for non-square sizes and a batch), and a run of the decode or
-// encode cases under one memory mode on a given accelerator; shared by the parity tests on the emulated device
-// (tests/models/vae_test.cpp) and on CUDA (tests/cuda_models/vae_cuda_test.cpp).
+// encode cases under one memory mode on a given accelerator; shared by the parity tests on the emulated
+// device (tests/models/vae_test.cpp) and on CUDA (tests/cuda_models/vae_cuda_test.cpp).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -20,7 +20,8 @@
 
 namespace vramkit::qwen_image::test {
 
-inline const std::filesystem::path kTinyVae = std::filesystem::path(VRAMKIT_TEST_DATA) / "qwen_image_vae_tiny";
+inline const std::filesystem::path kTinyVae =
+    std::filesystem::path(VRAMKIT_TEST_DATA) / "qwen_image_vae_tiny";
 
 // The golden cases of a part: their input is "<case>.z" (decoder) or "<case>.image" (encoder), the reference
 // "<case>.output" or "<case>.mean".
@@ -37,8 +38,9 @@ inline std::string vae_expected_key(VaePart part, const std::string& name) {
 
 // Decodes (in one pass) or encodes every case of `part` under `mode` on `accelerator`; the outputs in the
 // order of vae_case_names.
-inline std::vector<Tensor> run_vae_cases(std::shared_ptr<Accelerator> accelerator, const vramkit::test::Mode& mode,
-                                         VaePart part, const WeightFiles& golden) {
+inline std::vector<Tensor> run_vae_cases(std::shared_ptr<Accelerator> accelerator,
+                                         const vramkit::test::Mode& mode, VaePart part,
+                                         const WeightFiles& golden) {
   ManagerOptions options;
   options.vram_limit = mode.vram_limit;
   options.block_units = mode.block_units;
@@ -52,7 +54,8 @@ inline std::vector<Tensor> run_vae_cases(std::shared_ptr<Accelerator> accelerato
   std::vector<Tensor> outputs;
   for (const std::string& name : vae_case_names(part)) {
     const Tensor input = golden.view(vae_input_key(part, name)).clone();
-    outputs.push_back(decoder ? decoder->decode(input, {VaeTilingMode::never, std::nullopt}) : encoder->encode(input));
+    outputs.push_back(decoder ? decoder->decode(input, {VaeTilingMode::never, std::nullopt})
+                              : encoder->encode(input));
   }
   return outputs;
 }
@@ -61,16 +64,19 @@ inline std::vector<Tensor> run_vae_cases(std::shared_ptr<Accelerator> accelerato
 // `tolerance` (relative L2) of the reference, and the basic mode's bits in every mode.
 class VaeGoldenTest : public ::testing::Test {
  protected:
-  void SetUp() override { golden_ = std::make_unique<WeightFiles>(WeightFiles::open(kTinyVae / "golden.safetensors")); }
+  void SetUp() override {
+    golden_ = std::make_unique<WeightFiles>(WeightFiles::open(kTinyVae / "golden.safetensors"));
+  }
   Tensor get(const std::string& key) const { return golden_->view(key).clone(); }
 
   void check_every_mode(const std::function<std::shared_ptr<Accelerator>()>& accelerator, DType computation,
                         double tolerance, VaePart part) {
     std::vector<Tensor> expected;
-    for (const std::string& name : vae_case_names(part)) expected.push_back(get(vae_expected_key(part, name)));
-    vramkit::test::expect_every_mode_matches(computation, tolerance, expected, [&](const vramkit::test::Mode& mode) {
-      return run_vae_cases(accelerator(), mode, part, *golden_);
-    });
+    for (const std::string& name : vae_case_names(part))
+      expected.push_back(get(vae_expected_key(part, name)));
+    vramkit::test::expect_every_mode_matches(
+        computation, tolerance, expected,
+        [&](const vramkit::test::Mode& mode) { return run_vae_cases(accelerator(), mode, part, *golden_); });
   }
 
   std::unique_ptr<WeightFiles> golden_;
