@@ -77,8 +77,7 @@ void BM_CudaLinear(benchmark::State& state) {
   cuda::GemmContext context;
   const cuda::LinearGemm gemm{x.data(), w.data(), bias.data(), y.data(), dt, rows, in, out};
   cuda::launch_linear_gemm(context, gemm, nullptr);  // the heuristic runs outside the timing
-  const double seconds =
-      timed_iterations(state, [&] { cuda::launch_linear_gemm(context, gemm, nullptr); });
+  const double seconds = timed_iterations(state, [&] { cuda::launch_linear_gemm(context, gemm, nullptr); });
   state.SetLabel(std::string(dtype_name(dt)) + ", " + cuda::device_info(0).name);
   state.counters["TFLOP/s"] = 2.0 * static_cast<double>(rows) * static_cast<double>(in) *
                               static_cast<double>(out) * static_cast<double>(state.iterations()) * 1e-12 /
@@ -154,9 +153,9 @@ void BM_CudaMemoryBound(benchmark::State& state) {
           scale{weight.data(), DType::f32, {0, 1}};
       cuda::launch_ternary(cuda::TernaryOp::modulate, xin, mod, scale, y.data(), DType::bf16, shape, nullptr);
     } else if (kind == 2) {
-      cuda::launch_dequantize_rows(x.data(), DType::f8_e4m3fn, y.data(), DType::bf16, static_cast<std::size_t>(rows),
-                                   static_cast<std::size_t>(cols), static_cast<const float*>(scales.data()),
-                                   nullptr);
+      cuda::launch_dequantize_rows(x.data(), DType::f8_e4m3fn, y.data(), DType::bf16,
+                                   static_cast<std::size_t>(rows), static_cast<std::size_t>(cols),
+                                   static_cast<const float*>(scales.data()), nullptr);
     } else {
       cuda::launch_rms_norm(x.data(), y.data(), DType::bf16, rows, cols, {weight.data(), DType::f32}, 1e-6f,
                             nullptr);
@@ -174,7 +173,8 @@ void BM_CudaMemoryBound(benchmark::State& state) {
     state.SetIterationTime(t);
   }
   const double moved = static_cast<double>(moved_bytes) * static_cast<double>(state.iterations());
-  static const char* const kNames[] = {"rms_norm bf16", "modulate bf16", "fp8 upcast (dequantize rows) -> bf16"};
+  static const char* const kNames[] = {"rms_norm bf16", "modulate bf16",
+                                       "fp8 upcast (dequantize rows) -> bf16"};
   state.SetLabel(std::string(kNames[kind]) + ", " + cuda::device_info(0).name);
   state.counters["GB/s"] = moved * 1e-9 / seconds;
   state.counters["copy_GB/s"] = moved * 1e-9 / copy_seconds;

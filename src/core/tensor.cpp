@@ -81,9 +81,10 @@ void Tensor::check_element_type(std::size_t size) const {
 void Tensor::check_host(const char* what) const {
   if (!defined()) throw ArgumentError(std::string(what) + ": undefined tensor");
   if (!device().host_accessible())
-    throw ArgumentError(std::string(what) + ": tensor " + str() +
-                        " is not in host-accessible memory; copy it with ops::to_host, or use the ops (ops::cast, "
-                        "ops::contiguous) on its device");
+    throw ArgumentError(
+        std::string(what) + ": tensor " + str() +
+        " is not in host-accessible memory; copy it with ops::to_host, or use the ops (ops::cast, "
+        "ops::contiguous) on its device");
 }
 
 Tensor Tensor::slice(int dim, std::int64_t start, std::int64_t end, std::int64_t step) const {

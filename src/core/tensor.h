@@ -69,8 +69,9 @@ class Tensor {
   Tensor transpose(int a, int b) const;
   Tensor unsqueeze(int dim) const;
   Tensor squeeze(int dim) const;
-  // torch.expand: a view of `shape` (rank >= this rank; aligned from the right) in which size-1 dimensions and
-  // new leading ones repeat with stride 0. Writing through such a view is undefined, so it is for reading.
+  // torch.expand: a view of `shape` (rank >= this rank; aligned from the right) in which size-1 dimensions
+  // and new leading ones repeat with stride 0. Writing through such a view is undefined, so it is for
+  // reading.
   Tensor expand(const Shape& shape) const;
   Tensor view_as_dtype(DType dtype) const;  // same bytes, another dtype of the same size
 

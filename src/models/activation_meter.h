@@ -44,8 +44,8 @@ class ActivationMeter {
     const std::uint64_t widen = f32(std::min(ops::cpu::linear_tile_rows(in), out) * in);
     return f32(rows * in) + f32(rows * out) + f32(out) + std::max(widen, act(rows * out));
   }
-  // ops::attention of `batch` sequences, q_len queries of q_width features (heads x head_dim) over kv_len keys
-  // of kv_width, the larger of its two costs:
+  // ops::attention of `batch` sequences, q_len queries of q_width features (heads x head_dim) over kv_len
+  // keys of kv_width, the larger of its two costs:
   //   the CPU kernel: the f32 copies of q, k and v, the output as f32_op's, the score block (256 queries x
   //   512 keys at most, and two row vectors);
   //   the CUDA GEMM path (f32, or a head_dim the fused kernels do not take: cuda_device_ops.cpp): the result,

@@ -28,7 +28,8 @@ Tensor map_unary(std::string_view op, const Tensor& x, void (*row)(const float*,
 }  // namespace
 
 Tensor gelu(const Tensor& x, GeluApproximation approximation) {
-  return map_unary("gelu", x, approximation == GeluApproximation::tanh ? cpu::gelu_tanh_row : cpu::gelu_erf_row,
+  return map_unary("gelu", x,
+                   approximation == GeluApproximation::tanh ? cpu::gelu_tanh_row : cpu::gelu_erf_row,
                    [&](DeviceOps& d) { return d.gelu(x, approximation); });
 }
 

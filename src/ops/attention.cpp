@@ -23,8 +23,7 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
   check_defined(kOp, "q", q);
   check_defined(kOp, "k", k);
   check_defined(kOp, "v", v);
-  const Device device =
-      op_device(kOp, {{"q", &q}, {"k", &k}, {"v", &v}, {"key_mask", &options.key_mask}});
+  const Device device = op_device(kOp, {{"q", &q}, {"k", &k}, {"v", &v}, {"key_mask", &options.key_mask}});
   check_dtype(kOp, "q", q, kFloatActivations);
   check_dtype(kOp, "k", k, kFloatActivations);
   check_dtype(kOp, "v", v, kFloatActivations);

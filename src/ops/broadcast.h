@@ -19,8 +19,8 @@ Shape broadcast_shape(std::string_view op,
 // t as a row-engine operand over `shape` (which t broadcasts to): expanded dimensions get stride 0.
 cpu::RowOperand broadcast_operand(const Tensor& t, const Shape& shape);
 
-// A fresh contiguous tensor of `shape` and `dtype` on `device` (host-accessible: cpu or emu) and the row-engine
-// output that writes it.
+// A fresh contiguous tensor of `shape` and `dtype` on `device` (host-accessible: cpu or emu) and the
+// row-engine output that writes it.
 std::pair<Tensor, cpu::RowOutput> new_output(const Shape& shape, DType dtype, Device device);
 
 }  // namespace vramkit::ops

@@ -61,8 +61,10 @@ class DeviceOps {
   virtual Tensor apply_rope(const Tensor& x, const RopeTable& table) = 0;
   virtual Tensor embedding(const Tensor& indices, const Tensor& table) = 0;
   // Any head_dim (the VAE's single head is 384 wide), any strides.
-  virtual Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options) = 0;
-  virtual Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& params) = 0;
+  virtual Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                           const AttentionOptions& options) = 0;
+  virtual Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                        const Conv2dParams& params) = 0;
 };
 
 }  // namespace vramkit::ops

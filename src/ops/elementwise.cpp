@@ -60,7 +60,9 @@ Tensor scale(const Tensor& x, double s) {
 Tensor modulate(const Tensor& x, const Tensor& shift, const Tensor& scale) {
   return map_elementwise(
       "modulate", {{"x", &x}, {"shift", &shift}, {"scale", &scale}},
-      [](const float* const* in, float* out, std::int64_t n) { cpu::modulate_row(in[0], in[1], in[2], out, n); },
+      [](const float* const* in, float* out, std::int64_t n) {
+        cpu::modulate_row(in[0], in[1], in[2], out, n);
+      },
       [&](DeviceOps& d) { return d.ternary(TernaryKind::modulate, x, shift, scale); });
 }
 

@@ -27,7 +27,9 @@ Tensor parameter(std::string_view op, std::string_view name, const Tensor& p, co
 }
 
 // A [n] parameter as contiguous f32 for the CPU kernels (undefined when absent).
-Tensor f32_parameter(const Tensor& p) { return p.defined() ? to_f32_contiguous(p) : p; }
+Tensor f32_parameter(const Tensor& p) {
+  return p.defined() ? to_f32_contiguous(p) : p;
+}
 
 const float* ptr(const Tensor& t) {
   return t.defined() ? t.data_as<float>() : nullptr;
@@ -96,7 +98,8 @@ Tensor channel_rms_norm(const Tensor& x, const Tensor& gamma, const Tensor& bias
   const Tensor gd = parameter(kOp, "gamma", gamma, x, channels, true);
   const Tensor bd = parameter(kOp, "bias", bias, x, channels, true);
   const Device device = op_device(kOp, {{"x", &x}, {"gamma", &gamma}, {"bias", &bias}});
-  if (DeviceOps* ops = device_ops_for(device)) return ops->channel_rms_norm(x, gd, bd, static_cast<float>(eps));
+  if (DeviceOps* ops = device_ops_for(device))
+    return ops->channel_rms_norm(x, gd, bd, static_cast<float>(eps));
   const Tensor g = f32_parameter(gd), b = f32_parameter(bd);
   const Tensor xf = to_f32_contiguous(x);
   Tensor y = Tensor::empty(x.shape(), DType::f32);

@@ -1,8 +1,9 @@
-// Shared checks and conversions for op validation and CPU kernels (placement.h says on which device an op runs).
+// Shared checks and conversions for op validation and CPU kernels (placement.h says on which device an op
+// runs).
 //
 // CPU kernels compute in f32 (accumulating in f32 or wider) on contiguous buffers: inputs of any float dtype
-// are brought to contiguous f32 with to_f32_contiguous (free when they already are), results are produced in f32
-// and narrowed once with f32_to_dtype. Every error names the op and the tensors involved.
+// are brought to contiguous f32 with to_f32_contiguous (free when they already are), results are produced in
+// f32 and narrowed once with f32_to_dtype. Every error names the op and the tensors involved.
 #pragma once
 
 #include <initializer_list>

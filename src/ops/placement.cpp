@@ -62,7 +62,8 @@ Tensor to_host(const Tensor& t) {
   return out;
 }
 
-Device op_device(std::string_view op, std::initializer_list<std::pair<std::string_view, const Tensor*>> tensors) {
+Device op_device(std::string_view op,
+                 std::initializer_list<std::pair<std::string_view, const Tensor*>> tensors) {
   const Tensor* first = nullptr;
   for (const auto& [name, t] : tensors) {
     if (!t || !t->defined()) continue;

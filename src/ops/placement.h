@@ -33,7 +33,8 @@ Tensor to_host(const Tensor& t);
 
 // The device an op's defined tensors share. ArgumentError naming the op and every tensor when they differ or
 // none is defined.
-Device op_device(std::string_view op, std::initializer_list<std::pair<std::string_view, const Tensor*>> tensors);
+Device op_device(std::string_view op,
+                 std::initializer_list<std::pair<std::string_view, const Tensor*>> tensors);
 // The DeviceOps serving `device` when the CPU cannot read its memory, else null (the CPU kernels run). For a
 // CUDA device without an open accelerator: ArgumentError naming it.
 DeviceOps* device_ops_for(Device device);

@@ -36,7 +36,8 @@ VaeDecodeOptions decode_options(const GenerateOptions& o) {
   return d;
 }
 
-void prepare_for_generation(QwenImageTextEncoder& text_encoder, QwenImageDit& transformer, const GenerationSizes& s) {
+void prepare_for_generation(QwenImageTextEncoder& text_encoder, QwenImageDit& transformer,
+                            const GenerationSizes& s) {
   // The text encoder's input ids and mask (i64) and its activations.
   const DType text_dtype = text_encoder.computation_dtype();
   text_encoder.managed().set_workspace_bytes(

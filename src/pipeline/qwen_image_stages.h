@@ -33,13 +33,14 @@ qwen_image::VaeDecodeOptions decode_options(const GenerateOptions& options);
 // Sets each model's workspace (ManagedModel::set_workspace_bytes) for a generation of these sizes: the
 // activations of its forward (models/qwen_image/*_workspace.h) plus the tensors the pipeline holds across the
 // stage (the modulation table, the latents, the prompt embeddings); and its forward passes
-// (ManagedModel::set_passes: one for the text encoder and the modulation, one per step for the transformer), so
-// that streaming stops after the last. The VAE decoder keeps its own reservation (one tile) and chooses between
-// one pass and tiles when it decodes, after its onload: its passes stay unannounced.
-void prepare_for_generation(qwen_image::QwenImageTextEncoder& text_encoder, qwen_image::QwenImageDit& transformer,
-                        const GenerationSizes& sizes);
+// (ManagedModel::set_passes: one for the text encoder and the modulation, one per step for the transformer),
+// so that streaming stops after the last. The VAE decoder keeps its own reservation (one tile) and chooses
+// between one pass and tiles when it decodes, after its onload: its passes stay unannounced.
+void prepare_for_generation(qwen_image::QwenImageTextEncoder& text_encoder,
+                            qwen_image::QwenImageDit& transformer, const GenerationSizes& sizes);
 
-// The plan of every model for a generation of these sizes (after prepare_for_generation), in the order they run.
+// The plan of every model for a generation of these sizes (after prepare_for_generation), in the order they
+// run.
 GenerationPlan plan_generation(qwen_image::QwenImageTextEncoder& text_encoder, qwen_image::QwenImageDit& transformer,
                                qwen_image::QwenImageVaeDecoder& vae, const GenerationSizes& sizes,
                                const GenerateOptions& options, const PlanOptions& plan_options);

@@ -303,7 +303,9 @@ UnitLease ManagedModel::acquire(std::size_t unit) {
       // Beyond the passes set_passes announced the copy thread has stopped: wait until it has staged its last
       // unit, then stage this one here.
       const bool past_limit = sequence_limit_ >= 0 && sequence >= sequence_limit_;
-      cv_.wait(lock, [&] { return published_ > sequence || (past_limit && published_ >= sequence_limit_) || worker_error_; });
+      cv_.wait(lock, [&] {
+        return published_ > sequence || (past_limit && published_ >= sequence_limit_) || worker_error_;
+      });
       if (worker_error_) std::rethrow_exception(worker_error_);
       staged_here = past_limit;
     }
@@ -336,7 +338,8 @@ void ManagedModel::rewind() {
   if (recording_) order_.clear();  // the partial pass is recorded again
   // The passes completed since streaming started are spent; the one abandoned midway runs again.
   if (passes_left_ > 0 && !staged_.empty())
-    passes_left_ = std::max<std::int64_t>(passes_left_ - next_sequence_ / static_cast<std::int64_t>(staged_.size()), 0);
+    passes_left_ =
+        std::max<std::int64_t>(passes_left_ - next_sequence_ / static_cast<std::int64_t>(staged_.size()), 0);
   stop_streaming();
   start_streaming();
 }

@@ -1,9 +1,9 @@
 #include "vram/run_settings.h"
 
+#include <unistd.h>
+
 #include <charconv>
 #include <cmath>
-
-#include <unistd.h>
 
 #include "backends/emu/emu_accelerator.h"
 #include "core/human_bytes.h"
@@ -73,7 +73,8 @@ std::string device_name(const RunDevice& device) {
       break;
 #endif
   }
-  throw ArgumentError("--device " + device.device.str() + ": this build has no CUDA backend (build the cuda preset)");
+  throw ArgumentError("--device " + device.device.str() +
+                      ": this build has no CUDA backend (build the cuda preset)");
 }
 
 std::shared_ptr<Accelerator> make_accelerator(const RunDevice& device) {

@@ -36,8 +36,9 @@ void check_conv(cuda::GemmContext& context, DType dt, const cuda::Conv2dDims& d,
   const Tensor w = test::random_tensor({d.out_channels, d.in_channels, d.kernel_h, d.kernel_w}, dt, seed + 1);
   const Tensor bias = with_bias ? test::random_tensor({d.out_channels}, dt, seed + 2) : Tensor();
   const Tensor want = ops::conv2d(x, w, bias, params_of(d));
-  const std::vector<float> magnitude =
-      ops::conv2d(test::absolute(x), test::absolute(w), with_bias ? test::absolute(bias) : Tensor(), params_of(d)).to_floats();
+  const std::vector<float> magnitude = ops::conv2d(test::absolute(x), test::absolute(w),
+                                                   with_bias ? test::absolute(bias) : Tensor(), params_of(d))
+                                           .to_floats();
   const std::vector<float> wv = want.to_floats();
   std::vector<double> tol(wv.size());
   for (std::size_t i = 0; i < tol.size(); ++i)

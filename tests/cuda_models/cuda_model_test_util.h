@@ -1,6 +1,6 @@
-// Shared by the model and pipeline tests on CUDA (tests/cuda_models): the device they run on and an accelerator
-// for it, sized for the tiny golden models. Every test starts with VRAMKIT_REQUIRE_CUDA() (cuda/cuda_test_util.h)
-// and skips on a machine without a CUDA device.
+// Shared by the model and pipeline tests on CUDA (tests/cuda_models): the device they run on and an
+// accelerator for it, sized for the tiny golden models. Every test starts with VRAMKIT_REQUIRE_CUDA()
+// (cuda/cuda_test_util.h) and skips on a machine without a CUDA device.
 #pragma once
 
 #include <cstddef>

@@ -38,10 +38,18 @@ class VaeCuda : public test::VaeGoldenTest {
 };
 
 // The tolerances of the emulated device (tests/models/vae_test.cpp explains the bf16 one).
-TEST_F(VaeCuda, DecodeFloat32MatchesTheReferenceInEveryMode) { check(DType::f32, 1e-4, VaePart::decoder); }
-TEST_F(VaeCuda, EncodeFloat32MatchesTheReferenceInEveryMode) { check(DType::f32, 1e-4, VaePart::encoder); }
-TEST_F(VaeCuda, DecodeBfloat16StaysCloseToTheReferenceInEveryMode) { check(DType::bf16, 4e-2, VaePart::decoder); }
-TEST_F(VaeCuda, EncodeBfloat16StaysCloseToTheReferenceInEveryMode) { check(DType::bf16, 4e-2, VaePart::encoder); }
+TEST_F(VaeCuda, DecodeFloat32MatchesTheReferenceInEveryMode) {
+  check(DType::f32, 1e-4, VaePart::decoder);
+}
+TEST_F(VaeCuda, EncodeFloat32MatchesTheReferenceInEveryMode) {
+  check(DType::f32, 1e-4, VaePart::encoder);
+}
+TEST_F(VaeCuda, DecodeBfloat16StaysCloseToTheReferenceInEveryMode) {
+  check(DType::bf16, 4e-2, VaePart::decoder);
+}
+TEST_F(VaeCuda, EncodeBfloat16StaysCloseToTheReferenceInEveryMode) {
+  check(DType::bf16, 4e-2, VaePart::encoder);
+}
 
 // diffusers' tiled_decode with the same tiles (a 2 x 3 grid of 8 latent pixels every 6, border tiles cut).
 TEST_F(VaeCuda, TiledDecodeMatchesTheReferenceTiledDecode) {
@@ -49,8 +57,8 @@ TEST_F(VaeCuda, TiledDecodeMatchesTheReferenceTiledDecode) {
   auto decoder =
       QwenImageVaeDecoder::open(manager, kTinyVae, with_computation(VramConfig::preset("none"), DType::f32));
   const std::vector<float> tile = get("decode_tiled.tile").to(DType::f32).to_floats();
-  const VaeDecodeOptions options{VaeTilingMode::always,
-                                 VaeTiling{static_cast<std::int64_t>(tile[0]), static_cast<std::int64_t>(tile[1])}};
+  const VaeDecodeOptions options{VaeTilingMode::always, VaeTiling{static_cast<std::int64_t>(tile[0]),
+                                                                  static_cast<std::int64_t>(tile[1])}};
   const double err = relative_l2(decoder->decode(get("decode_tiled.z"), options), get("decode_tiled.output"));
   std::printf("[ cuda tiled ] relative L2 error %.3g\n", err);
   EXPECT_LE(err, 1e-4);
@@ -61,7 +69,8 @@ TEST_F(VaeCuda, RepeatedDecodesAreIdentical) {
   streamed.vram_limit = 0;  // the second pass must walk the ring of units again from the first one
   VramManager manager(cuda_accelerator(), streamed);
   auto decoder = QwenImageVaeDecoder::open(
-      manager, kTinyVae, with_computation(VramConfig::preset("dynamic").with_storage_dtype(DType::bf16), DType::bf16));
+      manager, kTinyVae,
+      with_computation(VramConfig::preset("dynamic").with_storage_dtype(DType::bf16), DType::bf16));
   const Tensor z = get("decode_single.z");
   const VaeDecodeOptions untiled{VaeTilingMode::never, std::nullopt};
   EXPECT_EQ(decoder->decode(z, untiled).to_floats(), decoder->decode(z, untiled).to_floats());

@@ -50,7 +50,8 @@ TEST(BlockUnits, TheTransformerHasOneUnitPerBlockAndNamesDriftClearly) {
   dit->managed().set_workspace_bytes(1 << 20);  // the activations below, in the device arena
   dit->onload();
   UnitCursor units(dit->managed());
-  const Tensor x = ops::to_device(Tensor::zeros({1, 2, dit->config().in_channels}, DType::bf16), units.device());
+  const Tensor x =
+      ops::to_device(Tensor::zeros({1, 2, dit->config().in_channels}, DType::bf16), units.device());
   units.linear("img_in", x);
   EXPECT_THROW(
       {

@@ -1,6 +1,6 @@
 // The tiny DiT's golden cases (tools/golden/make_qwen_image_dit_golden.py: a random-weight checkpoint and
-// diffusers' float32 outputs for a non-square grid and a padded batch with an encoder mask), and a run of them
-// under one memory mode on a given accelerator; shared by the parity tests on the emulated device
+// diffusers' float32 outputs for a non-square grid and a padded batch with an encoder mask), and a run of
+// them under one memory mode on a given accelerator; shared by the parity tests on the emulated device
 // (tests/models/dit_test.cpp) and on CUDA (tests/cuda_models/dit_cuda_test.cpp).
 #pragma once
 
@@ -17,7 +17,8 @@
 
 namespace vramkit::qwen_image::test {
 
-inline const std::filesystem::path kTinyDit = std::filesystem::path(VRAMKIT_TEST_DATA) / "qwen_image_dit_tiny";
+inline const std::filesystem::path kTinyDit =
+    std::filesystem::path(VRAMKIT_TEST_DATA) / "qwen_image_dit_tiny";
 
 struct DitCase {
   DitInputs inputs;
@@ -38,7 +39,8 @@ inline DitCase load_dit_case(const WeightFiles& golden, const std::string& name)
   return c;
 }
 
-// "square_free" (one sample, no mask), then "masked" (a padded batch of two: element 1 holds 4 real tokens of 6).
+// "square_free" (one sample, no mask), then "masked" (a padded batch of two: element 1 holds 4 real tokens of
+// 6).
 inline std::vector<DitCase> load_dit_cases() {
   const WeightFiles golden = WeightFiles::open(kTinyDit / "golden.safetensors");
   std::vector<DitCase> cases;
@@ -47,8 +49,8 @@ inline std::vector<DitCase> load_dit_cases() {
 }
 
 // Runs every case under `mode` on `accelerator` (onloaded first), returning the outputs in case order.
-inline std::vector<Tensor> run_dit_cases(std::shared_ptr<Accelerator> accelerator, const vramkit::test::Mode& mode,
-                                         const std::vector<DitCase>& cases) {
+inline std::vector<Tensor> run_dit_cases(std::shared_ptr<Accelerator> accelerator,
+                                         const vramkit::test::Mode& mode, const std::vector<DitCase>& cases) {
   ManagerOptions options;
   options.vram_limit = mode.vram_limit;
   options.block_units = mode.block_units;

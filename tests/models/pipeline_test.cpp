@@ -19,9 +19,12 @@ namespace {
 
 using test::mean_abs_difference;
 
-GenerateOptions small(std::uint64_t seed = 7) { return test::small_generation(seed); }
+GenerateOptions small(std::uint64_t seed = 7) {
+  return test::small_generation(seed);
+}
 
-PipelineConfig tiny(const std::string& offload, const std::string& storage = "", const std::string& limit = "") {
+PipelineConfig tiny(const std::string& offload, const std::string& storage = "",
+                    const std::string& limit = "") {
   return test::tiny_pipeline("emu:1", offload, storage, limit);
 }
 

@@ -1,6 +1,6 @@
 // What the pipeline tests on the emulated device (pipeline_test.cpp) and on CUDA
-// (tests/cuda_models/pipeline_cuda_test.cpp) share: a small generation, the built-in tiny model under a memory
-// mode, and the mean pixel difference of two images.
+// (tests/cuda_models/pipeline_cuda_test.cpp) share: a small generation, the built-in tiny model under a
+// memory mode, and the mean pixel difference of two images.
 #pragma once
 
 #include <cstdint>
@@ -25,7 +25,8 @@ inline GenerateOptions small_generation(std::uint64_t seed = 7) {
   return o;
 }
 
-// builtin:tiny on `device` under an offload preset, with an optional storage dtype and VRAM limit (GiB as text).
+// builtin:tiny on `device` under an offload preset, with an optional storage dtype and VRAM limit (GiB as
+// text).
 inline PipelineConfig tiny_pipeline(const std::string& device, const std::string& offload,
                                     const std::string& storage = "", const std::string& limit = "") {
   PipelineConfig c;

@@ -81,8 +81,8 @@ inline std::filesystem::path write_full_text_encoder(const std::filesystem::path
   return dir;
 }
 
-// A golden case: real token ids of the prompt template (and a padding mask) and the reference's float32 post-norm
-// last hidden states.
+// A golden case: real token ids of the prompt template (and a padding mask) and the reference's float32
+// post-norm last hidden states.
 struct TextEncoderCase {
   Tensor input_ids, attention_mask, expected;
 };
@@ -94,7 +94,8 @@ inline std::vector<TextEncoderCase> load_text_encoder_cases() {
   for (const std::string name : {"template", "padded"}) {
     TextEncoderCase c;
     c.input_ids = golden.view(name + ".input_ids").clone();
-    if (golden.contains(name + ".attention_mask")) c.attention_mask = golden.view(name + ".attention_mask").clone();
+    if (golden.contains(name + ".attention_mask"))
+      c.attention_mask = golden.view(name + ".attention_mask").clone();
     c.expected = golden.view(name + ".hidden_states").clone();
     cases.push_back(std::move(c));
   }
@@ -104,7 +105,8 @@ inline std::vector<TextEncoderCase> load_text_encoder_cases() {
 // Runs every case under `mode` on `accelerator` with the model folder `model` (write_full_text_encoder's),
 // onloaded first; the outputs in case order.
 inline std::vector<Tensor> run_text_encoder_cases(std::shared_ptr<Accelerator> accelerator,
-                                                  const std::filesystem::path& model, const vramkit::test::Mode& mode,
+                                                  const std::filesystem::path& model,
+                                                  const vramkit::test::Mode& mode,
                                                   const std::vector<TextEncoderCase>& cases) {
   ManagerOptions options;
   options.vram_limit = mode.vram_limit;

@@ -10,10 +10,10 @@
 #include <cmath>
 #include <optional>
 
-#include "model_test_util.h"
-#include "vae_golden.h"
 #include "backends/emu/emu_accelerator.h"
 #include "io/safetensors.h"
+#include "model_test_util.h"
+#include "vae_golden.h"
 #include "vramkit/error.h"
 
 namespace vramkit::qwen_image {
@@ -26,7 +26,9 @@ using vramkit::test::with_computation;
 
 using test::kTinyVae;
 
-std::shared_ptr<Accelerator> emu() { return std::make_shared<EmuAccelerator>(EmuOptions{256u << 20, 0, 0}); }
+std::shared_ptr<Accelerator> emu() {
+  return std::make_shared<EmuAccelerator>(EmuOptions{256u << 20, 0, 0});
+}
 
 VramManager make_manager(std::optional<std::uint64_t> vram_limit = std::nullopt) {
   ManagerOptions options;
@@ -40,7 +42,9 @@ VramConfig basic(DType computation = DType::f32) {
 
 class VaeParity : public test::VaeGoldenTest {
  protected:
-  void check(DType computation, double tolerance, VaePart part) { check_every_mode(emu, computation, tolerance, part); }
+  void check(DType computation, double tolerance, VaePart part) {
+    check_every_mode(emu, computation, tolerance, part);
+  }
 };
 
 // f32 activations on the exact (bf16-valued) weights: only summation order and libm differ from PyTorch.

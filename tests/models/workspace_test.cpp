@@ -1,8 +1,9 @@
-// The activation workspace estimates (dit_workspace.h, text_encoder_workspace.h) against what a forward really
-// allocates on the device. On the emulated device with every weight resident, the ops' results are the only
-// device-arena allocations a forward makes, so the arena's high-water mark during the forward is what the
-// estimate reserves from the budget: the estimate must cover it. It may overshoot: it also prices the CPU
-// kernels' f32 scratch (host memory on the emulated device), which with bf16 activations is twice their bytes.
+// The activation workspace estimates (dit_workspace.h, text_encoder_workspace.h) against what a forward
+// really allocates on the device. On the emulated device with every weight resident, the ops' results are the
+// only device-arena allocations a forward makes, so the arena's high-water mark during the forward is what
+// the estimate reserves from the budget: the estimate must cover it. It may overshoot: it also prices the CPU
+// kernels' f32 scratch (host memory on the emulated device), which with bf16 activations is twice their
+// bytes.
 #include <gtest/gtest.h>
 
 #include <cstdint>

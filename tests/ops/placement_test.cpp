@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "backends/emu/emu_accelerator.h"
+#include "op_test_util.h"
 #include "ops/activation.h"
 #include "ops/attention.h"
 #include "ops/conv.h"
@@ -22,7 +23,6 @@
 #include "ops/norm.h"
 #include "ops/rope.h"
 #include "ops/upsample.h"
-#include "op_test_util.h"
 #include "vramkit/error.h"
 
 namespace vramkit::ops {
@@ -60,7 +60,8 @@ class EmulatedDeviceOps : public ::testing::Test {
 
 TEST_F(EmulatedDeviceOps, EveryOpMatchesTheCpuBitForBit) {
   const DType bf = DType::bf16;
-  const Tensor x = random_tensor({2, 5, 8}, bf, 1), w = random_tensor({6, 8}, bf, 2), b = random_tensor({6}, bf, 3);
+  const Tensor x = random_tensor({2, 5, 8}, bf, 1), w = random_tensor({6, 8}, bf, 2),
+               b = random_tensor({6}, bf, 3);
   expect_same("linear", {x, w, b}, [](const auto& t) { return linear(t[0], t[1], t[2]); });
   expect_same("matmul", {x, random_tensor({8, 3}, bf, 4)}, [](const auto& t) { return matmul(t[0], t[1]); });
   expect_same("gelu", {x}, [](const auto& t) { return gelu(t[0], GeluApproximation::tanh); });
@@ -76,35 +77,42 @@ TEST_F(EmulatedDeviceOps, EveryOpMatchesTheCpuBitForBit) {
   expect_same("gated_residual", {x, sc, x}, [](const auto& t) { return gated_residual(t[0], t[1], t[2]); });
   expect_same("layer_norm", {x, random_tensor({8}, bf, 7), random_tensor({8}, bf, 8)},
               [](const auto& t) { return layer_norm(t[0], t[1], t[2], 1e-6); });
-  expect_same("rms_norm", {x, random_tensor({8}, bf, 9)}, [](const auto& t) { return rms_norm(t[0], t[1], 1e-6); });
+  expect_same("rms_norm", {x, random_tensor({8}, bf, 9)},
+              [](const auto& t) { return rms_norm(t[0], t[1], 1e-6); });
   const Tensor image = random_tensor({1, 4, 6, 8}, bf, 10);
   expect_same("channel_rms_norm", {image, random_tensor({4, 1, 1}, bf, 11)},
               [](const auto& t) { return channel_rms_norm(t[0], t[1]); });
   expect_same("conv2d", {image, random_tensor({3, 4, 3, 3}, bf, 12), random_tensor({3}, bf, 13)},
               [](const auto& t) { return conv2d(t[0], t[1], t[2], Conv2dParams::symmetric(2, 1)); });
   expect_same("causal_conv3d", {image.unsqueeze(2), random_tensor({3, 4, 3, 3, 3}, bf, 14), Tensor()},
-              [](const auto& t) { return causal_conv3d(t[0], t[1], t[2], {{1, 1, 1}, {1, 1, 1}}); });
+              [](const auto& t) {
+                return causal_conv3d(t[0], t[1], t[2], {{1, 1, 1}, {1, 1, 1}});
+              });
   expect_same("upsample", {image}, [](const auto& t) { return upsample_nearest_2x(t[0]); });
   expect_same("pack_latents", {image}, [](const auto& t) { return pack_latents(t[0]); });
   expect_same("unpack_latents", {random_tensor({1, 12, 16}, bf, 15)},
               [](const auto& t) { return unpack_latents(t[0], 6, 8); });
   expect_same("permute_contiguous", {x}, [](const auto& t) { return permute_contiguous(t[0], {2, 0, 1}); });
-  expect_same("concat", {x, random_tensor({2, 3, 8}, bf, 16)}, [](const auto& t) { return concat({t[0], t[1]}, 1); });
+  expect_same("concat", {x, random_tensor({2, 3, 8}, bf, 16)}, [](const auto& t) {
+    return concat({t[0], t[1]}, 1);
+  });
   const Tensor ids = Tensor::from_floats({3}, std::vector<float>{4, 0, 2}).to(DType::i64);
   expect_same("embedding", {ids, w}, [](const auto& t) { return embedding(t[0], t[1]); });
 
   const Tensor q = random_tensor({2, 5, 4, 8}, bf, 17), k = random_tensor({2, 7, 2, 8}, bf, 18);
-  const Tensor mask = Tensor::from_floats({2, 7}, std::vector<float>{1, 1, 1, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0})
-                          .to(DType::u8);
+  const Tensor mask =
+      Tensor::from_floats({2, 7}, std::vector<float>{1, 1, 1, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0}).to(DType::u8);
   expect_same("attention", {q, k, random_tensor({2, 7, 2, 8}, bf, 19), mask}, [](const auto& t) {
     AttentionOptions o;
     o.key_mask = t[3];
     o.causal = true;
     return attention(t[0], t[1], t[2], o);
   });
-  const RopeTable table = rope_1d(Tensor::from_floats({5}, std::vector<float>{0, 1, 2, 3, 4}).to(DType::i64), 8, 1e4);
-  expect_same("apply_rope", {q, table.cos, table.sin},
-              [](const auto& t) { return apply_rope(t[0], RopeTable{RopeStyle::rotate_half, t[1], t[2]}); });
+  const RopeTable table =
+      rope_1d(Tensor::from_floats({5}, std::vector<float>{0, 1, 2, 3, 4}).to(DType::i64), 8, 1e4);
+  expect_same("apply_rope", {q, table.cos, table.sin}, [](const auto& t) {
+    return apply_rope(t[0], RopeTable{RopeStyle::rotate_half, t[1], t[2]});
+  });
 }
 
 TEST_F(EmulatedDeviceOps, MixingDevicesIsAClearErrorNamingTheTensors) {
@@ -144,7 +152,8 @@ TEST_F(EmulatedDeviceOps, TransfersRoundTripAndResultsLeaveTheArenaWhenFreed) {
     to_device(t, Device::emu(7));
     FAIL() << "no error";
   } catch (const ArgumentError& e) {
-    EXPECT_NE(std::string(e.what()).find("no accelerator is open for device emu:7"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("no accelerator is open for device emu:7"), std::string::npos)
+        << e.what();
   }
 }
 

@@ -140,8 +140,8 @@ TEST(Tensor, ExpandRepeatsSizeOneDimsWithStrideZero) {
   const Tensor e = t.expand({3, 2, 4});
   EXPECT_EQ(e.shape(), (Shape{3, 2, 4}));
   EXPECT_EQ(e.strides(), (Shape{0, 1, 0}));
-  EXPECT_EQ(e.contiguous().to_floats(), (std::vector<float>{1, 1, 1, 1, 2, 2, 2, 2, 1, 1, 1, 1,
-                                                             2, 2, 2, 2, 1, 1, 1, 1, 2, 2, 2, 2}));
+  EXPECT_EQ(e.contiguous().to_floats(),
+            (std::vector<float>{1, 1, 1, 1, 2, 2, 2, 2, 1, 1, 1, 1, 2, 2, 2, 2, 1, 1, 1, 1, 2, 2, 2, 2}));
   EXPECT_THROW(t.expand({3, 4}), ShapeError);  // 2 cannot become 3
   EXPECT_THROW(t.expand({4}), ShapeError);     // fewer dimensions
 }

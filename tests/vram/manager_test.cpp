@@ -150,7 +150,8 @@ TEST_F(ManagerTest, AnnouncedPassesMoveExactlyThePlannedBytes) {
       SCOPED_TRACE(mode.name + ", " + std::to_string(forwards) + " forwards");
       const Run r = run(mode, forwards, {}, 3);
       for (const auto& out : r.outputs) EXPECT_EQ(out, r.outputs[0]);
-      EXPECT_EQ(r.telemetry.bytes_host_to_device, forwards * r.plan.stream_bytes_per_forward + r.plan.resident_bytes);
+      EXPECT_EQ(r.telemetry.bytes_host_to_device,
+                forwards * r.plan.stream_bytes_per_forward + r.plan.resident_bytes);
       const bool disk = mode.name == "disk";
       EXPECT_EQ(r.telemetry.bytes_disk_to_host,
                 disk ? forwards * r.plan.disk_bytes_per_forward + r.plan.resident_bytes : 0u);
@@ -258,7 +259,7 @@ TEST_F(ManagerTest, TheFirstPassRecordsTheExecutionOrder) {
     ModelOptions model_options;
     model_options.record_order = true;
     auto model = manager.add_model("synthetic", files_, units, mode.config, model_options);
-    model->set_passes(3);  // the recorded one counts: streaming stops after two more
+    model->set_passes(3);                      // the recorded one counts: streaming stops after two more
     for (int cycle = 0; cycle < 2; ++cycle) {  // the order outlives an offload
       model->onload();
       EXPECT_EQ(model->recording_order(), cycle == 0) << mode.name;

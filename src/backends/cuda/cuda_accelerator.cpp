@@ -142,7 +142,9 @@ std::unique_ptr<Stream> CudaAccelerator::create_stream(const std::string& name) 
   return std::make_unique<CudaStream>(index_, name);
 }
 
-ops::DeviceOps* CudaAccelerator::device_ops() { return device_ops_.get(); }
+ops::DeviceOps* CudaAccelerator::device_ops() {
+  return device_ops_.get();
+}
 
 std::unique_ptr<Event> CudaAccelerator::create_event() { return std::make_unique<CudaEvent>(index_); }
 

@@ -1,5 +1,5 @@
-// The CUDA accelerator: one device, one arena of device memory reserved with a single cudaMalloc (so the budget
-// is a hard cap and steady state never calls the driver's allocator), page-locked host memory from
+// The CUDA accelerator: one device, one arena of device memory reserved with a single cudaMalloc (so the
+// budget is a hard cap and steady state never calls the driver's allocator), page-locked host memory from
 // cudaHostAlloc with accounting, non-blocking streams and timing-free events, and the ops on its tensors
 // (cuda::CudaDeviceOps, launched on the compute stream). Every call is checked.
 #pragma once

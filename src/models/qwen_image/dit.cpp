@@ -91,20 +91,19 @@ void QwenImageDit::reserve_workspace(const DitInputs& in) {
   const std::int64_t n_img = in.hidden_states.size(1), n_txt = in.encoder_hidden_states.size(1);
   // On the device beside the activations: this batch's modulation rows and the inputs.
   const ActivationMeter meter(dtype);
-  model_->reserve_workspace(dit_modulation_table_bytes(config_, batch, dtype) +
-                            meter.act(batch * n_img * config_.in_channels) +
-                            meter.act(batch * n_txt * config_.joint_attention_dim) +
-                            dit_forward_workspace_bytes(config_, batch, n_img, n_txt,
-                                                        in.encoder_mask.defined(), dtype));
+  model_->reserve_workspace(
+      dit_modulation_table_bytes(config_, batch, dtype) + meter.act(batch * n_img * config_.in_channels) +
+      meter.act(batch * n_txt * config_.joint_attention_dim) +
+      dit_forward_workspace_bytes(config_, batch, n_img, n_txt, in.encoder_mask.defined(), dtype));
 }
 
 Tensor QwenImageDit::forward(const DitInputs& in, const DitModulation* precomputed) {
   check_inputs(config_, in);
   const DType dtype = computation_dtype();
   const std::int64_t n_img = in.hidden_states.size(1), n_txt = in.encoder_hidden_states.size(1);
-  const DitModulation modulation =
-      precomputed ? precomputed->rows_for(in.timestep)
-                  : compute_dit_modulation(*modulation_, config_, in.timestep, dtype);
+  const DitModulation modulation = precomputed
+                                       ? precomputed->rows_for(in.timestep)
+                                       : compute_dit_modulation(*modulation_, config_, in.timestep, dtype);
   reserve_workspace(in);
   if (!model_->onloaded()) model_->onload();
   UnitCursor units(*model_);
@@ -120,10 +119,11 @@ Tensor QwenImageDit::forward(const DitInputs& in, const DitModulation* precomput
   rope_config.theta = DitConfig::kRopeTheta;
   const ops::QwenImageRope host_rope =
       ops::qwen_image_rope(in.grid[0], in.grid[1], in.grid[2], n_txt, rope_config);
-  const ops::QwenImageRope rope{ops::to_device(host_rope.image, device), ops::to_device(host_rope.text, device)};
-  const Tensor key_mask =
-      in.encoder_mask.defined() ? ops::to_device(joint_key_mask(ops::to_host(in.encoder_mask), n_img), device)
-                                : Tensor();
+  const ops::QwenImageRope rope{ops::to_device(host_rope.image, device),
+                                ops::to_device(host_rope.text, device)};
+  const Tensor key_mask = in.encoder_mask.defined()
+                              ? ops::to_device(joint_key_mask(ops::to_host(in.encoder_mask), n_img), device)
+                              : Tensor();
 
   const BlockContext ctx{config_, modulation, rope, key_mask};
   for (std::int64_t i = 0; i < config_.num_layers; ++i) run_block(units, ctx, i, x, c);

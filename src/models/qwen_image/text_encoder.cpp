@@ -9,8 +9,8 @@
 #include "models/unit_cursor.h"
 #include "ops/activation.h"
 #include "ops/attention.h"
-#include "ops/embedding.h"
 #include "ops/elementwise.h"
+#include "ops/embedding.h"
 #include "ops/placement.h"
 #include "ops/rope.h"
 #include "vramkit/error.h"
@@ -151,20 +151,24 @@ Tensor QwenImageTextEncoder::forward(const Tensor& input_ids, const Tensor& atte
   check_inputs(config_, input_ids, attention_mask);
   const DType dtype = computation_dtype();
   const std::int64_t batch = input_ids.size(0), length = input_ids.size(1);
-  // The key mask and rotary tables beside the activations (prepare_for_generation in the pipeline counts the same).
-  model_->reserve_workspace(static_cast<std::uint64_t>(batch * length) * 16 +
-                            text_encoder_workspace_bytes(config_, batch, length, attention_mask.defined(), dtype));
+  // The key mask and rotary tables beside the activations (prepare_for_generation in the pipeline counts the
+  // same).
+  model_->reserve_workspace(
+      static_cast<std::uint64_t>(batch * length) * 16 +
+      text_encoder_workspace_bytes(config_, batch, length, attention_mask.defined(), dtype));
   if (!model_->onloaded()) model_->onload();
   const Positions positions = positions_of(attention_mask, batch, length);
   const Device device = model_->device();
   const ops::RopeTable rope =
       ops::to_device(ops::rope_1d(positions.position_ids, config_.head_dim(), config_.rope_theta), device);
-  const Tensor key_mask = positions.key_mask.defined() ? ops::to_device(positions.key_mask, device) : Tensor();
+  const Tensor key_mask =
+      positions.key_mask.defined() ? ops::to_device(positions.key_mask, device) : Tensor();
   const LayerContext ctx{config_, rope, key_mask};
   const std::string prefix = text_encoder_key_prefix(naming_);
 
   // The prompt's rows of the embedding table, read where the checkpoint lies (text_encoder.h).
-  Tensor h = ops::to_device(ops::embedding(input_ids, files_->view(prefix + "embed_tokens.weight")), device, dtype);
+  Tensor h =
+      ops::to_device(ops::embedding(input_ids, files_->view(prefix + "embed_tokens.weight")), device, dtype);
   UnitCursor units(*model_);
   for (std::int64_t i = 0; i < config_.num_hidden_layers; ++i)
     run_layer(units, ctx, prefix + "layers." + std::to_string(i) + ".", h);

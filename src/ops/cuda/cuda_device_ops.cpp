@@ -385,7 +385,7 @@ Tensor CudaDeviceOps::attention(const Tensor& q, const Tensor& k, const Tensor& 
     launch_mask_to_bytes(mask.data(), mask.dtype(), mask.numel(), key_valid.data_as<std::uint8_t>(), stream_);
   }
   const bool by_cudnn = (dtype == DType::bf16 || dtype == DType::f16) && cudnn() &&
-                       cudnn_->supports(dtype, dims, key_valid.defined(), options.causal);
+                        cudnn_->supports(dtype, dims, key_valid.defined(), options.causal);
   if (!by_cudnn && !attention_supported(dtype, dims.head_dim))
     return attention_by_gemm(q, k, v, key_valid, options.causal, scale);
   Tensor out = empty(q.shape(), dtype);
@@ -393,7 +393,8 @@ Tensor CudaDeviceOps::attention(const Tensor& q, const Tensor& k, const Tensor& 
   const Tensor qc = dense(q), kc = dense(k, dtype), vc = dense(v, dtype);
   if (by_cudnn) {
     cudnn_->run(qc.data(), kc.data(), vc.data(), out.data(), dtype, dims,
-                key_valid.defined() ? key_valid.data_as<std::uint8_t>() : nullptr, options.causal, scale, stream_);
+                key_valid.defined() ? key_valid.data_as<std::uint8_t>() : nullptr, options.causal, scale,
+                stream_);
     return out;
   }
   launch_attention(qc.data(), kc.data(), vc.data(), out.data(), dtype, dims,
