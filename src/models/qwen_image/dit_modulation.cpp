@@ -6,7 +6,7 @@
 #include "models/qwen_image/timestep_embedding.h"
 #include "models/unit_cursor.h"
 #include "ops/activation.h"
-#include "ops/embedding.h"
+#include "ops/layout.h"
 #include "ops/placement.h"
 #include "vramkit/error.h"
 
@@ -27,14 +27,18 @@ DitModulation DitModulation::rows_for(const Tensor& timestep) const {
                           " timesteps whose modulation was precomputed");
     index.push_back(static_cast<std::int64_t>(row));
   }
-  const Tensor host_ids = Tensor::empty({static_cast<std::int64_t>(index.size())}, DType::i64);
-  std::memcpy(host_ids.data(), index.data(), index.size() * sizeof(std::int64_t));
-  const Tensor ids = ops::to_device(host_ids, output.device());
+  // The rows gathered with one device copy each (the indices are already checked here, so no lookup op, whose
+  // range check would synchronize the device once per table).
+  const auto pick = [&](const Tensor& table) {
+    std::vector<Tensor> rows;
+    for (const std::int64_t i : index) rows.push_back(table.slice(0, i, i + 1));
+    return ops::concat(rows, 0);
+  };
   DitModulation out;
   out.timesteps = wanted;
-  for (const Tensor& t : image) out.image.push_back(ops::embedding(ids, t));
-  for (const Tensor& t : text) out.text.push_back(ops::embedding(ids, t));
-  out.output = ops::embedding(ids, output);
+  for (const Tensor& t : image) out.image.push_back(pick(t));
+  for (const Tensor& t : text) out.text.push_back(pick(t));
+  out.output = pick(output);
   return out;
 }
 
