@@ -211,6 +211,9 @@ __global__ void __launch_bounds__(kWarps * 32) attention_tc_kernel(Params p) {
     q_bits[idx] = i < d.q_len ? q[((b * d.q_len + i) * d.q_heads + h) * D + idx % D] : S{0};
   }
   for (int idx = lane; idx < kTcRowsPerWarp * D; idx += 32) o_w[idx] = 0.0f;
+  // Lanes read back accumulator entries other lanes zeroed: at the final write when no key tile runs (a
+  // causal tile of queries that sees no key), where the loop's __syncthreads does not order them.
+  __syncwarp();
 
   // Softmax mapping: lane owns half (16 keys, D/2 output columns) of row `row` of the warp's 16.
   const int row = lane / 2, half = lane % 2;
