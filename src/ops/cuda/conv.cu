@@ -4,11 +4,14 @@
 // (c, u, v) order, zeros where a tap falls in the padding; then out[:, chunk] = W [Cout, K] · cols, written
 // straight into y when the chunk is the whole image, else into scratch and copied into y's [Cout, Ho·Wo]
 // rows with one cudaMemcpy2DAsync. A 1x1 kernel of stride 1 without padding skips im2col: x [Cin, H·W] is
-// already the unfolded image, and one batched GEMM covers the batch. The bias is added in place at the end.
+// already the unfolded image, and one batched GEMM covers the batch. The bias is pre-loaded into the GEMM's
+// output (y, or a chunk's products), which the GEMM adds its sum to (beta = 1), as the CPU pre-loads it.
 // Thread mapping (im2col): blockIdx.y walks the K rows (grid-stride), the x dimension the chunk's pixels, so
 // consecutive threads write consecutive columns.
-// Precision: im2col copies bits; the GEMM accumulates in f32 (full f32 for f32, no TF32) and rounds once;
-// the bias add rounds once more (the CPU adds it before its single rounding). Reference: ops/cpu/conv.cpp.
+// Precision: im2col copies bits; the GEMM accumulates in f32 (full f32 for f32, no TF32), adds the bias in
+// f32 and rounds once, as the CPU does (rounding the sum first and adding the bias after would round twice,
+// off by up to half a unit of the sum's last place, far more than a unit of the result's where the bias
+// cancels the sum). Reference: ops/cpu/conv.cpp.
 #include <algorithm>
 #include <string>
 
@@ -116,13 +119,19 @@ void launch_conv2d(GemmContext& context, const void* x, const void* weight, cons
   auto* yb = static_cast<char*>(y);
   const std::int64_t x_batch_bytes = dims.in_channels * dims.height * dims.width * element;
   const std::int64_t y_batch_bytes = cout * pixels * element;
+  // With a bias, each GEMM adds its products to the bias pre-loaded in its output.
+  const float beta = bias ? 1.0f : 0.0f;
+  auto preload_bias = [&](void* out, std::int64_t batch, std::int64_t columns) {
+    launch_copy(StridedInput{bias, dtype, {0, 1, 0}}, out, dtype, {batch, cout, columns}, stream);
+  };
 
   if (pointwise(dims)) {
     // y[b] = W [Cout, Cin] · x[b] [Cin, H·W]: one weight shared (stride 0) by the whole batch.
-    launch_matmul_gemm(
-        context,
-        MatmulGemm{weight, x, y, dtype, dims.batch, cout, pixels, k, false, 0, dims.in_channels * pixels},
-        stream);
+    if (bias) preload_bias(y, dims.batch, pixels);
+    launch_matmul_gemm(context,
+                       MatmulGemm{weight, x, y, dtype, dims.batch, cout, pixels, k, false, 0,
+                                  dims.in_channels * pixels, 1.0f, beta},
+                       stream);
   } else {
     const auto whole_bytes = static_cast<std::size_t>(k * pixels * element);
     const bool whole = scratch_bytes >= whole_bytes;
@@ -138,13 +147,16 @@ void launch_conv2d(GemmContext& context, const void* x, const void* weight, cons
     void* cols = scratch;
     // In chunked mode the products of a chunk follow its unfolded columns in the scratch.
     char* products = static_cast<char*>(scratch) + k * chunk * element;
+    if (whole && bias) preload_bias(y, dims.batch, pixels);
     for (std::int64_t b = 0; b < dims.batch; ++b) {
       for (std::int64_t first = 0; first < pixels; first += chunk) {
         const std::int64_t n = std::min(chunk, pixels - first);
         launch_im2col(xb + b * x_batch_bytes, cols, static_cast<std::size_t>(element), dims, out_w, first, n,
                       stream);
         void* c = whole ? static_cast<void*>(yb + b * y_batch_bytes) : static_cast<void*>(products);
-        launch_matmul_gemm(context, MatmulGemm{weight, cols, c, dtype, 1, cout, n, k, false, 0, 0}, stream);
+        if (!whole && bias) preload_bias(products, 1, n);
+        launch_matmul_gemm(context, MatmulGemm{weight, cols, c, dtype, 1, cout, n, k, false, 0, 0, 1.0f, beta},
+                           stream);
         if (!whole) {
           // The chunk's [Cout, n] products into columns [first, first + n) of y[b]'s [Cout, Ho·Wo] rows.
           VRAMKIT_CUDA_CHECK(cudaMemcpy2DAsync(
@@ -154,11 +166,6 @@ void launch_conv2d(GemmContext& context, const void* x, const void* weight, cons
         }
       }
     }
-  }
-  if (bias) {
-    const std::vector<std::int64_t> shape{dims.batch, cout, pixels};
-    launch_binary(BinaryOp::add, StridedInput{y, dtype, {cout * pixels, pixels, 1}},
-                  StridedInput{bias, dtype, {0, 1, 0}}, y, dtype, shape, stream);
   }
 }
 

@@ -192,14 +192,13 @@ struct GemmContext::Impl {
     p.algo = result.algo;
   }
 
-  // Runs a planned product: D = alpha · op(A)·op(B) (+ bias).
+  // Runs a planned product: D = alpha · op(A)·op(B) + beta · D (+ bias).
   void run(const ColumnMajorGemm& g, const std::string& what, const void* a, const void* b, void* d,
-           const void* bias, float alpha, cudaStream_t stream) {
+           const void* bias, float alpha, float beta, cudaStream_t stream) {
     const Plan& p = plan(g, what);
     if (bias)  // the plan is shared by every bias of this shape; the pointer is per call
       VRAMKIT_CUBLAS_CHECK(
           cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
-    const float beta = 0.0f;
     const cublasStatus_t status = cublasLtMatmul(handle, p.desc, &alpha, a, p.a, b, p.b, &beta, d, p.d, d,
                                                  p.d, &p.algo, workspace.data(), workspace.bytes(), stream);
     if (status != CUBLAS_STATUS_SUCCESS)
@@ -241,7 +240,7 @@ void launch_linear_gemm(GemmContext& context, const LinearGemm& g, cudaStream_t 
                              .stride_d = 0,
                              .bias = g.bias != nullptr,
                              .align = align};
-  context.impl_->run(spec, shape_text(g), g.weight, g.x, g.y, g.bias, 1.0f, stream);
+  context.impl_->run(spec, shape_text(g), g.weight, g.x, g.y, g.bias, 1.0f, 0.0f, stream);
 }
 
 void launch_matmul_gemm(GemmContext& context, const MatmulGemm& g, cudaStream_t stream) {
@@ -271,7 +270,7 @@ void launch_matmul_gemm(GemmContext& context, const MatmulGemm& g, cudaStream_t 
                              .stride_d = g.m * g.n,
                              .bias = false,
                              .align = align};
-  context.impl_->run(spec, what, g.b, g.a, g.c, nullptr, g.alpha, stream);
+  context.impl_->run(spec, what, g.b, g.a, g.c, nullptr, g.alpha, g.beta, stream);
 }
 
 }  // namespace vramkit::cuda

@@ -29,10 +29,12 @@ struct LinearGemm {
   std::int64_t out;
 };
 
-// One batched matrix product c[i] = alpha · a[i]·b[i] for i < batch (ops::matmul with equal dtypes, and the
-// q·kᵀ / p·v products of an attention done as GEMMs): row-major, all of `dtype` (f32, bf16, f16). a[i] [m, k]
-// at a + i·a_batch_stride; b[i] [k, n] at b + i·b_batch_stride, or stored [n, k] when b_transposed (keys for
-// q·kᵀ); strides in elements, 0 shares one matrix across the batch; c[i] [m, n] contiguous at c + i·m·n.
+// One batched matrix product c[i] = alpha · a[i]·b[i] + beta · c[i] for i < batch (ops::matmul with equal
+// dtypes, the q·kᵀ / p·v products of an attention done as GEMMs, conv2d onto its pre-loaded bias): row-major,
+// all of `dtype` (f32, bf16, f16). a[i] [m, k] at a + i·a_batch_stride; b[i] [k, n] at b + i·b_batch_stride,
+// or stored [n, k] when b_transposed (keys for q·kᵀ); strides in elements, 0 shares one matrix across the
+// batch; c[i] [m, n] contiguous at c + i·m·n, read only when beta != 0 (the sum is formed in f32 and rounded
+// once).
 struct MatmulGemm {
   const void* a;
   const void* b;
@@ -46,6 +48,7 @@ struct MatmulGemm {
   std::int64_t a_batch_stride;
   std::int64_t b_batch_stride;
   float alpha = 1.0f;
+  float beta = 0.0f;
 };
 
 // One cuBLASLt handle, its workspace and the cache of matmul plans (descriptors and the heuristic's algorithm
