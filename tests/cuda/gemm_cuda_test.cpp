@@ -186,6 +186,36 @@ TEST(CudaGemm, BatchedMatmulMatchesTheCpu) {
   }
 }
 
+// beta = 1 (conv2d onto its pre-loaded bias): c = a·b + c0, summed in f32 and rounded once, as the CPU's
+// f32 sum rounded to the dtype. c0 = -(a·b) + small noise, so the result is mostly cancellation: a GEMM that
+// rounded a·b before adding c0 would be off by up to half a unit of a·b's last place, far above one of c's.
+TEST(CudaGemm, AccumulatesOntoCWithBeta) {
+  VRAMKIT_REQUIRE_CUDA();
+  const std::uint32_t seed = test::fresh_seed();
+  SCOPED_TRACE(test::seed_trace(seed));
+  cuda::GemmContext context;
+  const std::int64_t batch = 2, m = 9, k = 50, n = 31;
+  for (DType dt : {DType::f32, DType::bf16, DType::f16}) {
+    const Tensor a = test::random_tensor({batch, m, k}, dt, seed);
+    const Tensor b = test::random_tensor({batch, k, n}, dt, seed + 1);
+    const Tensor noise = test::random_tensor({batch, m, n}, DType::f32, seed + 2, -0.01f, 0.01f);
+    const Tensor product = ops::matmul(a.to(DType::f32), b.to(DType::f32));
+    const Tensor c0 = ops::add(ops::scale(product, -1.0), noise).to(dt);
+    const Tensor want = ops::add(product, c0.to(DType::f32)).to(dt);
+    const cuda::DeviceBuffer da = test::to_device(a), db = test::to_device(b), dc = test::to_device(c0);
+    cuda::launch_matmul_gemm(context, {da.data(), db.data(), dc.data(), dt, batch, m, n, k, false, m * k, k * n,
+                                       1.0f, 1.0f},
+                             nullptr);
+    const std::vector<float> magnitude = ops::matmul(test::absolute(a), test::absolute(b)).to_floats(),
+                             w = want.to_floats();
+    std::vector<double> tol(w.size());
+    for (std::size_t i = 0; i < w.size(); ++i)
+      tol[i] = test::ulp_rtol(dt) * std::fabs(w[i]) + 1e-5 * magnitude[i];
+    EXPECT_TRUE(test::close_to(test::from_device(dc, want.shape(), dt), want, tol,
+                               "matmul a " + a.str() + " b " + b.str() + " + c (beta 1)"));
+  }
+}
+
 TEST(CudaGemm, RejectsBadArguments) {
   VRAMKIT_REQUIRE_CUDA();  // the context needs a device
   cuda::GemmContext context;
