@@ -92,7 +92,8 @@ TEST(CudaGemm, UnalignedBuffersGetTheirOwnPlans) {
   SCOPED_TRACE(test::seed_trace(seed));
   cuda::GemmContext context;
   for (std::int64_t offset : {0, 1, 3, 8}) check_linear(context, DType::bf16, 19, 64, 40, true, seed, offset);
-  EXPECT_EQ(context.cached_plans(), 3u) << "alignments 256, 2 (offsets 1 and 3 share it) and 16 bytes";
+  EXPECT_EQ(context.cached_plans(), 3u)
+      << "alignments 256, 2 (offsets 1 and 3 share it; the bias pre-loaded into y, no epilogue) and 16 bytes";
 }
 
 TEST(CudaGemm, CachesOnePlanPerShape) {

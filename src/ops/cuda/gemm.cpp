@@ -12,6 +12,7 @@
 // TF32), the bias added in f32, one rounding to the output dtype.
 // Plans: descriptors, layouts and the heuristic's first algorithm are built once per ColumnMajorGemm (shape,
 // dtype, transposes, batch strides, bias, pointer alignment) and reused; the bias pointer is set per call.
+// A bias below 16-byte alignment skips the epilogue: it is copied into y, which the GEMM accumulates onto.
 #include <cublasLt.h>
 
 #include <algorithm>
@@ -21,6 +22,7 @@
 
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/cuda_device.h"
+#include "ops/cuda/elementwise_cuda.h"
 #include "ops/cuda/gemm_cuda.h"
 #include "vramkit/error.h"
 
@@ -222,8 +224,16 @@ void launch_linear_gemm(GemmContext& context, const LinearGemm& g, cudaStream_t 
   if (g.rows < 0 || g.in <= 0 || g.out <= 0)
     throw ArgumentError("cuda linear: bad sizes for " + shape_text(g) + " (rows >= 0, in and out > 0)");
   if (g.rows == 0) return;
+  // The bias epilogue reads the bias as it wants, and the heuristic's alignment preferences do not cover it:
+  // below 16 bytes (a view at an odd offset) it may fault with a misaligned address, which poisons the
+  // context. Such a bias is pre-loaded into y instead, and the GEMM adds its products to it (beta = 1): the
+  // same f32 sum, rounded once.
+  const bool bias_epilogue = g.bias != nullptr && alignment(g.bias) >= 16;
+  if (g.bias && !bias_epilogue)
+    launch_copy(StridedInput{g.bias, g.dtype, {0, 1}}, g.y, g.dtype, {g.rows, g.out}, stream);
+  const void* bias = bias_epilogue ? g.bias : nullptr;
   const std::uint32_t align =
-      std::min({alignment(g.x), alignment(g.weight), alignment(g.y), alignment(g.bias)});
+      std::min({alignment(g.x), alignment(g.weight), alignment(g.y), alignment(bias)});
   // yᵀ[out, rows] = W·xᵀ: A is the weight read as column-major [in, out], transposed.
   const ColumnMajorGemm spec{.dtype = g.dtype,
                              .transpose_a = true,
@@ -238,9 +248,10 @@ void launch_linear_gemm(GemmContext& context, const LinearGemm& g, cudaStream_t 
                              .stride_a = 0,
                              .stride_b = 0,
                              .stride_d = 0,
-                             .bias = g.bias != nullptr,
+                             .bias = bias_epilogue,
                              .align = align};
-  context.impl_->run(spec, shape_text(g), g.weight, g.x, g.y, g.bias, 1.0f, 0.0f, stream);
+  context.impl_->run(spec, shape_text(g), g.weight, g.x, g.y, bias, 1.0f, g.bias && !bias_epilogue ? 1.0f : 0.0f,
+                     stream);
 }
 
 void launch_matmul_gemm(GemmContext& context, const MatmulGemm& g, cudaStream_t stream) {
