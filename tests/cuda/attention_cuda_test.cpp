@@ -78,8 +78,8 @@ TEST(CudaAttention, MatchesTheCpu) {
       {{2, 100, 100, 3, 3, 128}, false, false},
       {{2, 37, 100, 4, 2, 128}, true, true},  // Lq < Lk, grouped-query, both masks; batch 1 has no valid key
       {{1, 70, 33, 2, 1, 64}, true, false},  // Lq > Lk: the first 37 queries see no key under the causal mask
-      {{1, 200, 33, 2, 1, 128}, true, false},  // the first 167 queries see no key: whole tiles skip the key loop
-      {{3, 65, 129, 6, 2, 64}, false, true},  // Qwen2.5-VL's 3:1 grouping, random holes
+      {{1, 200, 33, 2, 1, 128}, true, false},  // 167 queries see no key: whole tiles skip the key loop
+      {{3, 65, 129, 6, 2, 64}, false, true},   // Qwen2.5-VL's 3:1 grouping, random holes
       {{1, 300, 300, 2, 2, 128}, true, false},
       {{1, 129, 1000, 2, 2, 128}, false, false},  // many key tiles: the running maximum and rescaling
   };

@@ -204,9 +204,9 @@ TEST(CudaGemm, AccumulatesOntoCWithBeta) {
     const Tensor c0 = ops::add(ops::scale(product, -1.0), noise).to(dt);
     const Tensor want = ops::add(product, c0.to(DType::f32)).to(dt);
     const cuda::DeviceBuffer da = test::to_device(a), db = test::to_device(b), dc = test::to_device(c0);
-    cuda::launch_matmul_gemm(context, {da.data(), db.data(), dc.data(), dt, batch, m, n, k, false, m * k, k * n,
-                                       1.0f, 1.0f},
-                             nullptr);
+    cuda::launch_matmul_gemm(
+        context, {da.data(), db.data(), dc.data(), dt, batch, m, n, k, false, m * k, k * n, 1.0f, 1.0f},
+        nullptr);
     const std::vector<float> magnitude = ops::matmul(test::absolute(a), test::absolute(b)).to_floats(),
                              w = want.to_floats();
     std::vector<double> tol(w.size());

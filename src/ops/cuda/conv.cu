@@ -155,8 +155,8 @@ void launch_conv2d(GemmContext& context, const void* x, const void* weight, cons
                       stream);
         void* c = whole ? static_cast<void*>(yb + b * y_batch_bytes) : static_cast<void*>(products);
         if (!whole && bias) preload_bias(products, 1, n);
-        launch_matmul_gemm(context, MatmulGemm{weight, cols, c, dtype, 1, cout, n, k, false, 0, 0, 1.0f, beta},
-                           stream);
+        launch_matmul_gemm(
+            context, MatmulGemm{weight, cols, c, dtype, 1, cout, n, k, false, 0, 0, 1.0f, beta}, stream);
         if (!whole) {
           // The chunk's [Cout, n] products into columns [first, first + n) of y[b]'s [Cout, Ho·Wo] rows.
           VRAMKIT_CUDA_CHECK(cudaMemcpy2DAsync(

@@ -250,8 +250,8 @@ void launch_linear_gemm(GemmContext& context, const LinearGemm& g, cudaStream_t 
                              .stride_d = 0,
                              .bias = bias_epilogue,
                              .align = align};
-  context.impl_->run(spec, shape_text(g), g.weight, g.x, g.y, bias, 1.0f, g.bias && !bias_epilogue ? 1.0f : 0.0f,
-                     stream);
+  context.impl_->run(spec, shape_text(g), g.weight, g.x, g.y, bias, 1.0f,
+                     g.bias && !bias_epilogue ? 1.0f : 0.0f, stream);
 }
 
 void launch_matmul_gemm(GemmContext& context, const MatmulGemm& g, cudaStream_t stream) {

@@ -1,8 +1,9 @@
 // The GEMMs on the GPU, through cuBLASLt. linear: y = x·Wᵀ (+ bias), x [rows, in] and W [out, in] row-major
 // (nn.Linear's layout, as stored in the checkpoints), y [rows, out] row-major. bf16 x bf16 -> bf16 and f16 x
 // f16 -> f16 with f32 accumulation, f32 x f32 -> f32 in full f32 (no TF32). The bias is added in the
-// epilogue (or, below 16-byte alignment, pre-loaded into y), before the one rounding. fp8 weights are not read here: the VRAM manager upcasts them to the computation dtype first
-// (launch_dequantize_rows in convert_cuda.h), so a native fp8 GEMM is a later option.
+// epilogue (or, below 16-byte alignment, pre-loaded into y), before the one rounding. fp8 weights are not
+// read here: the VRAM manager upcasts them to the computation dtype first (launch_dequantize_rows in
+// convert_cuda.h), so a native fp8 GEMM is a later option.
 #pragma once
 
 #include <cuda_runtime_api.h>
