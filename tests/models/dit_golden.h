@@ -1,7 +1,7 @@
 // The tiny DiT's golden cases (tools/golden/make_qwen_image_dit_golden.py: a random-weight checkpoint and
 // diffusers' float32 outputs for a non-square grid and a padded batch with an encoder mask), and a run of
-// them under one memory mode on a given accelerator; shared by the parity tests on the emulated device
-// (tests/models/dit_test.cpp) and on CUDA (tests/cuda_models/dit_cuda_test.cpp).
+// them under one memory mode on a given accelerator; shared by the checks on every device (dit_checks.h), the
+// emulated device's own tests (dit_test.cpp) and CUDA's (tests/cuda_models/dit_cuda_test.cpp).
 #pragma once
 
 #include <filesystem>
