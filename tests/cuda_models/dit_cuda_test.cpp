@@ -17,8 +17,7 @@
 namespace vramkit::qwen_image {
 
 namespace test {
-INSTANTIATE_TEST_SUITE_P(Cuda, DitOnDevice, ::testing::Values(vramkit::test::cuda_device_under_test()),
-                         vramkit::test::device_under_test_name);
+VRAMKIT_INSTANTIATE_ON_DEVICE(Cuda, DitOnDevice, vramkit::test::cuda_device_under_test());
 }  // namespace test
 
 namespace {

@@ -17,8 +17,7 @@
 namespace vramkit {
 
 namespace test {
-INSTANTIATE_TEST_SUITE_P(Cuda, PipelineOnDevice, ::testing::Values(cuda_device_under_test()),
-                         device_under_test_name);
+VRAMKIT_INSTANTIATE_ON_DEVICE(Cuda, PipelineOnDevice, cuda_device_under_test());
 }  // namespace test
 
 namespace {

@@ -8,7 +8,6 @@
 
 namespace vramkit::qwen_image::test {
 
-INSTANTIATE_TEST_SUITE_P(Cuda, VaeOnDevice, ::testing::Values(vramkit::test::cuda_device_under_test()),
-                         vramkit::test::device_under_test_name);
+VRAMKIT_INSTANTIATE_ON_DEVICE(Cuda, VaeOnDevice, vramkit::test::cuda_device_under_test());
 
 }  // namespace vramkit::qwen_image::test

@@ -50,6 +50,11 @@ inline DeviceUnderTest emu_device_under_test() {
 
 }  // namespace vramkit::test
 
+// Instantiates a checks header's suite on one device: <prefix>/<suite>.<Check>/<device_under_test.name>.
+#define VRAMKIT_INSTANTIATE_ON_DEVICE(prefix, suite, device_under_test)         \
+  INSTANTIATE_TEST_SUITE_P(prefix, suite, ::testing::Values(device_under_test), \
+                           ::vramkit::test::device_under_test_name)
+
 // The first line of a parameterized fixture's SetUp: skips the test where the machine lacks the device.
 #define VRAMKIT_REQUIRE_DEVICE(device_under_test)                                                         \
   do {                                                                                                    \

@@ -48,6 +48,21 @@ inline std::uint64_t table_bytes(const DitModulation& table) {
   return bytes;
 }
 
+// Where the weights live and what the forwards compute in: resident or streamed (nothing resident, so that a
+// second pass must walk the ring of units again from the first one), f32 or bf16, weights stored in bf16.
+struct DitSetting {
+  std::string name;
+  std::optional<std::uint64_t> vram_limit;
+  DType computation;
+};
+
+inline std::vector<DitSetting> resident_and_streamed_settings() {
+  return {{"resident, f32", std::nullopt, DType::f32},
+          {"resident, bf16", std::nullopt, DType::bf16},
+          {"streamed, f32", 0, DType::f32},
+          {"streamed, bf16", 0, DType::bf16}};
+}
+
 class DitOnDevice : public ::testing::TestWithParam<DeviceUnderTest> {
  protected:
   void SetUp() override {
@@ -82,21 +97,16 @@ TEST_P(DitOnDevice, Bfloat16StaysCloseToTheReferenceInEveryMode) {
   check(DType::bf16, 2e-2);
 }
 
-// Resident and streamed (the second pass must walk the ring of units again from the first one), f32 and bf16;
-// opened by the transformer's own folder.
+// Every setting; opened by the transformer's own folder.
 TEST_P(DitOnDevice, RepeatedForwardsAreIdentical) {
-  for (const std::optional<std::uint64_t> limit :
-       {std::optional<std::uint64_t>{}, std::optional<std::uint64_t>{0}}) {
-    for (const DType computation : {DType::f32, DType::bf16}) {
-      SCOPED_TRACE(std::string(limit ? "streamed, " : "resident, ") + std::string(dtype_name(computation)));
-      ManagerOptions options;
-      options.vram_limit = limit;
-      VramManager manager(accelerator(), options);
-      auto dit = QwenImageDit::open(manager, kTinyDit / "transformer", streamed(DType::bf16, computation));
-      const Tensor a = dit->forward(cases_[1].inputs);
-      const Tensor b = dit->forward(cases_[1].inputs);
-      EXPECT_EQ(a.to_floats(), b.to_floats());
-    }
+  for (const DitSetting& setting : resident_and_streamed_settings()) {
+    SCOPED_TRACE(setting.name);
+    VramManager manager(accelerator(), vramkit::test::manager_options(setting.vram_limit));
+    auto dit =
+        QwenImageDit::open(manager, kTinyDit / "transformer", streamed(DType::bf16, setting.computation));
+    const Tensor a = dit->forward(cases_[1].inputs);
+    const Tensor b = dit->forward(cases_[1].inputs);
+    EXPECT_EQ(a.to_floats(), b.to_floats());
   }
 }
 
@@ -106,47 +116,42 @@ TEST_P(DitOnDevice, RepeatedForwardsAreIdentical) {
 // to the device are the plan's per forward, give or take one ring: what the copy thread prefetched for the
 // first forward before the count began, or for a fourth one before it ended.
 TEST_P(DitOnDevice, DeviceMemoryAndBytesMovedFollowThePlan) {
-  for (const std::optional<std::uint64_t> limit :
-       {std::optional<std::uint64_t>{}, std::optional<std::uint64_t>{0}}) {
-    for (const DType computation : {DType::f32, DType::bf16}) {
-      SCOPED_TRACE(std::string(limit ? "streamed, " : "resident, ") + std::string(dtype_name(computation)));
-      ManagerOptions options;
-      options.vram_limit = limit;
-      VramManager manager(accelerator(), options);
-      auto dit = QwenImageDit::open(manager, kTinyDit, streamed(DType::bf16, computation));
-      std::vector<float> schedule;
-      for (const DitCase& c : cases_)
-        for (const float t : c.inputs.timestep.to_floats()) schedule.push_back(t);
-      const DitModulation table = dit->precompute_modulation(
-          Tensor::from_floats({static_cast<std::int64_t>(schedule.size())}, schedule));
-      for (const DitCase& c : cases_) dit->forward(c.inputs, &table);
+  for (const DitSetting& setting : resident_and_streamed_settings()) {
+    SCOPED_TRACE(setting.name);
+    VramManager manager(accelerator(), vramkit::test::manager_options(setting.vram_limit));
+    auto dit = QwenImageDit::open(manager, kTinyDit, streamed(DType::bf16, setting.computation));
+    std::vector<float> schedule;
+    for (const DitCase& c : cases_)
+      for (const float t : c.inputs.timestep.to_floats()) schedule.push_back(t);
+    const DitModulation table = dit->precompute_modulation(
+        Tensor::from_floats({static_cast<std::int64_t>(schedule.size())}, schedule));
+    for (const DitCase& c : cases_) dit->forward(c.inputs, &table);
 
-      const auto& arena = manager.accelerator().device_allocator();
-      arena->reset_peak();
-      manager.telemetry().reset();
-      constexpr int kForwards = 3;
-      for (int i = 0; i < kForwards; ++i) {
-        const DitCase& c = cases_[static_cast<std::size_t>(i) % cases_.size()];
-        EXPECT_LE(relative_l2(dit->forward(c.inputs, &table), c.expected),
-                  computation == DType::f32 ? 1e-4 : 2e-2);
-      }
-      const Plan& plan = dit->managed().plan();
-      std::printf(
-          "[ %s %s %s ] device peak %llu bytes; plan: %llu (resident %llu, ring %llu, activations %llu) "
-          "+ the table %llu\n",
-          GetParam().name.c_str(), limit ? "streamed" : "resident",
-          std::string(dtype_name(computation)).c_str(), static_cast<unsigned long long>(arena->peak_bytes()),
-          static_cast<unsigned long long>(plan.peak_device_bytes),
-          static_cast<unsigned long long>(plan.resident_bytes),
-          static_cast<unsigned long long>(plan.ring_bytes),
-          static_cast<unsigned long long>(plan.workspace_bytes),
-          static_cast<unsigned long long>(table_bytes(table)));
-      EXPECT_LE(arena->peak_bytes(), plan.peak_device_bytes + table_bytes(table));
-      const std::uint64_t moved = manager.snapshot().bytes_host_to_device;
-      EXPECT_NEAR(static_cast<double>(moved), static_cast<double>(kForwards * plan.stream_bytes_per_forward),
-                  static_cast<double>(plan.ring_bytes));
-      if (!limit) EXPECT_EQ(moved, 0u);  // everything resident
+    const auto& arena = manager.accelerator().device_allocator();
+    arena->reset_peak();
+    manager.telemetry().reset();
+    constexpr int kForwards = 3;
+    for (int i = 0; i < kForwards; ++i) {
+      const DitCase& c = cases_[static_cast<std::size_t>(i) % cases_.size()];
+      EXPECT_LE(relative_l2(dit->forward(c.inputs, &table), c.expected),
+                setting.computation == DType::f32 ? 1e-4 : 2e-2);
     }
+    const Plan& plan = dit->managed().plan();
+    std::printf(
+        "[ %s %s ] device peak %llu bytes; plan: %llu (resident %llu, ring %llu, activations %llu) + the "
+        "table "
+        "%llu\n",
+        GetParam().name.c_str(), setting.name.c_str(), static_cast<unsigned long long>(arena->peak_bytes()),
+        static_cast<unsigned long long>(plan.peak_device_bytes),
+        static_cast<unsigned long long>(plan.resident_bytes),
+        static_cast<unsigned long long>(plan.ring_bytes),
+        static_cast<unsigned long long>(plan.workspace_bytes),
+        static_cast<unsigned long long>(table_bytes(table)));
+    EXPECT_LE(arena->peak_bytes(), plan.peak_device_bytes + table_bytes(table));
+    const std::uint64_t moved = manager.snapshot().bytes_host_to_device;
+    EXPECT_NEAR(static_cast<double>(moved), static_cast<double>(kForwards * plan.stream_bytes_per_forward),
+                static_cast<double>(plan.ring_bytes));
+    if (!setting.vram_limit) EXPECT_EQ(moved, 0u);  // everything resident
   }
 }
 

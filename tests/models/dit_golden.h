@@ -51,10 +51,7 @@ inline std::vector<DitCase> load_dit_cases() {
 // Runs every case under `mode` on `accelerator` (onloaded first), returning the outputs in case order.
 inline std::vector<Tensor> run_dit_cases(std::shared_ptr<Accelerator> accelerator,
                                          const vramkit::test::Mode& mode, const std::vector<DitCase>& cases) {
-  ManagerOptions options;
-  options.vram_limit = mode.vram_limit;
-  options.block_units = mode.block_units;
-  VramManager manager(std::move(accelerator), options);
+  VramManager manager(std::move(accelerator), vramkit::test::manager_options(mode));
   auto dit = QwenImageDit::open(manager, kTinyDit, mode.config);
   dit->onload();
   std::vector<Tensor> outputs;

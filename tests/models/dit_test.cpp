@@ -21,13 +21,13 @@
 namespace vramkit::qwen_image {
 
 namespace test {
-INSTANTIATE_TEST_SUITE_P(Emu, DitOnDevice, ::testing::Values(vramkit::test::emu_device_under_test()),
-                         vramkit::test::device_under_test_name);
+VRAMKIT_INSTANTIATE_ON_DEVICE(Emu, DitOnDevice, vramkit::test::emu_device_under_test());
 }  // namespace test
 
 namespace {
 
 using vramkit::test::emu_accelerator;
+using vramkit::test::manager_options;
 using vramkit::test::relative_l2;
 using vramkit::test::with_computation;
 
@@ -77,9 +77,7 @@ TEST_F(DitParity, MismatchedInputsAreShapeErrors) {
 // Modulation precomputed for a whole schedule in one pass gives the forward the same result as computing it
 // per call, and afterwards a streamed forward moves only the token-stream units' bytes.
 TEST_F(DitParity, PrecomputedModulationMatchesThePlainForward) {
-  ManagerOptions nothing_resident;
-  nothing_resident.vram_limit = 0;
-  VramManager manager(emu_accelerator(), nothing_resident);
+  VramManager manager(emu_accelerator(), manager_options(0));
   auto dit = QwenImageDit::open(manager, kTinyDit, streamed(DType::bf16, DType::f32));
 
   // A schedule holding the golden cases' timesteps among others, in another order.
@@ -121,9 +119,7 @@ TEST_F(DitParity, PrecomputedModulationMatchesThePlainForward) {
 // A pass that throws midway (here after three units) must not leave the streamed sequence out of step: the
 // cursor rewinds the model, and the next forward reads the right weights.
 TEST_F(DitParity, AForwardThatFailsMidwayLeavesTheModelUsable) {
-  ManagerOptions nothing_resident;
-  nothing_resident.vram_limit = 0;
-  VramManager manager(emu_accelerator(), nothing_resident);
+  VramManager manager(emu_accelerator(), manager_options(0));
   auto dit = QwenImageDit::open(manager, kTinyDit, streamed(DType::bf16, DType::f32));
   const Tensor before = dit->forward(cases_[0].inputs);
   const auto fail_after_three_units = [&] {

@@ -19,8 +19,7 @@
 namespace vramkit {
 
 namespace test {
-INSTANTIATE_TEST_SUITE_P(Emu, PipelineOnDevice, ::testing::Values(emu_device_under_test()),
-                         device_under_test_name);
+VRAMKIT_INSTANTIATE_ON_DEVICE(Emu, PipelineOnDevice, emu_device_under_test());
 }  // namespace test
 
 namespace {

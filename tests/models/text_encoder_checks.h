@@ -62,9 +62,7 @@ TEST_P(TextEncoderOnDevice, Bfloat16StaysCloseToTheReferenceInEveryMode) {
 TEST_P(TextEncoderOnDevice, RepeatedForwardsAreIdentical) {
   for (const DType computation : {DType::f32, DType::bf16}) {
     SCOPED_TRACE(dtype_name(computation));
-    ManagerOptions nothing_resident;
-    nothing_resident.vram_limit = 0;
-    VramManager manager(accelerator(), nothing_resident);
+    VramManager manager(accelerator(), vramkit::test::manager_options(0));
     const VramConfig config = VramConfig::preset("dynamic").with_storage_dtype(DType::bf16);
     auto encoder = QwenImageTextEncoder::open(manager, shared_full_text_encoder() / "text_encoder",
                                               vramkit::test::with_computation(config, computation));

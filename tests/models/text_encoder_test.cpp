@@ -22,8 +22,7 @@
 namespace vramkit::qwen_image {
 
 namespace test {
-INSTANTIATE_TEST_SUITE_P(Emu, TextEncoderOnDevice, ::testing::Values(vramkit::test::emu_device_under_test()),
-                         vramkit::test::device_under_test_name);
+VRAMKIT_INSTANTIATE_ON_DEVICE(Emu, TextEncoderOnDevice, vramkit::test::emu_device_under_test());
 }  // namespace test
 
 namespace {

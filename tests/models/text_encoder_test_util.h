@@ -129,10 +129,7 @@ inline std::vector<Tensor> run_text_encoder_cases(std::shared_ptr<Accelerator> a
                                                   const std::filesystem::path& model,
                                                   const vramkit::test::Mode& mode,
                                                   const std::vector<TextEncoderCase>& cases) {
-  ManagerOptions options;
-  options.vram_limit = mode.vram_limit;
-  options.block_units = mode.block_units;
-  VramManager manager(std::move(accelerator), options);
+  VramManager manager(std::move(accelerator), vramkit::test::manager_options(mode));
   auto encoder = QwenImageTextEncoder::open(manager, model, mode.config);
   encoder->onload();
   std::vector<Tensor> outputs;

@@ -89,9 +89,7 @@ TEST_P(VaeOnDevice, TiledDecodeMatchesTheReferenceTiledDecode) {
 TEST_P(VaeOnDevice, RepeatedDecodesAreIdentical) {
   for (const DType computation : {DType::f32, DType::bf16}) {
     SCOPED_TRACE(dtype_name(computation));
-    ManagerOptions nothing_resident;
-    nothing_resident.vram_limit = 0;
-    VramManager manager(accelerator(), nothing_resident);
+    VramManager manager(accelerator(), vramkit::test::manager_options(0));
     auto decoder = QwenImageVaeDecoder::open(
         manager, kTinyVae / "vae",
         vramkit::test::with_computation(VramConfig::preset("dynamic").with_storage_dtype(DType::bf16),

@@ -40,10 +40,7 @@ inline std::string vae_expected_key(VaePart part, const std::string& name) {
 inline std::vector<Tensor> run_vae_cases(std::shared_ptr<Accelerator> accelerator,
                                          const vramkit::test::Mode& mode, VaePart part,
                                          const WeightFiles& golden) {
-  ManagerOptions options;
-  options.vram_limit = mode.vram_limit;
-  options.block_units = mode.block_units;
-  VramManager manager(std::move(accelerator), options);
+  VramManager manager(std::move(accelerator), vramkit::test::manager_options(mode));
   std::unique_ptr<QwenImageVaeDecoder> decoder;
   std::unique_ptr<QwenImageVaeEncoder> encoder;
   if (part == VaePart::decoder)

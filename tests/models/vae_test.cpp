@@ -20,8 +20,7 @@
 namespace vramkit::qwen_image {
 
 namespace test {
-INSTANTIATE_TEST_SUITE_P(Emu, VaeOnDevice, ::testing::Values(vramkit::test::emu_device_under_test()),
-                         vramkit::test::device_under_test_name);
+VRAMKIT_INSTANTIATE_ON_DEVICE(Emu, VaeOnDevice, vramkit::test::emu_device_under_test());
 }  // namespace test
 
 namespace {
@@ -32,9 +31,7 @@ using vramkit::test::with_computation;
 using test::kTinyVae;
 
 VramManager make_manager(std::optional<std::uint64_t> vram_limit = std::nullopt) {
-  ManagerOptions options;
-  options.vram_limit = vram_limit;
-  return VramManager(vramkit::test::emu_accelerator(), options);
+  return VramManager(vramkit::test::emu_accelerator(), vramkit::test::manager_options(vram_limit));
 }
 
 VramConfig basic(DType computation = DType::f32) {
