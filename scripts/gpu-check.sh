@@ -40,8 +40,10 @@ if [ "$phase" != e2e ] || [ ! -x build/cuda/bin/cuda_model_tests ]; then
   step build cmake --build --preset cuda --target "${targets[@]}"
   steps+=(configure build)
 fi
-# The op tests (label cuda) apart from the model tests (label cuda too; their suites are named <Model>Cuda).
-model_suites='^[A-Za-z]+Cuda[.]'
+# The op tests (label cuda) apart from the model tests (label cuda too): the checks shared with the emulated
+# device, instantiated as Cuda/<Model>OnDevice.<Check>/cuda, and the CUDA-only ones in suites named <Model>Cuda.
+# (No op test is parameterized, and none of their suites ends in Cuda.)
+model_suites='^(Cuda/|[A-Za-z]+Cuda[.])'
 if [ "$phase" != e2e ]; then
   step cuda_tests ctest --preset cuda -L cuda -E "$model_suites" --timeout 300
   sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)

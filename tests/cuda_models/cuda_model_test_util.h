@@ -1,13 +1,16 @@
 // Shared by the model and pipeline tests on CUDA (tests/cuda_models): the device they run on and an
-// accelerator for it, sized for the tiny golden models. Every test starts with VRAMKIT_REQUIRE_CUDA()
-// (cuda/cuda_test_util.h) and skips on a machine without a CUDA device.
+// accelerator for it, sized for the tiny golden models. The checks of tests/models/*_checks.h are
+// instantiated here (prefix Cuda) with cuda_device_under_test(); they, and the CUDA-only tests, which start
+// with VRAMKIT_REQUIRE_CUDA() (cuda/cuda_test_util.h), skip on a machine without a CUDA device.
 #pragma once
 
 #include <cstddef>
 #include <memory>
 
 #include "backends/cuda/cuda_accelerator.h"
+#include "backends/cuda/cuda_device.h"
 #include "cuda/cuda_test_util.h"
+#include "models/device_under_test.h"
 
 namespace vramkit::test {
 
@@ -18,6 +21,10 @@ inline constexpr const char* kCudaDevice = "cuda:0";
 // emulated tests' headroom (the text encoder's full-vocabulary embedding is 20 MB).
 inline std::shared_ptr<Accelerator> cuda_accelerator() {
   return std::make_shared<CudaAccelerator>(0, std::size_t{512} << 20);
+}
+
+inline DeviceUnderTest cuda_device_under_test() {
+  return {"cuda", kCudaDevice, cuda_accelerator, [] { return cuda::device_count() > 0; }};
 }
 
 }  // namespace vramkit::test

@@ -1,7 +1,7 @@
 // The tiny DiT's golden cases (tools/golden/make_qwen_image_dit_golden.py: a random-weight checkpoint and
 // diffusers' float32 outputs for a non-square grid and a padded batch with an encoder mask), and a run of
-// them under one memory mode on a given accelerator; shared by the parity tests on the emulated device
-// (tests/models/dit_test.cpp) and on CUDA (tests/cuda_models/dit_cuda_test.cpp).
+// them under one memory mode on a given accelerator; shared by the checks on every device (dit_checks.h), the
+// emulated device's own tests (dit_test.cpp) and CUDA's (tests/cuda_models/dit_cuda_test.cpp).
 #pragma once
 
 #include <filesystem>
@@ -51,10 +51,7 @@ inline std::vector<DitCase> load_dit_cases() {
 // Runs every case under `mode` on `accelerator` (onloaded first), returning the outputs in case order.
 inline std::vector<Tensor> run_dit_cases(std::shared_ptr<Accelerator> accelerator,
                                          const vramkit::test::Mode& mode, const std::vector<DitCase>& cases) {
-  ManagerOptions options;
-  options.vram_limit = mode.vram_limit;
-  options.block_units = mode.block_units;
-  VramManager manager(std::move(accelerator), options);
+  VramManager manager(std::move(accelerator), vramkit::test::manager_options(mode));
   auto dit = QwenImageDit::open(manager, kTinyDit, mode.config);
   dit->onload();
   std::vector<Tensor> outputs;

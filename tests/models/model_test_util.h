@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "vram/manager.h"
 #include "vram/vram_config.h"
 
 namespace vramkit::test {
@@ -87,6 +88,19 @@ struct Mode {
   std::optional<std::uint64_t> vram_limit;
   bool block_units = false;  // ManagerOptions::block_units (models without blocks ignore it)
 };
+
+// The VRAM manager's options with a VRAM limit (unset: none; 0: nothing resident) and unit grouping.
+inline ManagerOptions manager_options(std::optional<std::uint64_t> vram_limit, bool block_units = false) {
+  ManagerOptions options;
+  options.vram_limit = vram_limit;
+  options.block_units = block_units;
+  return options;
+}
+
+// Those of a memory mode.
+inline ManagerOptions manager_options(const Mode& mode) {
+  return manager_options(mode.vram_limit, mode.block_units);
+}
 
 inline VramConfig with_computation(VramConfig c, DType dtype) {
   c.computation_dtype = StorageDType::of(dtype);

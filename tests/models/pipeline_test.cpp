@@ -1,6 +1,7 @@
 // The text-to-image pipeline end to end on the built-in tiny model (random weights of the Qwen-Image
-// architecture): identical images in every memory mode with the same dtypes, fp8 storage close to them,
-// CFG on and off, seeds and given latents, and bad input rejected before anything runs.
+// architecture): the checks of pipeline_checks.h on the emulated device (every memory mode, CFG on and off,
+// bytes moved and device memory), then seeds and given latents, stages and progress, and bad input rejected
+// before anything runs.
 #include "vramkit/pipeline.h"
 
 #include <gtest/gtest.h>
@@ -11,13 +12,17 @@
 #include "io/safetensors.h"
 #include "ops/layout.h"
 #include "pipeline/noise.h"
+#include "pipeline_checks.h"
 #include "pipeline_test_util.h"
 #include "vramkit/error.h"
 
 namespace vramkit {
-namespace {
 
-using test::mean_abs_difference;
+namespace test {
+VRAMKIT_INSTANTIATE_ON_DEVICE(Emu, PipelineOnDevice, emu_device_under_test());
+}  // namespace test
+
+namespace {
 
 GenerateOptions small(std::uint64_t seed = 7) {
   return test::small_generation(seed);
@@ -26,36 +31,6 @@ GenerateOptions small(std::uint64_t seed = 7) {
 PipelineConfig tiny(const std::string& offload, const std::string& storage = "",
                     const std::string& limit = "") {
   return test::tiny_pipeline("emu:1", offload, storage, limit);
-}
-
-// One-pass VAE decoding everywhere: a budget of 0 would otherwise decode in tiles, which differ slightly.
-TEST(Pipeline, EveryMemoryModeGivesTheSameImage) {
-  for (const bool cfg : {true, false}) {
-    SCOPED_TRACE(cfg ? "with CFG" : "without CFG");
-    GenerateOptions o = small();
-    o.vae_tiling = "never";
-    if (!cfg) o.negative_prompt.reset();
-    Pipeline basic(tiny("none"));
-    const Image reference = basic.generate(o);
-    ASSERT_EQ(reference.width, 64);
-    ASSERT_EQ(reference.height, 48);
-    ASSERT_EQ(reference.pixels.size(), 64u * 48u * 3u);
-    // Everything stays on the device between stages and runs: a second image moves nothing.
-    EXPECT_EQ(basic.generate(o).pixels, reference.pixels);
-    EXPECT_EQ(basic.last_stats().bytes_host_to_device, 0u);
-    for (const auto& [name, config] : test::streaming_modes("emu:1")) {
-      SCOPED_TRACE(name);
-      Pipeline pipeline(config);
-      EXPECT_EQ(pipeline.generate(o).pixels, reference.pixels);
-      EXPECT_GT(pipeline.last_stats().bytes_host_to_device, 0u);
-    }
-    Pipeline fp8(tiny("fp8"));
-    EXPECT_LE(mean_abs_difference(fp8.generate(o), reference), 8.0);  // fp8 weights: a documented tolerance
-    // The default decoding tiles under a budget of 0: close to one pass, not equal.
-    o.vae_tiling = "auto";
-    Pipeline tiled(tiny("dynamic", "bf16", "0"));
-    EXPECT_LE(mean_abs_difference(tiled.generate(o), reference), 4.0);
-  }
 }
 
 TEST(Pipeline, SeedsAndGivenLatents) {

@@ -1,6 +1,7 @@
-// What the pipeline tests on the emulated device (pipeline_test.cpp) and on CUDA
-// (tests/cuda_models/pipeline_cuda_test.cpp) share: a small generation, the built-in tiny model under a
-// memory mode, and the mean pixel difference of two images.
+// What the pipeline tests share (pipeline_checks.h on every device, pipeline_test.cpp on the emulated one,
+// tests/cuda_models/pipeline_cuda_test.cpp on CUDA): a small generation with and without CFG, the built-in
+// tiny model under a memory mode, a generation by a pipeline of its own, and the mean pixel difference of two
+// images.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +24,16 @@ inline GenerateOptions small_generation(std::uint64_t seed = 7) {
   o.steps = 3;
   o.seed = seed;
   return o;
+}
+
+// small_generation with and without CFG, decoded in one pass (a budget of 0 would otherwise tile, which
+// differs slightly), by name.
+inline std::vector<std::pair<std::string, GenerateOptions>> generations() {
+  GenerateOptions cfg = small_generation();
+  cfg.vae_tiling = "never";
+  GenerateOptions plain = cfg;
+  plain.negative_prompt.reset();
+  return {{"with CFG", cfg}, {"without CFG", plain}};
 }
 
 // builtin:tiny on `device` under an offload preset, with an optional storage dtype and VRAM limit (GiB as
@@ -52,6 +63,13 @@ inline std::vector<std::pair<std::string, PipelineConfig>> streaming_modes(const
           {"dynamic, 0.01 GiB", tiny_pipeline(device, "dynamic", "bf16", "0.01")},
           {"dynamic, block units", block_units(tiny_pipeline(device, "dynamic", "bf16", "0"))},
           {"disk", tiny_pipeline(device, "disk", "bf16", "0")}};
+}
+
+// One image from a pipeline built for it and gone after (on CUDA each pipeline's arena takes the device's
+// free memory but 0.5 GiB, so a second one alive beside it would get almost nothing).
+inline Image generate_once(const PipelineConfig& config, const GenerateOptions& options) {
+  Pipeline pipeline(config);
+  return pipeline.generate(options);
 }
 
 // Mean |a - b| over the 8-bit values of two images of one size.

@@ -1,8 +1,9 @@
 // The Qwen-Image text encoder forward against transformers' Qwen2_5_VLForConditionalGeneration (golden data
 // of tools/golden/make_qwen_image_text_encoder_golden.py: a tiny random-weight model with the real vocabulary
 // size, real token ids of the Qwen-Image prompt template, and the float32 post-norm last hidden states, for
-// one unpadded prompt and a right-padded batch of two with its attention mask), under several memory modes of
-// the emulated device, which must agree bit for bit; then left padding, both key namings and bad inputs.
+// one unpadded prompt and a right-padded batch of two with its attention mask): the checks of
+// text_encoder_checks.h on the emulated device, then left padding, both key namings, the units and bad
+// inputs.
 #include "models/qwen_image/text_encoder.h"
 
 #include <gtest/gtest.h>
@@ -11,84 +12,40 @@
 #include <cstdio>
 #include <optional>
 
-#include "backends/emu/emu_accelerator.h"
+#include "device_under_test.h"
 #include "model_test_util.h"
 #include "models/text_encoder_test_util.h"
 #include "ops/op_test_util.h"
+#include "text_encoder_checks.h"
 #include "vramkit/error.h"
 
 namespace vramkit::qwen_image {
+
+namespace test {
+VRAMKIT_INSTANTIATE_ON_DEVICE(Emu, TextEncoderOnDevice, vramkit::test::emu_device_under_test());
+}  // namespace test
+
 namespace {
 
-using vramkit::test::expect_every_mode_matches;
-using vramkit::test::memory_modes;
-using vramkit::test::Mode;
+using vramkit::test::emu_accelerator;
 using vramkit::test::relative_l2;
 using vramkit::test::with_computation;
 
 using test::TextEncoderCase;
 
-std::shared_ptr<Accelerator> emu() {
-  return std::make_shared<EmuAccelerator>(EmuOptions{512u << 20, 0, 0});
-}
-
 class TextEncoderParity : public ::testing::Test {
  protected:
-  // The full-shape checkpoint (20 MB of embedding) is written once for the suite.
-  static void SetUpTestSuite() {
-    model_ = new std::filesystem::path(std::filesystem::path(::testing::TempDir()) /
-                                       ("vramkit_text_encoder_full_" + std::to_string(getpid())));
-    std::filesystem::remove_all(*model_);
-    test::write_full_text_encoder(*model_);
-  }
-  static void TearDownTestSuite() {
-    std::filesystem::remove_all(*model_);
-    delete model_;
-  }
   void SetUp() override { cases_ = test::load_text_encoder_cases(); }
-
-  void check(DType computation, double tolerance) {
-    std::vector<Tensor> expected;
-    for (const auto& c : cases_) expected.push_back(c.expected);
-    expect_every_mode_matches(computation, tolerance, expected, [&](const Mode& mode) {
-      return test::run_text_encoder_cases(emu(), *model_, mode, cases_);
-    });
-  }
-
-  static std::filesystem::path* model_;
+  static const std::filesystem::path& model() { return test::shared_full_text_encoder(); }
   std::vector<TextEncoderCase> cases_;
 };
-
-std::filesystem::path* TextEncoderParity::model_ = nullptr;
-
-// f32 activations on the exact (bf16-valued) weights: only summation order and libm differ from PyTorch.
-TEST_F(TextEncoderParity, Float32MatchesTheReference) {
-  check(DType::f32, 1e-4);
-}
-
-// bf16 activations: every op rounds to bf16 (8 bits of mantissa) over two layers.
-TEST_F(TextEncoderParity, Bfloat16StaysCloseToTheReference) {
-  check(DType::bf16, 2e-2);
-}
-
-TEST_F(TextEncoderParity, RepeatedForwardsAreIdentical) {
-  ManagerOptions streamed;
-  streamed.vram_limit = 0;  // the second pass must walk the ring of units again from the first one
-  VramManager manager(emu(), streamed);
-  const VramConfig config = VramConfig::preset("dynamic").with_storage_dtype(DType::bf16);
-  auto encoder =
-      QwenImageTextEncoder::open(manager, *model_ / "text_encoder", with_computation(config, DType::f32));
-  const Tensor a = encoder->forward(cases_[1].input_ids, cases_[1].attention_mask);
-  const Tensor b = encoder->forward(cases_[1].input_ids, cases_[1].attention_mask);
-  EXPECT_EQ(a.to_floats(), b.to_floats());
-}
 
 // Left padding (the real tokens at the end): the positions count real tokens only, so each prompt gives what
 // it gives alone and unpadded, up to the softmax's summation length (masked keys contribute exact zeros).
 TEST_F(TextEncoderParity, LeftPaddedPromptMatchesItsUnpaddedRun) {
-  VramManager manager(emu(), {});
+  VramManager manager(emu_accelerator(), {});
   auto encoder =
-      QwenImageTextEncoder::open(manager, *model_, with_computation(VramConfig::preset("none"), DType::f32));
+      QwenImageTextEncoder::open(manager, model(), with_computation(VramConfig::preset("none"), DType::f32));
   const TextEncoderCase& padded = cases_[1];
   const std::int64_t length = padded.input_ids.size(1);
   std::int64_t real = 0;
@@ -115,7 +72,7 @@ TEST_F(TextEncoderParity, LeftPaddedPromptMatchesItsUnpaddedRun) {
 TEST_F(TextEncoderParity, LanguageModelKeyNamingLoadsTheSameWeights) {
   const auto dir =
       test::write_full_text_encoder(test::fresh_temp_dir("te_naming"), TextEncoderKeyNaming::language_model);
-  VramManager manager(emu(), {});
+  VramManager manager(emu_accelerator(), {});
   auto encoder =
       QwenImageTextEncoder::open(manager, dir, with_computation(VramConfig::preset("none"), DType::f32));
   EXPECT_EQ(encoder->key_naming(), TextEncoderKeyNaming::language_model);
@@ -127,9 +84,9 @@ TEST_F(TextEncoderParity, LanguageModelKeyNamingLoadsTheSameWeights) {
 // Neither the vision tower nor lm_head becomes a unit, so neither is ever read; nor does the embedding, whose
 // rows are looked up on the host.
 TEST_F(TextEncoderParity, VisionTowerAndLmHeadAreNotUnits) {
-  VramManager manager(emu(), {});
-  auto encoder = QwenImageTextEncoder::open(manager, *model_, VramConfig::preset("none"));
-  const WeightFiles files = WeightFiles::open(*model_ / "text_encoder");
+  VramManager manager(emu_accelerator(), {});
+  auto encoder = QwenImageTextEncoder::open(manager, model(), VramConfig::preset("none"));
+  const WeightFiles files = WeightFiles::open(model() / "text_encoder");
   ASSERT_TRUE(files.contains("lm_head.weight"));
   ASSERT_TRUE(files.contains("visual.merger.mlp.0.weight"));
   const auto& units = encoder->managed().units();
@@ -140,9 +97,9 @@ TEST_F(TextEncoderParity, VisionTowerAndLmHeadAreNotUnits) {
 }
 
 TEST_F(TextEncoderParity, BadInputsAreClearErrors) {
-  VramManager manager(emu(), {});
+  VramManager manager(emu_accelerator(), {});
   auto encoder =
-      QwenImageTextEncoder::open(manager, *model_, with_computation(VramConfig::preset("none"), DType::f32));
+      QwenImageTextEncoder::open(manager, model(), with_computation(VramConfig::preset("none"), DType::f32));
   Tensor ids = cases_[1].input_ids.clone();
   ids.data_as<std::int64_t>()[ids.size(1) + 3] = 152064;
   vramkit::test::expect_error<ArgumentError>(

@@ -2,16 +2,18 @@
 // checkpoint: the committed folder stores the embedding rows the golden ids use and no lm_head (a 152,064-row
 // table is too big to commit); this writes a temporary text_encoder folder with the whole table (unused rows
 // zero), a zero lm_head of its real shape and every other tensor as stored, under either key naming. Also the
-// golden cases and a run of them under one memory mode on a given accelerator, shared by the parity tests on
-// the emulated device (text_encoder_test.cpp) and on CUDA (tests/cuda_models/text_encoder_cuda_test.cpp).
+// golden cases and a run of them under one memory mode on a given accelerator, shared by the checks on every
+// device (text_encoder_checks.h) and the emulated device's own tests (text_encoder_test.cpp).
 #pragma once
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -81,6 +83,25 @@ inline std::filesystem::path write_full_text_encoder(const std::filesystem::path
   return dir;
 }
 
+// write_full_text_encoder's folder (legacy key naming) for the whole test binary: written on first use, so
+// that a binary whose tests skip writes nothing, and removed when the binary exits.
+inline const std::filesystem::path& shared_full_text_encoder() {
+  struct Written {
+    std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) /
+                                ("vramkit_text_encoder_full_" + std::to_string(getpid()));
+    Written() {
+      std::filesystem::remove_all(dir);
+      write_full_text_encoder(dir);
+    }
+    ~Written() {
+      std::error_code ignored;  // at exit: nothing left to report a failure to
+      std::filesystem::remove_all(dir, ignored);
+    }
+  };
+  static const Written written;
+  return written.dir;
+}
+
 // A golden case: real token ids of the prompt template (and a padding mask) and the reference's float32
 // post-norm last hidden states.
 struct TextEncoderCase {
@@ -108,10 +129,7 @@ inline std::vector<Tensor> run_text_encoder_cases(std::shared_ptr<Accelerator> a
                                                   const std::filesystem::path& model,
                                                   const vramkit::test::Mode& mode,
                                                   const std::vector<TextEncoderCase>& cases) {
-  ManagerOptions options;
-  options.vram_limit = mode.vram_limit;
-  options.block_units = mode.block_units;
-  VramManager manager(std::move(accelerator), options);
+  VramManager manager(std::move(accelerator), vramkit::test::manager_options(mode));
   auto encoder = QwenImageTextEncoder::open(manager, model, mode.config);
   encoder->onload();
   std::vector<Tensor> outputs;

@@ -1,13 +1,12 @@
 // The tiny VAE's golden cases (tools/golden/make_qwen_image_vae_golden.py: a random-weight checkpoint and
 // diffusers' float32 decode and encode outputs for non-square sizes and a batch), and a run of the decode or
-// encode cases under one memory mode on a given accelerator; shared by the parity tests on the emulated
-// device (tests/models/vae_test.cpp) and on CUDA (tests/cuda_models/vae_cuda_test.cpp).
+// encode cases under one memory mode on a given accelerator; shared by the checks on every device
+// (vae_checks.h) and the emulated device's own tests (vae_test.cpp).
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,10 +40,7 @@ inline std::string vae_expected_key(VaePart part, const std::string& name) {
 inline std::vector<Tensor> run_vae_cases(std::shared_ptr<Accelerator> accelerator,
                                          const vramkit::test::Mode& mode, VaePart part,
                                          const WeightFiles& golden) {
-  ManagerOptions options;
-  options.vram_limit = mode.vram_limit;
-  options.block_units = mode.block_units;
-  VramManager manager(std::move(accelerator), options);
+  VramManager manager(std::move(accelerator), vramkit::test::manager_options(mode));
   std::unique_ptr<QwenImageVaeDecoder> decoder;
   std::unique_ptr<QwenImageVaeEncoder> encoder;
   if (part == VaePart::decoder)
@@ -60,24 +56,13 @@ inline std::vector<Tensor> run_vae_cases(std::shared_ptr<Accelerator> accelerato
   return outputs;
 }
 
-// The golden file, and every memory mode's decode or encode of its cases on one kind of accelerator: within
-// `tolerance` (relative L2) of the reference, and the basic mode's bits in every mode.
+// The golden file's tensors, by key.
 class VaeGoldenTest : public ::testing::Test {
  protected:
   void SetUp() override {
     golden_ = std::make_unique<WeightFiles>(WeightFiles::open(kTinyVae / "golden.safetensors"));
   }
   Tensor get(const std::string& key) const { return golden_->view(key).clone(); }
-
-  void check_every_mode(const std::function<std::shared_ptr<Accelerator>()>& accelerator, DType computation,
-                        double tolerance, VaePart part) {
-    std::vector<Tensor> expected;
-    for (const std::string& name : vae_case_names(part))
-      expected.push_back(get(vae_expected_key(part, name)));
-    vramkit::test::expect_every_mode_matches(
-        computation, tolerance, expected,
-        [&](const vramkit::test::Mode& mode) { return run_vae_cases(accelerator(), mode, part, *golden_); });
-  }
 
   std::unique_ptr<WeightFiles> golden_;
 };

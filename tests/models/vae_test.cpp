@@ -1,7 +1,7 @@
 // The Qwen-Image VAE decoder and encoder against diffusers' AutoencoderKLQwenImage (golden data of
-// tools/golden/make_qwen_image_vae_golden.py: a tiny random-weight checkpoint and float32 reference outputs of
-// decode, tiled_decode and encode for non-square sizes and a batch), under several memory modes of the
-// emulated device, which must agree bit for bit; tiled decoding and its planning; bad inputs.
+// tools/golden/make_qwen_image_vae_golden.py: a tiny random-weight checkpoint and float32 reference outputs
+// of decode, tiled_decode and encode for non-square sizes and a batch): the checks of vae_checks.h on the
+// emulated device, then tiled decoding against the untiled one, tile planning, latent scaling and bad inputs.
 #include "models/qwen_image/vae.h"
 
 #include <gtest/gtest.h>
@@ -10,70 +10,35 @@
 #include <cmath>
 #include <optional>
 
-#include "backends/emu/emu_accelerator.h"
+#include "device_under_test.h"
 #include "io/safetensors.h"
 #include "model_test_util.h"
+#include "vae_checks.h"
 #include "vae_golden.h"
 #include "vramkit/error.h"
 
 namespace vramkit::qwen_image {
+
+namespace test {
+VRAMKIT_INSTANTIATE_ON_DEVICE(Emu, VaeOnDevice, vramkit::test::emu_device_under_test());
+}  // namespace test
+
 namespace {
 
-using vramkit::test::memory_modes;
-using vramkit::test::Mode;
 using vramkit::test::relative_l2;
 using vramkit::test::with_computation;
 
 using test::kTinyVae;
 
-std::shared_ptr<Accelerator> emu() {
-  return std::make_shared<EmuAccelerator>(EmuOptions{256u << 20, 0, 0});
-}
-
 VramManager make_manager(std::optional<std::uint64_t> vram_limit = std::nullopt) {
-  ManagerOptions options;
-  options.vram_limit = vram_limit;
-  return VramManager(emu(), options);
+  return VramManager(vramkit::test::emu_accelerator(), vramkit::test::manager_options(vram_limit));
 }
 
 VramConfig basic(DType computation = DType::f32) {
   return with_computation(VramConfig::preset("none"), computation);
 }
 
-class VaeParity : public test::VaeGoldenTest {
- protected:
-  void check(DType computation, double tolerance, VaePart part) {
-    check_every_mode(emu, computation, tolerance, part);
-  }
-};
-
-// f32 activations on the exact (bf16-valued) weights: only summation order and libm differ from PyTorch.
-TEST_F(VaeParity, DecodeFloat32MatchesTheReference) { check(DType::f32, 1e-4, VaePart::decoder); }
-TEST_F(VaeParity, EncodeFloat32MatchesTheReference) { check(DType::f32, 1e-4, VaePart::encoder); }
-
-// bf16 activations: every op rounds to bf16 (8 bits of mantissa) through ~20 convolutions. Diffusers itself in
-// bf16 differs from its f32 output by 0.022 / 0.025 (decode cases) and 0.013 / 0.016 (encode cases) here; this
-// implementation by as much (about 0.022 / 0.026 and 0.014 / 0.014).
-TEST_F(VaeParity, DecodeBfloat16StaysCloseToTheReference) { check(DType::bf16, 4e-2, VaePart::decoder); }
-TEST_F(VaeParity, EncodeBfloat16StaysCloseToTheReference) { check(DType::bf16, 4e-2, VaePart::encoder); }
-
-// The tiling itself against diffusers' tiled_decode with the same tiles (8 latent pixels every 6): a 2 x 3 grid
-// whose border tiles are cut, blended in the reference's order.
-TEST_F(VaeParity, TiledDecodeMatchesTheReferenceTiledDecode) {
-  VramManager manager = make_manager();
-  auto decoder = QwenImageVaeDecoder::open(manager, kTinyVae, basic());
-  const std::vector<float> tile = get("decode_tiled.tile").to(DType::f32).to_floats();
-  const VaeDecodeOptions options{VaeTilingMode::always,
-                                 VaeTiling{static_cast<std::int64_t>(tile[0]), static_cast<std::int64_t>(tile[1])}};
-  const Tensor z = get("decode_tiled.z");
-  const VaeDecodePlan plan = decoder->plan(z, options);
-  EXPECT_TRUE(plan.tiled);
-  EXPECT_EQ(plan.rows, (std::vector<std::int64_t>{0, 6}));
-  EXPECT_EQ(plan.columns, (std::vector<std::int64_t>{0, 6, 12}));
-  const double err = relative_l2(decoder->decode(z, options), get("decode_tiled.output"));
-  std::printf("[ tiled ] relative L2 error %.3g\n", err);
-  EXPECT_LE(err, 1e-4);
-}
+using VaeParity = test::VaeGoldenTest;
 
 // Tiled against untiled. The decoder's mid-block attention is global and its receptive field is wider than any
 // overlap, so tiles cannot reproduce the untiled image; on this random-weight model with tiles of 8 latent
@@ -92,17 +57,6 @@ TEST_F(VaeParity, TiledDecodeStaysWithinTheSeamToleranceOfTheUntiledOne) {
   EXPECT_GT(err, 0.0);
   const Tensor one_tile = decoder->decode(z, {VaeTilingMode::always, VaeTiling{16, 16}});
   EXPECT_EQ(one_tile.to_floats(), untiled.to_floats());
-}
-
-TEST_F(VaeParity, RepeatedDecodesAreIdentical) {
-  // Streamed, so that the second pass must walk the ring of units again from the first one.
-  VramManager manager = make_manager(0);
-  auto decoder = QwenImageVaeDecoder::open(
-      manager, kTinyVae / "vae",
-      with_computation(VramConfig::preset("dynamic").with_storage_dtype(DType::bf16), DType::f32));
-  const Tensor z = get("decode_single.z");
-  const VaeDecodeOptions untiled{VaeTilingMode::never, std::nullopt};
-  EXPECT_EQ(decoder->decode(z, untiled).to_floats(), decoder->decode(z, untiled).to_floats());
 }
 
 // Automatic tiling: under a VRAM limit that leaves about the reserved workspace (one 32 x 32 latent tile), a
