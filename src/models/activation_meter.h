@@ -13,6 +13,7 @@
 
 #include "core/dtype.h"
 #include "ops/cpu/linear.h"
+#include "ops/device_ops.h"
 
 namespace vramkit {
 
@@ -44,23 +45,33 @@ class ActivationMeter {
     const std::uint64_t widen = f32(std::min(ops::cpu::linear_tile_rows(in), out) * in);
     return f32(rows * in) + f32(rows * out) + f32(out) + std::max(widen, act(rows * out));
   }
+  // The f32 score block [rows, kv_len] of the GEMM-path attention on a device: as many query rows as fit in
+  // ops::kDeviceScratchBytes, at least one, at most q_len.
+  static std::uint64_t device_score_block(std::int64_t q_len, std::int64_t kv_len) {
+    const auto row = std::max<std::int64_t>(static_cast<std::int64_t>(f32(kv_len)), 1);
+    const std::int64_t rows = std::clamp<std::int64_t>(static_cast<std::int64_t>(ops::kDeviceScratchBytes) / row, 1,
+                                                       std::max<std::int64_t>(q_len, 1));
+    return f32(rows * kv_len);
+  }
   // ops::attention of `batch` sequences, q_len queries of q_width features (heads x head_dim) over kv_len
   // keys of kv_width, the larger of its two costs:
   //   the CPU kernel: the f32 copies of q, k and v, the output as f32_op's, the score block (256 queries x
   //   512 keys at most, and two row vectors);
-  //   the CUDA GEMM path (f32, or a head_dim the fused kernels do not take: cuda_device_ops.cpp): the result,
-  //   head-major f32 copies of q, k, v and the output, and a score block of at least one row of keys, which
-  //   it takes at most half the room left for (twice one row, then);
-  // plus, with a key mask, its byte-per-key copy. (The fused CUDA kernels need only the result and the mask.)
+  //   on a device: the result alone with the fused kernels (cuDNN, or ours for head_dim 64 / 128 in bf16 /
+  //   f16); else (f32, or another head_dim where cuDNN is missing) the GEMM path (cuda_device_ops.cpp): the
+  //   result, head-major f32 copies of q, k, v and the output, and its score block (device_score_block);
+  // plus, with a key mask, its byte-per-key copy.
   std::uint64_t attention(std::int64_t batch, std::int64_t q_len, std::int64_t kv_len, std::int64_t q_width,
-                          std::int64_t kv_width, bool masked) const {
+                          std::int64_t kv_width, std::int64_t head_dim, bool masked) const {
     const std::int64_t q = batch * q_len * q_width, kv = batch * kv_len * kv_width;
     const std::uint64_t copies = f32_ ? 0 : f32(q) + 2 * f32(kv);
     const std::int64_t q_block = std::min<std::int64_t>(256, q_len), key_block = std::min<std::int64_t>(512, kv_len);
     const std::uint64_t cpu = copies + f32(q) + (f32_ ? 0 : act(q)) + f32(q_block * key_block + 2 * q_block);
-    const std::uint64_t gemm_path = act(q) + 2 * f32(q) + 2 * f32(kv) + 2 * f32(kv_len);
+    const bool fused = !f32_ && (head_dim == 64 || head_dim == 128);
+    const std::uint64_t device =
+        fused ? act(q) : act(q) + 2 * f32(q) + 2 * f32(kv) + device_score_block(q_len, kv_len);
     const std::uint64_t mask = masked ? static_cast<std::uint64_t>(batch * kv_len) : 0;
-    return std::max(cpu, gemm_path) + mask;
+    return std::max(cpu, device) + mask;
   }
 
  private:

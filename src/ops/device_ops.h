@@ -11,6 +11,7 @@
 // and the compute stream runs in order.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 
@@ -21,6 +22,12 @@
 #include "ops/rope.h"
 
 namespace vramkit::ops {
+
+// The most scratch a device op takes beside its result (attention's score block on the GEMM path, conv2d's
+// unfolded input): an op splits its work into pieces that fit, and the piece sizes depend on the shapes alone,
+// never on the memory left, so that every memory mode runs the same GEMMs on the same shapes (same bits). The
+// workspace estimates (models/activation_meter.h, the VAE's tiling) price this bound.
+inline constexpr std::size_t kDeviceScratchBytes = std::size_t{64} << 20;
 
 enum class BinaryKind {
   add,     // a + b

@@ -11,6 +11,7 @@
 #include "backends/emu/emu_accelerator.h"
 #include "core/allocator.h"
 #include "core/tensor.h"
+#include "models/activation_meter.h"
 #include "models/qwen_image/dit.h"
 #include "models/qwen_image/dit_workspace.h"
 #include "models/qwen_image/text_encoder.h"
@@ -34,10 +35,12 @@ std::uint64_t measured_peak(VramManager& manager, Fn&& run) {
 
 VramConfig resident(DType dtype) { return test::with_computation(VramConfig::preset("none"), dtype); }
 
-// Within the estimate, and the estimate within 4x of it (the f32 scratch, see above).
-void expect_close_above(std::uint64_t estimate, std::uint64_t measured) {
+// Within the estimate, and the estimate within 4x of it (the f32 scratch, see above) plus `device_only`: what
+// the estimate prices for a GPU that the emulated device does not allocate (the score block of the GEMM-path
+// attention, which takes the tiny models' head_dim 32 on a device without cuDNN).
+void expect_close_above(std::uint64_t estimate, std::uint64_t measured, std::uint64_t device_only = 0) {
   EXPECT_GE(estimate, measured);
-  EXPECT_LE(static_cast<double>(estimate), 4.0 * static_cast<double>(measured));
+  EXPECT_LE(static_cast<double>(estimate), 4.0 * static_cast<double>(measured) + static_cast<double>(device_only));
 }
 
 TEST(Workspace, TransformerEstimateCoversTheForward) {
@@ -64,7 +67,8 @@ TEST(Workspace, TransformerEstimateCoversTheForward) {
       expect_close_above(dit_modulation_workspace_bytes(c, 7, dtype), precompute);
       const std::uint64_t measured = measured_peak(manager, [&] { dit->forward(in, &modulation); });
       const std::uint64_t estimate = dit_forward_workspace_bytes(c, batch, grid_h * grid_w, text, true, dtype);
-      expect_close_above(estimate, measured);
+      const std::int64_t joint = grid_h * grid_w + text;
+      expect_close_above(estimate, measured, ActivationMeter::device_score_block(joint, joint));
       EXPECT_EQ(dit_modulation_table_bytes(c, 7, dtype),
                 7 * (static_cast<std::uint64_t>(2 * c.num_layers * 6 * c.inner_dim() + 2 * c.inner_dim()) *
                          dtype_size(dtype) + 4));
@@ -83,7 +87,8 @@ TEST(Workspace, TextEncoderEstimateCoversTheForward) {
       const Tensor mask = Tensor::zeros({batch, length}, DType::i64);
       encoder->onload();
       const std::uint64_t measured = measured_peak(manager, [&] { encoder->forward(ids, mask); });
-      expect_close_above(text_encoder_workspace_bytes(encoder->config(), batch, length, true, dtype), measured);
+      expect_close_above(text_encoder_workspace_bytes(encoder->config(), batch, length, true, dtype), measured,
+                         ActivationMeter::device_score_block(length, length));
     }
 }
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <string>
 
+#include "models/activation_meter.h"
+#include "ops/device_ops.h"
 #include "vramkit/error.h"
 
 namespace vramkit::qwen_image {
@@ -21,19 +23,22 @@ class WorkspaceMeter {
 
   void at(std::uint64_t bytes) { peak_ = std::max(peak_, bytes); }
 
-  // ops::conv2d from cin channels at `in_pixels` to cout at out_h x out_w with a k x k kernel: its f32 input
-  // and output (unless activations already are f32), its f32 weight, its im2col band (none for a plain 1x1).
+  // ops::conv2d from cin channels at `in_pixels` to cout at out_h x out_w with a k x k kernel, the larger of
+  // its two costs: on the CPU its f32 input and output (unless activations already are f32), its f32 weight,
+  // its im2col band (none for a plain 1x1); on a device the unfolded input of a batch element, or as many
+  // pixels of it as ops::kDeviceScratchBytes holds (none for a plain 1x1).
   std::uint64_t conv_scratch(std::int64_t cin, std::int64_t cout, std::int64_t in_pixels, std::int64_t out_h,
                              std::int64_t out_w, std::int64_t k, bool plain) const {
-    std::uint64_t bytes = u(cout * cin * k * k) * 4;
-    if (!f32_) bytes += act32(cin, in_pixels) + act32(cout, out_h * out_w);
+    std::uint64_t cpu = u(cout * cin * k * k) * 4, device = 0;
+    if (!f32_) cpu += act32(cin, in_pixels) + act32(cout, out_h * out_w);
     if (!plain) {
       constexpr std::int64_t kColsBudgetFloats = std::int64_t{2} << 20;  // the CPU kernel's band bound (cpu/conv.cpp)
       const std::int64_t rows = cin * k * k;
       const std::int64_t band = std::clamp<std::int64_t>(kColsBudgetFloats / (rows * out_w), 1, out_h);
-      bytes += u(rows * band * out_w) * 4;
+      cpu += u(rows * band * out_w) * 4;
+      device = std::min<std::uint64_t>(u(rows * out_h * out_w) * element_, ops::kDeviceScratchBytes);
     }
-    return bytes;
+    return std::max(cpu, device);
   }
   // A convolution that keeps the spatial size: held + input + output + scratch.
   void conv(std::uint64_t held, std::int64_t cin, std::int64_t cout, std::int64_t h, std::int64_t w, std::int64_t k) {
@@ -59,9 +64,9 @@ class WorkspaceMeter {
     at(2 * x);                                      // norm
     conv(x, c, 3 * c, h, w, 1);                     // to_qkv (its input: the normed x)
     const std::uint64_t qkv = act(3 * c, p);
-    // attention: f32 q/k/v, f32 and rounded output; on CUDA (the GEMM path: one 384-wide head) also a score
-    // block of at least one row of keys, which takes at most half the room left (ActivationMeter::attention)
-    at(x + qkv + act32(3 * c, p) + act32(c, p) + act(c, p) + act32(2, p));
+    // attention: f32 q/k/v, f32 and rounded output, and a score block: the CPU kernel's, or on a device the
+    // GEMM path's (one 384-wide head: ActivationMeter::device_score_block), which is never smaller
+    at(x + qkv + act32(3 * c, p) + act32(c, p) + act(c, p) + ActivationMeter::device_score_block(p, p));
     at(x + 2 * act(c, p));                          // attention output -> [B, C, h, w]
     conv(x, c, c, h, w, 1);                         // proj
     at(x + 2 * act(c, p));                          // + identity

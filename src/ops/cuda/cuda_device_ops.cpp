@@ -84,12 +84,7 @@ Tensor CudaDeviceOps::empty(const Shape& shape, DType dtype) const {
   return Tensor::empty(shape, dtype, allocator_);
 }
 
-std::size_t CudaDeviceOps::scratch_budget() const {
-  // Half of the room left under the cap: the arena is best-fit, so its free bytes may lie in more than one
-  // block.
-  const std::size_t cap = allocator_->cap_bytes(), used = allocator_->allocated_bytes();
-  return std::min(max_scratch_bytes_, cap > used ? (cap - used) / 2 : 0);
-}
+std::size_t CudaDeviceOps::scratch_budget() const { return max_scratch_bytes_; }
 
 Tensor CudaDeviceOps::dense(const Tensor& t) {
   return dense(t, t.dtype());

@@ -17,16 +17,13 @@ namespace vramkit::cuda {
 
 class CudaDeviceOps final : public ops::DeviceOps {
  public:
-  // Default bound of the scratch one op takes beside its result: attention's f32 score block and conv2d's
-  // unfolded input (each op needs at least one query row's scores or one output pixel's columns, even above
-  // it).
-  static constexpr std::size_t kMaxScratchBytes = 256u << 20;
-
   // Launches on `stream` of CUDA device `device_index`, allocates from `allocator` (the device arena).
   // Creates the GEMM context (its cuBLASLt workspace comes from cudaMalloc, outside the arena) on that
-  // device.
+  // device. `max_scratch_bytes` bounds the scratch one op takes beside its result (ops::kDeviceScratchBytes;
+  // tests pass less to exercise the splitting): each op needs at least one query row's scores or one output
+  // pixel's columns, even above it.
   CudaDeviceOps(int device_index, cudaStream_t stream, std::shared_ptr<Allocator> allocator,
-                std::size_t max_scratch_bytes = kMaxScratchBytes);
+                std::size_t max_scratch_bytes = ops::kDeviceScratchBytes);
   ~CudaDeviceOps() override;
 
   void copy(const Tensor& dst, const Tensor& src) override;
@@ -55,9 +52,8 @@ class CudaDeviceOps final : public ops::DeviceOps {
 
  private:
   Tensor empty(const Shape& shape, DType dtype) const;
-  // The scratch an op may take now: max_scratch_bytes, or less, so that it fits under the arena's cap (the
-  // VRAM budget) beside what is allocated. The ops take at least one query row's scores or one output pixel's
-  // columns even above it, by blocking their work more finely rather than failing.
+  // The scratch an op may take: max_scratch_bytes, whatever the arena holds (so that its pieces, hence its
+  // GEMMs and their summation orders, are the same in every memory mode).
   std::size_t scratch_budget() const;
   // t itself when it is contiguous and its first element 16-byte aligned (what cuBLASLt's fast algorithms and
   // the vector loads want), else a contiguous copy in the arena; `dtype` converts on the way (as copy does:
