@@ -50,9 +50,11 @@ class Stream {
   virtual void host_function(std::function<void()> fn) = 0;
 };
 
+// The device memory an accelerator manages: its arena (arena_allocator.h), not the whole device.
 struct MemoryInfo {
-  std::size_t total_bytes = 0;
-  std::size_t free_bytes = 0;
+  std::size_t total_bytes = 0;      // the arena's range: the most the run can ever hold
+  std::size_t free_bytes = 0;       // what live blocks do not hold (the allocator's cap may allow less)
+  std::size_t committed_bytes = 0;  // taken from the device so far: the arena's backed high-water mark
 };
 
 class Accelerator {
@@ -68,7 +70,7 @@ class Accelerator {
   virtual Stream& compute_stream() = 0;
   virtual std::unique_ptr<Stream> create_stream(const std::string& name) = 0;
   virtual std::unique_ptr<Event> create_event() = 0;
-  virtual MemoryInfo memory_info() = 0;
+  virtual MemoryInfo memory_info() = 0;  // of the device arena (MemoryInfo)
   // The ops on this device (ops/device_ops.h) when the CPU cannot read its memory; null where the CPU kernels
   // work on it directly (the emulated device).
   virtual ops::DeviceOps* device_ops() { return nullptr; }

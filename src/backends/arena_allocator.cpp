@@ -1,5 +1,6 @@
 #include "backends/arena_allocator.h"
 
+#include <algorithm>
 #include <iterator>
 
 #include "vramkit/error.h"
@@ -11,8 +12,14 @@ std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to *
 
 }  // namespace
 
-ArenaAllocator::ArenaAllocator(Device device, void* base, std::size_t capacity, std::function<void(void*)> release)
-    : device_(device), base_(base), capacity_(capacity / kGranularity * kGranularity), release_(std::move(release)) {
+ArenaAllocator::ArenaAllocator(Device device, void* base, std::size_t capacity, std::function<void(void*)> release,
+                               Commit commit)
+    : device_(device),
+      base_(base),
+      capacity_(capacity / kGranularity * kGranularity),
+      release_(std::move(release)),
+      commit_(std::move(commit)),
+      committed_(commit_ ? 0 : capacity_) {
   if (base == nullptr && capacity != 0) throw ArgumentError("ArenaAllocator: null base for a non-empty arena");
   if (reinterpret_cast<std::uintptr_t>(base) % kGranularity != 0)
     throw ArgumentError("ArenaAllocator: base is not aligned to " + std::to_string(kGranularity) + " bytes");
@@ -32,6 +39,16 @@ std::size_t ArenaAllocator::reserved_bytes() const {
   return reserved_;
 }
 
+std::size_t ArenaAllocator::committed_bytes() const {
+  std::lock_guard lock(mutex_);
+  return committed_;
+}
+
+MemoryInfo ArenaAllocator::memory_info() const {
+  std::lock_guard lock(mutex_);
+  return {capacity_, capacity_ - reserved_, committed_};
+}
+
 std::size_t ArenaAllocator::largest_free_block() const {
   std::lock_guard lock(mutex_);
   return free_by_size_.empty() ? 0 : std::prev(free_by_size_.end())->first;
@@ -46,6 +63,11 @@ void* ArenaAllocator::do_allocate(std::size_t bytes, std::size_t alignment) {
   const auto it = free_by_size_.lower_bound({size, 0});  // the smallest block that fits
   if (it == free_by_size_.end()) return nullptr;
   const auto [block_size, offset] = *it;
+  if (offset + size > committed_) {
+    const std::size_t backed = commit_(offset + size);
+    if (backed < offset + size) return nullptr;
+    committed_ = std::min(backed, capacity_);
+  }
   free_by_size_.erase(it);
   free_by_offset_.erase(offset);
   if (block_size > size) {

@@ -41,7 +41,7 @@ struct ModeResult {
   double median_seconds = 0;
   TelemetrySnapshot counters;  // over the timed forwards
   std::optional<std::uint64_t>
-      driver_used_bytes;                    // cuda: total - free from cudaMemGetInfo after the forwards
+      driver_used_bytes;  // cuda: the drop of the driver's free memory from before the mode to after its forwards
   std::string vram_config;                  // the resolved eight keys, as `vramkit plan` prints them
   Plan plan;                                // of the token-stream model
   std::uint64_t page_cache_left_bytes = 0;  // disk-cold: the most bytes a drop left cached
@@ -123,6 +123,8 @@ ModeResult run_mode(const BenchArguments& args, const BenchMode& mode, const Wor
   r.vram_limit = mode_limit(args, mode, w);
   VramSettings settings = mode_settings(args, mode);
   settings.manager.vram_limit = r.vram_limit;
+  const bool cuda = settings.device.device.kind == DeviceKind::cuda;
+  const std::uint64_t free_before = cuda ? free_device_bytes(settings.device) : 0;
   const auto accelerator = make_accelerator(settings.device);
   VramManager manager(accelerator, settings.manager);
   const auto dit = qwen_image::QwenImageDit::open(manager, w.model, settings.config);
@@ -140,9 +142,9 @@ ModeResult run_mode(const BenchArguments& args, const BenchMode& mode, const Wor
   }
   r.median_seconds = median(r.seconds);
   r.counters = manager.snapshot();
-  if (settings.device.device.kind == DeviceKind::cuda) {
-    const MemoryInfo info = accelerator->memory_info();
-    r.driver_used_bytes = info.total_bytes - info.free_bytes;
+  if (cuda) {
+    const std::uint64_t free_after = free_device_bytes(settings.device);
+    r.driver_used_bytes = free_before > free_after ? free_before - free_after : 0;
   }
   r.vram_config = dit->managed().config().str();
   r.plan = dit->managed().plan();

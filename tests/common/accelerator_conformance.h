@@ -117,8 +117,16 @@ inline void device_memory_is_capped_and_accounted(Accelerator& acc, std::size_t 
   } catch (const OutOfMemory& e) {
     EXPECT_NE(std::string(e.what()).find(acc.device().str()), std::string::npos) << e.what();
   }
+  // memory_info() describes the arena: its range, what live blocks leave, what is backed (at least the
+  // high-water mark, on demand).
+  const MemoryInfo held = acc.memory_info();
+  EXPECT_EQ(held.total_bytes, capacity);
+  EXPECT_LE(held.free_bytes, capacity - capacity / 2);
+  EXPECT_GE(held.committed_bytes, capacity / 2);
+  EXPECT_LE(held.committed_bytes, capacity);
   dev.deallocate(p, capacity / 2);
   EXPECT_EQ(dev.allocated_bytes(), before);
+  EXPECT_EQ(acc.memory_info().free_bytes, held.free_bytes + capacity / 2);
 }
 
 }  // namespace vramkit::conformance

@@ -82,6 +82,44 @@ TEST(ArenaAllocator, CapBelowCapacityIsHonoured) {
   EXPECT_THROW(ArenaAllocator(Device::emu(0), memory + 1, 512), ArgumentError);
 }
 
+// An arena backed on demand asks for more only when a block ends beyond the backed part, keeps what it was
+// given (rounded up by the commit function), and fails an allocation the commit cannot back.
+TEST(ArenaAllocator, CommitsOnDemandUpToTheHighWaterMark) {
+  alignas(256) static unsigned char memory[16 * 1024];
+  std::vector<std::size_t> asked;
+  std::size_t limit = 8 * 1024;  // what the "device" can back
+  ArenaAllocator a(Device::emu(0), memory, sizeof memory, {}, [&](std::size_t end) {
+    asked.push_back(end);
+    const std::size_t rounded = (end + 2047) / 2048 * 2048;
+    return rounded <= limit ? rounded : 0;
+  });
+  EXPECT_EQ(a.committed_bytes(), 0u);
+  void* p1 = a.allocate(1000);
+  EXPECT_EQ(asked, (std::vector<std::size_t>{1024}));
+  EXPECT_EQ(a.committed_bytes(), 2048u);
+  void* p2 = a.allocate(1000);  // ends at 2048: already backed
+  EXPECT_EQ(asked.size(), 1u);
+  a.deallocate(p2, 1000);
+  void* p3 = a.allocate(3000);  // ends at 1024 + 3072
+  EXPECT_EQ(asked.back(), 4096u);
+  EXPECT_EQ(a.committed_bytes(), 4096u);
+  a.deallocate(p1, 1000);
+  void* p4 = a.allocate(900);  // fits in the freed low block: nothing new to back
+  EXPECT_EQ(p4, memory);
+  EXPECT_EQ(asked.size(), 2u);
+  // Beyond what the device can back: out of memory, and the arena stays consistent.
+  EXPECT_THROW(a.allocate(6000), OutOfMemory);
+  EXPECT_EQ(a.committed_bytes(), 4096u);
+  EXPECT_EQ(a.reserved_bytes(), 1024u + 3072u);
+  limit = sizeof memory;
+  void* p5 = a.allocate(6000);
+  EXPECT_EQ(static_cast<unsigned char*>(p5), memory + 4096);
+  EXPECT_EQ(a.committed_bytes(), 10240u);
+  for (void* p : {p3, p4, p5}) a.deallocate(p, 1);
+  EXPECT_EQ(a.reserved_bytes(), 0u);
+  EXPECT_EQ(a.committed_bytes(), 10240u);  // kept
+}
+
 TEST(EmuAccelerator, Conformance) {
   EmuAccelerator emu({64 * kMiB, 0, 0});
   EXPECT_EQ(emu.device(), Device::emu(0));

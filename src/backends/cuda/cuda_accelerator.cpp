@@ -5,8 +5,10 @@
 #include "backends/arena_allocator.h"
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/cuda_device.h"
+#include "backends/cuda/cuda_virtual_memory.h"
 #include "ops/cuda/convert_cuda.h"
 #include "ops/cuda/cuda_device_ops.h"
+#include "vramkit/log.h"
 
 namespace vramkit {
 namespace {
@@ -105,6 +107,45 @@ class CudaStream final : public Stream {
   cudaStream_t stream_ = nullptr;
 };
 
+// The device arena: addresses for `arena_bytes` backed on demand (cuda_virtual_memory.h), so the GPU gives
+// the run only its high-water mark; where the driver has no virtual memory management, one cudaMalloc of the
+// whole size, as before.
+std::shared_ptr<ArenaAllocator> make_device_arena(int index, std::size_t arena_bytes) {
+  const std::size_t bytes = arena_bytes / ArenaAllocator::kGranularity * ArenaAllocator::kGranularity;
+  if (bytes == 0) return std::make_shared<ArenaAllocator>(Device::cuda(index), nullptr, 0);
+  try {
+    auto range = std::make_shared<cuda::VirtualDeviceRange>(index, bytes);
+    return std::make_shared<ArenaAllocator>(
+        Device::cuda(index), range->base(), bytes,
+        [range, index](void*) mutable {
+          int previous = 0;  // unchecked on purpose: this runs in a destructor
+          cudaGetDevice(&previous);
+          cudaSetDevice(index);
+          cudaDeviceSynchronize();  // unmapping does not wait for the kernels that may still use the range
+          range.reset();
+          cudaSetDevice(previous);
+        },
+        [range](std::size_t end) { return range->commit(end); });
+  } catch (const CudaError& e) {
+    log_info(std::string("cuda:") + std::to_string(index) + ": no on-demand device memory (" + e.what() +
+             "); reserving the whole arena up front");
+  }
+  void* base = nullptr;
+  const cudaError_t status = cudaMalloc(&base, bytes);
+  if (status == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    throw OutOfMemory(Device::cuda(index).str(), bytes, "reserving the device arena");
+  }
+  VRAMKIT_CUDA_CHECK(status);
+  return std::make_shared<ArenaAllocator>(Device::cuda(index), base, bytes, [index](void* p) {
+    int previous = 0;  // unchecked on purpose: this runs in a destructor
+    cudaGetDevice(&previous);
+    cudaSetDevice(index);
+    cudaFree(p);
+    cudaSetDevice(previous);
+  });
+}
+
 }  // namespace
 
 CudaAccelerator::CudaAccelerator(int index, std::size_t arena_bytes) : index_(index) {
@@ -113,23 +154,7 @@ CudaAccelerator::CudaAccelerator(int index, std::size_t arena_bytes) : index_(in
     throw ArgumentError("CUDA device " + std::to_string(index) + " does not exist (" + std::to_string(n) +
                         " device(s) found)");
   DeviceGuard guard(index);
-  const std::size_t bytes = arena_bytes / ArenaAllocator::kGranularity * ArenaAllocator::kGranularity;
-  void* base = nullptr;
-  if (bytes > 0) {
-    const cudaError_t status = cudaMalloc(&base, bytes);
-    if (status == cudaErrorMemoryAllocation) {
-      cudaGetLastError();
-      throw OutOfMemory(Device::cuda(index).str(), bytes, "reserving the device arena");
-    }
-    VRAMKIT_CUDA_CHECK(status);
-  }
-  device_allocator_ = std::make_shared<ArenaAllocator>(Device::cuda(index), base, bytes, [index](void* p) {
-    int previous = 0;  // unchecked on purpose: this runs in a destructor
-    cudaGetDevice(&previous);
-    cudaSetDevice(index);
-    cudaFree(p);
-    cudaSetDevice(previous);
-  });
+  device_allocator_ = make_device_arena(index, arena_bytes);
   pinned_allocator_ = std::make_shared<PinnedAllocator>();
   auto compute = std::make_unique<CudaStream>(index, "compute");
   device_ops_ = std::make_unique<cuda::CudaDeviceOps>(index, compute->get(), device_allocator_);
@@ -148,11 +173,6 @@ ops::DeviceOps* CudaAccelerator::device_ops() {
 
 std::unique_ptr<Event> CudaAccelerator::create_event() { return std::make_unique<CudaEvent>(index_); }
 
-MemoryInfo CudaAccelerator::memory_info() {
-  DeviceGuard guard(index_);
-  MemoryInfo info;
-  VRAMKIT_CUDA_CHECK(cudaMemGetInfo(&info.free_bytes, &info.total_bytes));
-  return info;
-}
+MemoryInfo CudaAccelerator::memory_info() { return static_cast<ArenaAllocator&>(*device_allocator_).memory_info(); }
 
 }  // namespace vramkit

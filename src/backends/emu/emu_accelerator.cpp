@@ -12,6 +12,8 @@
 namespace vramkit {
 namespace {
 
+constexpr std::size_t kCommitStep = std::size_t{2} << 20;
+
 // Pinned memory of the emulated device: host memory, accounted apart from the process-wide host allocator.
 class EmuPinnedAllocator final : public Allocator {
  public:
@@ -38,8 +40,11 @@ EmuAccelerator::EmuAccelerator(const EmuOptions& options, int index) : options_(
     if (base == MAP_FAILED)
       throw OutOfMemory(Device::emu(index).str(), bytes, std::string("reserving emulated VRAM: ") + std::strerror(errno));
   }
-  device_allocator_ = std::make_shared<ArenaAllocator>(Device::emu(index), base, bytes,
-                                                       [bytes](void* p) { munmap(p, bytes); });
+  // Backed on demand in 2 MiB steps, as the CUDA arena's physical memory is (the host pages themselves are
+  // committed by the kernel on first touch), so that memory_info().committed_bytes means the same on both.
+  device_allocator_ = std::make_shared<ArenaAllocator>(
+      Device::emu(index), base, bytes, [bytes](void* p) { munmap(p, bytes); },
+      [](std::size_t end) { return (end + kCommitStep - 1) / kCommitStep * kCommitStep; });
   pinned_allocator_ = std::make_shared<EmuPinnedAllocator>();
   compute_ = std::make_unique<EmuInlineStream>();
 }
@@ -52,9 +57,6 @@ std::unique_ptr<Stream> EmuAccelerator::create_stream(const std::string& name) {
 
 std::unique_ptr<Event> EmuAccelerator::create_event() { return std::make_unique<EmuEvent>(); }
 
-MemoryInfo EmuAccelerator::memory_info() {
-  auto& arena = static_cast<ArenaAllocator&>(*device_allocator_);
-  return {arena.capacity(), arena.capacity() - arena.reserved_bytes()};
-}
+MemoryInfo EmuAccelerator::memory_info() { return static_cast<ArenaAllocator&>(*device_allocator_).memory_info(); }
 
 }  // namespace vramkit
