@@ -278,7 +278,7 @@ Image Pipeline::generate(const GenerateOptions& o, const std::function<void(cons
   stage = Clock::now();
   report(p.progress("vae decode", 0, 1, stage));
   const Tensor z = ops::unpack_latents(latents.to(DType::f32), o.height / 8, o.width / 8).unsqueeze(2);
-  p.vae->onload();
+  // decode() plans its pass or tiles, announces them and onloads the decoder.
   const Tensor decoded = p.vae->decode(denormalize_latents(p.vae->config(), z), decode_options(o));
   p.vae->offload();
   report(p.progress("vae decode", 1, 1, stage));

@@ -57,9 +57,9 @@ void prepare_for_generation(QwenImageTextEncoder& text_encoder, QwenImageDit& tr
   transformer.managed().set_workspace_bytes(
       held + dit_forward_workspace_bytes(c, s.batch, s.image_tokens(), s.text_tokens, s.text_mask, dtype));
 
-  text_encoder.managed().set_passes(1);
-  transformer.managed_modulation().set_passes(1);
-  transformer.managed().set_passes(s.steps);
+  text_encoder.managed().announce_passes(1);
+  transformer.managed_modulation().announce_passes(1);
+  transformer.managed().announce_passes(s.steps);
 }
 
 namespace {
@@ -100,20 +100,14 @@ GenerationPlan plan_generation(QwenImageTextEncoder& text_encoder, QwenImageDit&
   add("denoise", 1, transformer.managed_modulation());
   add("denoise", s.steps, transformer.managed());
 
-  // The VAE decodes in one pass or in tiles, whichever its activations leave room for (as decode() chooses,
-  // against the budget left once its resident weights and ring are in place).
+  // The VAE decodes in one pass or in tiles, whichever its activations leave room for (decode() chooses the
+  // same way, against the budget left once its resident weights and ring are in place).
   ModelPlan& v = add("vae decode", 1, vae.managed());
-  std::optional<std::uint64_t> available;
-  if (g.vram_limit) {
-    const std::uint64_t weights = v.resident_bytes + v.ring_bytes;
-    available = *g.vram_limit > weights ? *g.vram_limit - weights : 0;
-  }
-  const VaeDecodePlan d = plan_vae_decode(vae.config(), 1, s.latent_height, s.latent_width, vae.computation_dtype(),
-                                          available, decode_options(options));
+  const VaeDecodePlan d = vae.plan(1, s.latent_height, s.latent_width, decode_options(options));
   v.workspace_bytes = d.workspace_bytes;
   v.peak_device_bytes = v.resident_bytes + v.ring_bytes + d.workspace_bytes;
+  v.passes = static_cast<int>(d.passes());
   if (d.tiled) {
-    v.passes = static_cast<int>(d.rows.size() * d.columns.size());
     v.note = "decodes in " + std::to_string(d.rows.size()) + " x " + std::to_string(d.columns.size()) +
              " tiles of " + std::to_string(d.tiling.tile * 8) + " px (stride " + std::to_string(d.tiling.stride * 8) +
              " px), " + human_bytes(d.workspace_bytes) + " of activations each; one pass would need " +

@@ -131,7 +131,8 @@ void ManagedModel::onload() {
   manager_.set_reserved_workspace(*this, plan_.workspace_bytes);
   recording_ = !order_known_;
   if (recording_) order_.clear();
-  passes_left_ = passes_ > 0 ? passes_ : -1;
+  passes_left_ = announced_passes_ > 0 ? announced_passes_ : -1;
+  announced_passes_ = 0;
   build_staged();
   build_host_copies();
   upload_residents();
@@ -300,7 +301,7 @@ UnitLease ManagedModel::acquire(std::size_t unit) {
     ++outstanding_;
     lease.sequence_ = sequence;
     if (!recording_) {
-      // Beyond the passes set_passes announced the copy thread has stopped: wait until it has staged its last
+      // Beyond the announced passes the copy thread has stopped: wait until it has staged its last
       // unit, then stage this one here.
       const bool past_limit = sequence_limit_ >= 0 && sequence >= sequence_limit_;
       cv_.wait(lock, [&] {
@@ -311,8 +312,8 @@ UnitLease ManagedModel::acquire(std::size_t unit) {
     }
   }
   if (staged_here && sequence == sequence_limit_)
-    log_warn("model " + name_ + ": a forward pass beyond the " + std::to_string(passes_) +
-             " announced (set_passes): its units are copied on demand, without prefetch");
+    log_warn("model " + name_ + ": a forward pass beyond the announced ones (announce_passes): its units are " +
+             "copied on demand, without prefetch");
   if (recording_ || staged_here) stage_now(sequence, unit);
   const Allocation& staged = allocations_[static_cast<std::size_t>(sequence) % allocations_.size()];
   compute.wait(*staged.ready);
@@ -325,6 +326,24 @@ UnitLease ManagedModel::acquire(std::size_t unit) {
   lease.tensors_ = resident_[unit] ? views(unit, l.resident, static_cast<const char*>(resident_[unit]), dev)
                                    : views(unit, l.stream, dev, dev + l.stream.bytes);
   return lease;
+}
+
+void ManagedModel::announce_passes(std::int64_t passes) {
+  if (passes < 1)
+    throw ArgumentError("model " + name_ + ": announce_passes(" + std::to_string(passes) + "): at least one pass");
+  if (!onloaded_) {
+    announced_passes_ = passes;
+    return;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    const bool midway = outstanding_ > 0 || (recording_ && !order_.empty()) ||
+                        (!staged_.empty() && next_sequence_ % static_cast<std::int64_t>(staged_.size()) != 0);
+    if (midway) throw ArgumentError("model " + name_ + ": announce_passes() in the middle of a forward pass");
+  }
+  passes_left_ = passes;
+  stop_streaming();
+  start_streaming();
 }
 
 void ManagedModel::rewind() {

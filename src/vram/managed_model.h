@@ -94,10 +94,13 @@ class ManagedModel {
 
   void onload();
   void offload();
-  // The forward passes the onloads from now on will run (0, the default: not known). With a count, the copy
-  // thread and the disk readers stop after the last pass's units, so no bytes move for a pass that never
-  // comes; a pass beyond the count still runs, its units copied on demand (without prefetch).
-  void set_passes(std::int64_t passes) { passes_ = passes; }
+  // Announces how many forward passes will run before the offload, so that the copy thread and the disk
+  // readers stop after the last one's units and no bytes move for a pass that never comes (without an
+  // announcement streaming has no end: it prefetches the next pass's first units). Before onload(): for that
+  // onload. On an onloaded model, between two passes: counted from the next pass, and streaming restarts at the
+  // first unit under the new count. A pass beyond the count still runs, its units copied on demand (without
+  // prefetch). Throws ArgumentError for passes < 1, or in the middle of a pass (leases held, units acquired).
+  void announce_passes(std::int64_t passes);
   // Blocks until the unit's tensors are ready for the compute stream. Throws ArgumentError when called out of
   // the execution order (declared or recorded; the message names the expected unit), when the model is not
   // onloaded, or when more staged leases are held than ring_slots.
@@ -183,7 +186,7 @@ class ManagedModel {
   std::int64_t published_ = 0;      // staged sequence numbers below this are enqueued on the copy stream
   std::int64_t next_sequence_ = 0;  // the sequence number the next staged acquire takes
   std::int64_t next_disk_job_ = 0;
-  std::int64_t passes_ = 0;           // set_passes
+  std::int64_t announced_passes_ = 0;  // for the next onload (announce_passes; 0: none)
   std::int64_t passes_left_ = -1;     // of this onload, for the streaming started next (-1: not known)
   std::int64_t sequence_limit_ = -1;  // staged sequences the copy thread stages (-1: no end)
   std::int64_t disk_job_limit_ = -1;  // disk jobs the readers read (-1: no end)

@@ -63,29 +63,26 @@ TEST_P(PipelineOnDevice, EveryMemoryModeGivesTheSameImage) {
 }
 
 // Streamed (nothing resident, and what fits 0.01 GiB resident): a generation moves the plan's bytes (model by
-// model, pass by pass) and each model's residents once (each is onloaded for its stage), plus at most one
-// ring per model that the copy threads prefetched for a next pass; the device holds no more than the largest
-// model's plan (the activations reserved included).
+// model, pass by pass) and each model's residents once (each is onloaded for its stage), exactly: every
+// model's passes are announced; the device holds no more than the largest model's plan (the activations
+// reserved included).
 TEST_P(PipelineOnDevice, BytesMovedAndDeviceMemoryFollowThePlan) {
   for (const std::string limit : {"0", "0.01"}) {
     SCOPED_TRACE("--vram-limit " + limit);
     Pipeline pipeline(tiny_pipeline(device(), "dynamic", "bf16", limit));
     const GenerateOptions options = small_generation();
     const GenerationPlan plan = pipeline.plan(options);
-    std::uint64_t rings = 0, residents = 0;
-    for (const ModelPlan& m : plan.models) rings += m.ring_bytes, residents += m.resident_bytes;
+    std::uint64_t residents = 0;
+    for (const ModelPlan& m : plan.models) residents += m.resident_bytes;
     pipeline.generate(options);
     const GenerateStats& stats = pipeline.last_stats();
     std::printf(
-        "[ %s, limit %s GiB ] moved %llu bytes (plan %llu + residents %llu + rings %llu), peak %llu "
-        "(plan %llu)\n",
+        "[ %s, limit %s GiB ] moved %llu bytes (plan %llu + residents %llu), peak %llu (plan %llu)\n",
         GetParam().name.c_str(), limit.c_str(), static_cast<unsigned long long>(stats.bytes_host_to_device),
-        static_cast<unsigned long long>(plan.bytes_host_to_device()),
-        static_cast<unsigned long long>(residents), static_cast<unsigned long long>(rings),
+        static_cast<unsigned long long>(plan.bytes_host_to_device()), static_cast<unsigned long long>(residents),
         static_cast<unsigned long long>(stats.peak_device_bytes),
         static_cast<unsigned long long>(plan.peak_device_bytes()));
-    EXPECT_GE(stats.bytes_host_to_device, plan.bytes_host_to_device() + residents);
-    EXPECT_LE(stats.bytes_host_to_device, plan.bytes_host_to_device() + residents + rings);
+    EXPECT_EQ(stats.bytes_host_to_device, plan.bytes_host_to_device() + residents);
     EXPECT_GT(stats.peak_device_bytes, 0u);
     EXPECT_LE(stats.peak_device_bytes, plan.peak_device_bytes());
   }

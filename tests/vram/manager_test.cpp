@@ -59,13 +59,13 @@ class ManagerTest : public ::testing::Test {
     TelemetrySnapshot telemetry;
   };
 
-  // `passes`: announced with set_passes (0: not).
+  // `passes`: announced before the onload (0: not).
   Run run(const Mode& mode, int forwards = 3, ManagerOptions options = {}, int passes = 0) {
     auto emu = std::make_shared<EmuAccelerator>(EmuOptions{64 * kMiB, 0, 0});
     options.vram_limit = mode.limit;
     VramManager manager(emu, options);
     auto model = manager.add_model("synthetic", files_, leaf_module_units(*files_), mode.config);
-    model->set_passes(passes);
+    if (passes > 0) model->announce_passes(passes);
     model->onload();
     Run r;
     r.plan = model->plan();
@@ -156,6 +156,39 @@ TEST_F(ManagerTest, AnnouncedPassesMoveExactlyThePlannedBytes) {
       EXPECT_EQ(r.telemetry.bytes_disk_to_host,
                 disk ? forwards * r.plan.disk_bytes_per_forward + r.plan.resident_bytes : 0u);
     }
+  }
+}
+
+// An onloaded model announced again between passes (the VAE decoder's one pass or tiles per decode): each
+// announcement restarts streaming under its count, so every pass is prefetched and nothing more moves; in the
+// middle of a pass it is refused.
+TEST_F(ManagerTest, PassesAnnouncedBetweenPassesOfAnOnloadedModel) {
+  for (const Mode& mode : {Mode{"bf16 none", bf16("dynamic"), 0}, Mode{"disk", bf16("disk"), 0}}) {
+    SCOPED_TRACE(mode.name);
+    auto emu = std::make_shared<EmuAccelerator>(EmuOptions{64 * kMiB, 0, 0});
+    ManagerOptions options;
+    options.vram_limit = mode.limit;
+    VramManager manager(emu, options);
+    auto model = manager.add_model("synthetic", files_, leaf_module_units(*files_), mode.config);
+    EXPECT_THROW(model->announce_passes(0), ArgumentError);
+    model->announce_passes(1);
+    model->onload();
+    const std::vector<float> first = model_.forward(*model);
+    for (const int passes : {2, 1}) {  // 1 forward then 2, then 1 more, each announced before it starts
+      model->announce_passes(passes);
+      for (int f = 0; f < passes; ++f) EXPECT_EQ(model_.forward(*model), first);
+    }
+    {
+      const UnitLease held = model->acquire(0);
+      EXPECT_THROW(model->announce_passes(1), ArgumentError);
+    }
+    model->rewind();
+    const Plan plan = model->plan();
+    const TelemetrySnapshot t = manager.snapshot();
+    // Four passes, and the one unit acquired before the rewind.
+    const std::uint64_t first_unit = model->units()[0].stream_copy_bytes();
+    EXPECT_EQ(t.bytes_host_to_device, 4 * plan.stream_bytes_per_forward + first_unit);
+    model->offload();
   }
 }
 
@@ -259,8 +292,8 @@ TEST_F(ManagerTest, TheFirstPassRecordsTheExecutionOrder) {
     ModelOptions model_options;
     model_options.record_order = true;
     auto model = manager.add_model("synthetic", files_, units, mode.config, model_options);
-    model->set_passes(3);                      // the recorded one counts: streaming stops after two more
     for (int cycle = 0; cycle < 2; ++cycle) {  // the order outlives an offload
+      model->announce_passes(3);  // the recorded one counts: streaming stops after two more
       model->onload();
       EXPECT_EQ(model->recording_order(), cycle == 0) << mode.name;
       // With the order known, streaming starts at onload: a head start lets the copy thread fill the ring

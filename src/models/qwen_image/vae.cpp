@@ -90,15 +90,26 @@ std::unique_ptr<QwenImageVaeDecoder> QwenImageVaeDecoder::open(VramManager& mana
                                                std::move(options));
 }
 
-VaeDecodePlan QwenImageVaeDecoder::plan(const Tensor& z, const VaeDecodeOptions& options) {
-  check_latent(config_, z);
+VaeDecodePlan QwenImageVaeDecoder::plan(std::int64_t batch, std::int64_t height, std::int64_t width,
+                                        const VaeDecodeOptions& options) {
+  std::uint64_t onload_bytes = 0;  // what this model's onload still takes from the arena
+  if (!model_->onloaded()) {
+    const Plan p = model_->make_plan();
+    onload_bytes = p.resident_bytes + p.ring_bytes;
+  }
   Accelerator& acc = manager_.accelerator();
-  std::optional<std::uint64_t> available = acc.memory_info().free_bytes;
+  const std::uint64_t free = acc.memory_info().free_bytes;
+  std::optional<std::uint64_t> available = free > onload_bytes ? free - onload_bytes : 0;
   if (const auto& limit = manager_.options().vram_limit) {
-    const std::uint64_t used = acc.device_allocator()->allocated_bytes();
+    const std::uint64_t used = acc.device_allocator()->allocated_bytes() + onload_bytes;
     available = std::min<std::uint64_t>(*available, *limit > used ? *limit - used : 0);
   }
-  return plan_vae_decode(config_, z.size(0), z.size(3), z.size(4), computation_dtype(), available, options);
+  return plan_vae_decode(config_, batch, height, width, computation_dtype(), available, options);
+}
+
+VaeDecodePlan QwenImageVaeDecoder::plan(const Tensor& z, const VaeDecodeOptions& options) {
+  check_latent(config_, z);
+  return plan(z.size(0), z.size(3), z.size(4), options);
 }
 
 Tensor QwenImageVaeDecoder::run(const Tensor& z) {
@@ -120,10 +131,9 @@ Tensor QwenImageVaeDecoder::run(const Tensor& z) {
 }
 
 Tensor QwenImageVaeDecoder::decode(const Tensor& z, const VaeDecodeOptions& options) {
-  check_latent(config_, z);
-  // Planned after the onload, so that the budget left is net of this model's resident units and ring.
-  if (!model_->onloaded()) model_->onload();
   const VaeDecodePlan p = plan(z, options);
+  model_->announce_passes(p.passes());
+  if (!model_->onloaded()) model_->onload();
   if (p.over_budget())
     log_warn("vae_decoder: decoding z " + z.str() + " needs about " + human_bytes(p.workspace_bytes) +
              " of activations per pass, more than the " + human_bytes(*p.available_bytes) +

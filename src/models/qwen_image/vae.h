@@ -45,14 +45,19 @@ class QwenImageVaeDecoder {
   void onload() { model_->onload(); }
   void offload() { model_->offload(); }
 
-  // How decode() would run z [B, z_dim, 1, h, w] now: against the device memory left for activations (the
-  // VRAM limit minus what the onloaded models hold, at most the device's free memory; decode() onloads the
-  // model before it plans). Errors as decode().
+  // How decode() would run a latent of batch x height x width now: against the device memory left for
+  // activations once this model is onloaded (the VRAM limit minus what the onloaded models hold and, when this
+  // one is not onloaded yet, the resident units and staging ring its onload would take; at most the free part
+  // of the device arena).
+  VaeDecodePlan plan(std::int64_t batch, std::int64_t height, std::int64_t width,
+                     const VaeDecodeOptions& options = {});
+  // The plan for z [B, z_dim, 1, h, w]. Errors as decode().
   VaeDecodePlan plan(const Tensor& z, const VaeDecodeOptions& options = {});
   // z [B, z_dim, 1, h, w] (any float dtype; not denormalized: see denormalize_latents) -> f32 [B, C, 1, f·h,
-  // f·w] clamped to [-1, 1], C = input_channels (3), f = spatial_factor (8). Onloads the model if needed.
-  // ShapeError naming z's shape when it is not a single-frame latent of z_dim channels, DTypeError when it is
-  // not a float tensor.
+  // f·w] clamped to [-1, 1], C = input_channels (3), f = spatial_factor (8). Plans first, then announces its
+  // passes (one, or one per tile: ManagedModel::announce_passes) and onloads the model if needed, so that the
+  // streaming stops after the last tile. ShapeError naming z's shape when it is not a single-frame latent of
+  // z_dim channels, DTypeError when it is not a float tensor.
   Tensor decode(const Tensor& z, const VaeDecodeOptions& options = {});
 
  private:
