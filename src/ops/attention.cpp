@@ -11,7 +11,7 @@
 namespace vramkit::ops {
 namespace {
 
-constexpr const char* kOp = "attention";
+constexpr const char* kAttention = "attention";
 
 std::string shapes(const Tensor& q, const Tensor& k, const Tensor& v) {
   return describe({{"q", &q}, {"k", &k}, {"v", &v}});
@@ -20,34 +20,34 @@ std::string shapes(const Tensor& q, const Tensor& k, const Tensor& v) {
 }  // namespace
 
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options) {
-  check_defined(kOp, "q", q);
-  check_defined(kOp, "k", k);
-  check_defined(kOp, "v", v);
-  const Device device = op_device(kOp, {{"q", &q}, {"k", &k}, {"v", &v}, {"key_mask", &options.key_mask}});
-  check_dtype(kOp, "q", q, kFloatActivations);
-  check_dtype(kOp, "k", k, kFloatActivations);
-  check_dtype(kOp, "v", v, kFloatActivations);
-  check_rank(kOp, "q", q, 4);
-  check_rank(kOp, "k", k, 4);
-  check_rank(kOp, "v", v, 4);
+  check_defined(kAttention, "q", q);
+  check_defined(kAttention, "k", k);
+  check_defined(kAttention, "v", v);
+  const Device device = op_device(kAttention, {{"q", &q}, {"k", &k}, {"v", &v}, {"key_mask", &options.key_mask}});
+  check_dtype(kAttention, "q", q, kFloatActivations);
+  check_dtype(kAttention, "k", k, kFloatActivations);
+  check_dtype(kAttention, "v", v, kFloatActivations);
+  check_rank(kAttention, "q", q, 4);
+  check_rank(kAttention, "k", k, 4);
+  check_rank(kAttention, "v", v, 4);
   if (!(k.shape() == v.shape()))
-    throw ShapeError(std::string(kOp) + ": " + shapes(q, k, v) + ": k and v shapes differ");
+    throw ShapeError(std::string(kAttention) + ": " + shapes(q, k, v) + ": k and v shapes differ");
   if (q.size(0) != k.size(0) || q.size(3) != k.size(3))
-    throw ShapeError(std::string(kOp) + ": " + shapes(q, k, v) +
+    throw ShapeError(std::string(kAttention) + ": " + shapes(q, k, v) +
                      ": batch or head_dim differ between q and k");
   if (k.size(2) == 0 || q.size(2) % k.size(2) != 0)
-    throw ShapeError(std::string(kOp) + ": " + shapes(q, k, v) +
+    throw ShapeError(std::string(kAttention) + ": " + shapes(q, k, v) +
                      ": query heads must be a non-zero multiple of key/value heads");
   if (options.key_mask.defined()) {
     const Tensor& m = options.key_mask;
-    check_dtype(kOp, "key_mask", m, {DType::boolean, DType::u8, DType::i32, DType::i64});
+    check_dtype(kAttention, "key_mask", m, {DType::boolean, DType::u8, DType::i32, DType::i64});
     if (m.rank() != 2 || m.size(0) != k.size(0) || m.size(1) != k.size(1))
-      throw ShapeError(std::string(kOp) + ": key_mask " + m.str() + " must be [B, Lk] for " +
+      throw ShapeError(std::string(kAttention) + ": key_mask " + m.str() + " must be [B, Lk] for " +
                        shapes(q, k, v));
   }
   const float scale = options.scale.value_or(1.0f / std::sqrt(static_cast<float>(q.size(3))));
   if (!std::isfinite(scale))
-    throw ArgumentError(std::string(kOp) + ": scale " + std::to_string(scale) + " is not finite");
+    throw ArgumentError(std::string(kAttention) + ": scale " + std::to_string(scale) + " is not finite");
   if (DeviceOps* d = device_ops_for(device)) {
     AttentionOptions resolved = options;
     resolved.scale = scale;

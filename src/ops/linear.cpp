@@ -10,11 +10,11 @@
 namespace vramkit::ops {
 namespace {
 
-constexpr const char* kOp = "linear";
+constexpr const char* kLinear = "linear";
 
 void check_channel_vector(const char* name, const Tensor& v, const Tensor& x, const Tensor& weight) {
   if (v.rank() != 1 || v.size(0) != weight.size(0))
-    throw ShapeError(std::string(kOp) + ": " + describe({{"x", &x}, {"weight", &weight}, {name, &v}}) + ": " +
+    throw ShapeError(std::string(kLinear) + ": " + describe({{"x", &x}, {"weight", &weight}, {name, &v}}) + ": " +
                      name + " must have shape [" + std::to_string(weight.size(0)) +
                      "] (one per output channel)");
 }
@@ -22,24 +22,24 @@ void check_channel_vector(const char* name, const Tensor& v, const Tensor& x, co
 }  // namespace
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& scale) {
-  check_defined(kOp, "x", x);
-  check_defined(kOp, "weight", weight);
-  const Device device = op_device(kOp, {{"x", &x}, {"weight", &weight}, {"bias", &bias}, {"scale", &scale}});
-  check_dtype(kOp, "x", x, kFloatActivations);
-  check_dtype(kOp, "weight", weight, {DType::f32, DType::bf16, DType::f16, DType::f8_e4m3fn, DType::f8_e5m2});
-  check_rank(kOp, "weight", weight, 2);
-  if (x.rank() < 1) throw ShapeError(std::string(kOp) + ": x must have rank >= 1, got " + x.str());
+  check_defined(kLinear, "x", x);
+  check_defined(kLinear, "weight", weight);
+  const Device device = op_device(kLinear, {{"x", &x}, {"weight", &weight}, {"bias", &bias}, {"scale", &scale}});
+  check_dtype(kLinear, "x", x, kFloatActivations);
+  check_dtype(kLinear, "weight", weight, {DType::f32, DType::bf16, DType::f16, DType::f8_e4m3fn, DType::f8_e5m2});
+  check_rank(kLinear, "weight", weight, 2);
+  if (x.rank() < 1) throw ShapeError(std::string(kLinear) + ": x must have rank >= 1, got " + x.str());
   const std::int64_t in = x.size(-1), out = weight.size(0);
   if (weight.size(1) != in)
-    throw ShapeError(std::string(kOp) + ": " + describe({{"x", &x}, {"weight", &weight}}) +
+    throw ShapeError(std::string(kLinear) + ": " + describe({{"x", &x}, {"weight", &weight}}) +
                      ": in_features differ (" + std::to_string(in) + " vs " + std::to_string(weight.size(1)) +
                      ")");
   if (bias.defined()) {
-    check_dtype(kOp, "bias", bias, kFloatActivations);
+    check_dtype(kLinear, "bias", bias, kFloatActivations);
     check_channel_vector("bias", bias, x, weight);
   }
   if (scale.defined()) {
-    check_dtype(kOp, "scale", scale, {DType::f32});
+    check_dtype(kLinear, "scale", scale, {DType::f32});
     check_channel_vector("scale", scale, x, weight);
   }
   if (DeviceOps* d = device_ops_for(device)) return d->linear(x, weight, bias, scale);

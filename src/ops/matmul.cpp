@@ -12,7 +12,7 @@
 namespace vramkit::ops {
 namespace {
 
-constexpr const char* kOp = "matmul";
+constexpr const char* kMatmul = "matmul";
 
 // An f32 operand whose matrix (last two dimensions) BLAS can read in place, and the layout it reads it with.
 struct BlasOperand {
@@ -68,17 +68,17 @@ std::vector<std::int64_t> batch_offsets(const Tensor& t, const Shape& batch) {
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
-  check_defined(kOp, "a", a);
-  check_defined(kOp, "b", b);
-  const Device device = op_device(kOp, {{"a", &a}, {"b", &b}});
-  check_dtype(kOp, "a", a, kFloatActivations);
-  check_dtype(kOp, "b", b, kFloatActivations);
+  check_defined(kMatmul, "a", a);
+  check_defined(kMatmul, "b", b);
+  const Device device = op_device(kMatmul, {{"a", &a}, {"b", &b}});
+  check_dtype(kMatmul, "a", a, kFloatActivations);
+  check_dtype(kMatmul, "b", b, kFloatActivations);
   const auto shapes = [&] { return describe({{"a", &a}, {"b", &b}}); };
   if (a.rank() < 2 || b.rank() < 2)
-    throw ShapeError(std::string(kOp) + ": " + shapes() + ": both operands need rank >= 2");
+    throw ShapeError(std::string(kMatmul) + ": " + shapes() + ": both operands need rank >= 2");
   const std::int64_t m = a.size(-2), k = a.size(-1), n = b.size(-1);
   if (b.size(-2) != k)
-    throw ShapeError(std::string(kOp) + ": " + shapes() + ": inner dimensions differ (" + std::to_string(k) +
+    throw ShapeError(std::string(kMatmul) + ": " + shapes() + ": inner dimensions differ (" + std::to_string(k) +
                      " vs " + std::to_string(b.size(-2)) + ")");
   const int nb = std::max(a.rank(), b.rank()) - 2;
   Shape out_shape;
@@ -86,7 +86,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     const int da = d - (nb - (a.rank() - 2)), db = d - (nb - (b.rank() - 2));
     const std::int64_t sa = da >= 0 ? a.size(da) : 1, sb = db >= 0 ? b.size(db) : 1;
     if (sa != sb && sa != 1 && sb != 1)
-      throw ShapeError(std::string(kOp) + ": " + shapes() + ": batch dimensions do not broadcast");
+      throw ShapeError(std::string(kMatmul) + ": " + shapes() + ": batch dimensions do not broadcast");
     out_shape.push_back(sa == 1 ? sb : sa);
   }
   if (DeviceOps* d = device_ops_for(device)) return d->matmul(a, b);

@@ -5,11 +5,11 @@
 #include "common/accelerator_conformance.h"
 #include "cuda_test_util.h"
 #include "ops/placement.h"
+#include "common/test_sizes.h"
 
 namespace vramkit {
 namespace {
 
-constexpr std::size_t kMiB = 1 << 20;
 
 TEST(CudaAccelerator, Conformance) {
   VRAMKIT_REQUIRE_CUDA();

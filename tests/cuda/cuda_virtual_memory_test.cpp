@@ -12,11 +12,11 @@
 #include "backends/cuda/cuda_accelerator.h"
 #include "backends/cuda/cuda_device.h"
 #include "cuda_test_util.h"
+#include "common/test_sizes.h"
 
 namespace vramkit::cuda {
 namespace {
 
-constexpr std::size_t kMiB = std::size_t{1} << 20;
 
 TEST(CudaVirtualMemory, BacksTheRangeInPiecesThatCopiesCanUse) {
   VRAMKIT_REQUIRE_CUDA();

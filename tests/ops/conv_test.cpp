@@ -67,8 +67,8 @@ std::vector<double> pad(const Tensor& x, const Tensor& prefix, std::int64_t fron
 }
 
 // f32: sums of up to ~150 products of N(0,1) values (|out| ≲ 40) in f32.
-constexpr double kF32Abs = 1e-4;
-constexpr double kBf16Rel = 1.0 / 256;  // the result's own rounding to bf16
+constexpr double kConvF32Abs = 1e-4;
+constexpr double kConvBf16Rel = 1.0 / 256;  // the result's own rounding to bf16
 
 void check_conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p, double rel) {
   const Tensor out = conv2d(x, w, bias, p);
@@ -78,7 +78,7 @@ void check_conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Co
   const std::vector<double> ref = direct_conv(xp, ps, w.unsqueeze(2), bias, 1, p.stride[0], p.stride[1], &os);
   ASSERT_EQ(out.shape(), (Shape{os[0], os[1], os[3], os[4]}));
   ASSERT_EQ(out.dtype(), x.dtype());
-  EXPECT_TRUE(all_close(out, ref, kF32Abs, rel)) << x.str() << " " << w.str();
+  EXPECT_TRUE(all_close(out, ref, kConvF32Abs, rel)) << x.str() << " " << w.str();
 }
 
 TEST(Conv2d, PaddingStrideBias) {
@@ -99,7 +99,7 @@ TEST(Conv2d, WeightDTypesAndViews) {
     check_conv2d(x, random_normal({3, 4, 3, 3}, wdt, 7), random_normal({3}, wdt, 8),
                  Conv2dParams::symmetric(1, 1), 0.0);
   check_conv2d(x.to(DType::bf16), random_normal({3, 4, 3, 3}, DType::bf16, 9), Tensor(),
-               Conv2dParams::symmetric(1, 1), kBf16Rel);
+               Conv2dParams::symmetric(1, 1), kConvBf16Rel);
   const Tensor view = random_normal({1, 6, 5, 8}, DType::f32, 10).permute({0, 3, 1, 2});  // NHWC storage
   ASSERT_FALSE(view.is_contiguous());
   check_conv2d(view, random_normal({2, 8, 3, 3}, DType::f32, 11), Tensor(), Conv2dParams::symmetric(1, 1),
@@ -124,7 +124,7 @@ TEST(Conv2d, LargeImageUsesSeveralBands) {
               if (y >= 0 && y < 40 && z >= 0 && z < 1000)
                 acc += wv[((o * 16 + c) * 3 + u) * 3 + v] * xv[(c * 40 + y) * 1000 + z];
             }
-        ASSERT_NEAR(ov[(o * 40 + i) * 1000 + j], acc, kF32Abs) << i << "," << j;
+        ASSERT_NEAR(ov[(o * 40 + i) * 1000 + j], acc, kConvF32Abs) << i << "," << j;
       }
 }
 
@@ -140,7 +140,7 @@ void check_causal(const Tensor& x, const Tensor& w, const Tensor& bias, const Ca
   const std::vector<double> xp = pad(x, used, 2 * pt - tc, ph, ph, pw, pw, &ps);
   const std::vector<double> ref = direct_conv(xp, ps, w, bias, p.stride[0], p.stride[1], p.stride[2], &os);
   ASSERT_EQ(out.shape(), os);
-  EXPECT_TRUE(all_close(out, ref, kF32Abs, rel)) << x.str() << " " << w.str();
+  EXPECT_TRUE(all_close(out, ref, kConvF32Abs, rel)) << x.str() << " " << w.str();
 }
 
 TEST(CausalConv3d, SingleFrameIsLastTapConv2d) {
@@ -173,7 +173,7 @@ TEST(CausalConv3d, FramesCacheAndStride) {
   const Tensor w1 = random_normal({3, 2, 1, 1, 1}, DType::f32, 37);
   EXPECT_EQ(values(causal_conv3d(x3, w1, b, {}, random_normal({1, 2, 2, 5, 4}, DType::f32, 38))),
             values(causal_conv3d(x3, w1, b, {})));
-  check_causal(x3.to(DType::bf16), w, b, p, Tensor(), kBf16Rel);
+  check_causal(x3.to(DType::bf16), w, b, p, Tensor(), kConvBf16Rel);
 }
 
 TEST(Upsample, Nearest2x) {

@@ -115,20 +115,20 @@ std::vector<double> rotate(const Tensor& x, const RopeTable& t) {
 }
 
 // f32: two rounded products and a rounded difference, |x| ≲ 5.
-constexpr double kF32Abs = 2e-6;
-constexpr double kBf16Rel = 1.0 / 256;  // one rounding of the f32 result to bf16
-constexpr double kF16Rel = 1.0 / 2048;
+constexpr double kRopeF32Abs = 2e-6;
+constexpr double kRopeBf16Rel = 1.0 / 256;  // one rounding of the f32 result to bf16
+constexpr double kRopeF16Rel = 1.0 / 2048;
 
 TEST(Rope, ApplyInterleavedQwenImage) {
   const QwenImageRope rope = qwen_image_rope(1, 3, 5, 4);
   for (DType dt : {DType::f32, DType::bf16, DType::f16}) {
     const Tensor xi = random_normal({2, 15, 3, 128}, dt, 7);
     const Tensor xt = random_normal({2, 4, 3, 128}, dt, 8);
-    const double rel = dt == DType::bf16 ? kBf16Rel : dt == DType::f16 ? kF16Rel : 0.0;
+    const double rel = dt == DType::bf16 ? kRopeBf16Rel : dt == DType::f16 ? kRopeF16Rel : 0.0;
     const Tensor yi = apply_rope(xi, rope.image);
     ASSERT_EQ(yi.dtype(), dt);
-    EXPECT_TRUE(all_close(yi, rotate(xi, rope.image), kF32Abs, rel));
-    EXPECT_TRUE(all_close(apply_rope(xt, rope.text), rotate(xt, rope.text), kF32Abs, rel));
+    EXPECT_TRUE(all_close(yi, rotate(xi, rope.image), kRopeF32Abs, rel));
+    EXPECT_TRUE(all_close(apply_rope(xt, rope.text), rotate(xt, rope.text), kRopeF32Abs, rel));
   }
   // The frame pairs (dims 0..15) of the image tokens are untouched (frame position 0).
   const Tensor x = random_normal({1, 15, 2, 128}, DType::f32, 9);
@@ -154,13 +154,13 @@ TEST(Rope, Rotate1dTableAndApply) {
         EXPECT_NEAR(t.sin.item_as_double(idx), std::sin(a), 1e-6);
       }
   const Tensor x = random_normal({2, 7, 3, 16}, DType::f32, 11);
-  EXPECT_TRUE(all_close(apply_rope(x, t), rotate(x, t), kF32Abs, 0.0));
+  EXPECT_TRUE(all_close(apply_rope(x, t), rotate(x, t), kRopeF32Abs, 0.0));
   // A shared [L] table (i32 ids) applied to a strided view (a transposed [B, H, L, D] tensor).
   const RopeTable shared =
       rope_1d(Tensor::from_floats({5}, std::vector<float>{0, 1, 2, 3, 100}).to(DType::i32), 8, 10000.0);
   const Tensor xv = random_normal({2, 3, 5, 8}, DType::f32, 12).transpose(1, 2);
   ASSERT_FALSE(xv.is_contiguous());
-  EXPECT_TRUE(all_close(apply_rope(xv, shared), rotate(xv, shared), kF32Abs, 0.0));
+  EXPECT_TRUE(all_close(apply_rope(xv, shared), rotate(xv, shared), kRopeF32Abs, 0.0));
   // Position 0 is the identity.
   const Tensor one = random_normal({1, 1, 1, 8}, DType::f32, 13);
   const RopeTable zero = rope_1d(Tensor::zeros({1}, DType::i64), 8, 10000.0);

@@ -120,7 +120,7 @@ TEST_F(RealVocabTest, QwenImagePromptTemplate) {
 }
 
 // A fresh folder under the system temp dir, removed with the fixture.
-class TempDirTest : public ::testing::Test {
+class TokenizerFilesTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() / ("vramkit_tokenizer_" + std::to_string(::getpid()) + "_" +
@@ -133,7 +133,7 @@ class TempDirTest : public ::testing::Test {
 };
 
 // Qwen-Image's own tokenizer/ folder layout, written from the real tokenizer.json, gives the same ids.
-TEST_F(TempDirTest, SlowTokenizerFilesMatchTokenizerJson) {
+TEST_F(TokenizerFilesTest, SlowTokenizerFilesMatchTokenizerJson) {
   if (!fs::exists(kVocabDir / "tokenizer.json")) GTEST_SKIP() << "no vocabulary at " << kVocabDir;
   const json root = read_json(kVocabDir / "tokenizer.json");
   write_file(dir_ / "vocab.json", root["model"]["vocab"].dump());
@@ -201,7 +201,7 @@ json tiny_tokenizer() {
           {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", {"a b", json::array({"ab", "c"})}}}}};
 }
 
-TEST_F(TempDirTest, TinyTokenizerEncodesWithMergeRanks) {
+TEST_F(TokenizerFilesTest, TinyTokenizerEncodesWithMergeRanks) {
   write_file(dir_ / "tokenizer.json", tiny_tokenizer().dump());
   const Qwen2Tokenizer tok = Qwen2Tokenizer::from_directory(dir_);
   EXPECT_EQ(tok.encode("abcab<|x|>ba"), (std::vector<std::int32_t>{257, 256, 300, 'b', 'a'}));
@@ -211,7 +211,7 @@ TEST_F(TempDirTest, TinyTokenizerEncodesWithMergeRanks) {
 }
 
 // Each malformed file is refused with a typed error naming the file.
-TEST_F(TempDirTest, MalformedFilesAreRefused) {
+TEST_F(TokenizerFilesTest, MalformedFilesAreRefused) {
   const fs::path file = dir_ / "tokenizer.json";
   const auto expect_error = [&](auto make, const std::string& what) {
     try {

@@ -20,11 +20,11 @@
 #include "vram/manager.h"
 #include "vram/run_settings.h"
 #include "vramkit/error.h"
+#include "common/test_sizes.h"
 
 namespace vramkit {
 namespace {
 
-constexpr std::size_t kMiB = 1 << 20;
 constexpr std::uint64_t kDirectAlignment = 4096;
 
 // Whether open(O_DIRECT) and an aligned read work for a file in `dir`.

@@ -11,11 +11,11 @@
 #include "backends/emu/emu_accelerator.h"
 #include "core/convert.h"
 #include "vramkit/error.h"
+#include "common/test_sizes.h"
 
 namespace vramkit {
 namespace {
 
-constexpr std::size_t kMiB = 1 << 20;
 
 TEST(ArenaAllocator, BestFitSplitsAndCoalesces) {
   alignas(256) static unsigned char memory[16 * 1024];

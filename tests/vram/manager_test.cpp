@@ -19,11 +19,11 @@
 #include "vram/managed_model.h"
 #include "vram/run_settings.h"
 #include "vramkit/error.h"
+#include "common/test_sizes.h"
 
 namespace vramkit {
 namespace {
 
-constexpr std::size_t kMiB = 1 << 20;
 
 struct Mode {
   std::string name;

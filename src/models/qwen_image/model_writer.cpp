@@ -16,7 +16,7 @@ namespace vramkit::qwen_image {
 namespace {
 
 namespace fs = std::filesystem;
-using json = nlohmann::ordered_json;
+using nlohmann::ordered_json;
 
 // SplitMix64 is counter-based: its k-th output (from 0) is a mix of seed + (k + 1)·gamma, so any element of a
 // tensor's stream can be computed directly, and chunks of it in parallel, with the values of a sequential
@@ -91,7 +91,7 @@ void write_values(SafetensorsStreamWriter& out, const ModelTensor& tensor, std::
   }
 }
 
-void write_json(const fs::path& path, const json& value) {
+void write_json(const fs::path& path, const ordered_json& value) {
   std::ofstream out(path);
   out << value.dump(2) << "\n";
   if (!out.flush()) throw IoError("cannot write '" + path.string() + "'");
@@ -125,7 +125,7 @@ void write_component(const fs::path& dir, const std::string& stem, const std::ve
     }
     members[static_cast<std::size_t>(shard)].push_back(&t);
   }
-  json weight_map = json::object();
+  ordered_json weight_map = ordered_json::object();
   for (int s = 0; s < shards; ++s) {
     const std::string name = shard_name(stem, s, shards);
     std::vector<SafetensorsTensorInfo> infos;
@@ -139,10 +139,10 @@ void write_component(const fs::path& dir, const std::string& stem, const std::ve
   }
   if (shards > 1) {
     // The index lists the tensors in file order, as the released index does by name.
-    json ordered = json::object();
+    ordered_json ordered = ordered_json::object();
     for (const auto& t : tensors) ordered[t.name] = weight_map[t.name];
     write_json(dir / (stem + ".safetensors.index.json"),
-               json{{"metadata", {{"total_size", total_size}}}, {"weight_map", ordered}});
+               ordered_json{{"metadata", {{"total_size", total_size}}}, {"weight_map", ordered}});
   }
 }
 
@@ -150,7 +150,7 @@ void write_transformer(const fs::path& dir, const QwenImageModelSpec& spec) {
   const DitConfig& c = spec.dit;
   write_component(dir, "diffusion_pytorch_model", transformer_tensors(spec), "transformer_blocks.",
                   c.num_layers, spec.transformer_shards, spec);
-  write_json(dir / "config.json", json{{"_class_name", "QwenImageTransformer2DModel"},
+  write_json(dir / "config.json", ordered_json{{"_class_name", "QwenImageTransformer2DModel"},
                                        {"_diffusers_version", "0.34.0.dev0"},
                                        {"attention_head_dim", c.attention_head_dim},
                                        {"axes_dims_rope", c.axes_dims_rope},
@@ -169,7 +169,7 @@ void write_text_encoder(const fs::path& dir, const QwenImageModelSpec& spec) {
   write_component(dir, "model", text_encoder_tensors(spec), "model.layers.", t.num_hidden_layers,
                   spec.text_encoder_shards, spec);
   const std::int64_t head_dim = t.hidden_size / t.num_attention_heads;
-  const json vision{{"depth", spec.vision.depth},
+  const ordered_json vision{{"depth", spec.vision.depth},
                     {"hidden_act", "silu"},
                     {"hidden_size", spec.vision.hidden_size},
                     {"intermediate_size", spec.vision.intermediate_size},
@@ -185,7 +185,7 @@ void write_text_encoder(const fs::path& dir, const QwenImageModelSpec& spec) {
                     {"fullatt_block_indexes", spec.vision.fullatt_block_indexes},
                     {"model_type", "qwen2_5_vl"}};
   write_json(dir / "config.json",
-             json{{"architectures", json::array({"Qwen2_5_VLForConditionalGeneration"})},
+             ordered_json{{"architectures", ordered_json::array({"Qwen2_5_VLForConditionalGeneration"})},
                   {"attention_dropout", 0.0},
                   {"bos_token_id", 151643},
                   {"eos_token_id", 151645},
@@ -202,7 +202,7 @@ void write_text_encoder(const fs::path& dir, const QwenImageModelSpec& spec) {
                   {"num_key_value_heads", t.num_key_value_heads},
                   {"rms_norm_eps", 1e-6},
                   {"rope_scaling",
-                   {{"mrope_section", json::array({head_dim / 8, 3 * head_dim / 16, 3 * head_dim / 16})},
+                   {{"mrope_section", ordered_json::array({head_dim / 8, 3 * head_dim / 16, 3 * head_dim / 16})},
                     {"rope_type", "default"},
                     {"type", "default"}}},
                   {"rope_theta", 1000000.0},
@@ -222,9 +222,9 @@ void write_text_encoder(const fs::path& dir, const QwenImageModelSpec& spec) {
 void write_vae(const fs::path& dir, const QwenImageModelSpec& spec) {
   const VaeConfig& v = spec.vae;
   write_component(dir, "diffusion_pytorch_model", vae_tensors(spec), "", 0, 1, spec);
-  write_json(dir / "config.json", json{{"_class_name", "AutoencoderKLQwenImage"},
+  write_json(dir / "config.json", ordered_json{{"_class_name", "AutoencoderKLQwenImage"},
                                        {"_diffusers_version", "0.34.0.dev0"},
-                                       {"attn_scales", json::array()},
+                                       {"attn_scales", ordered_json::array()},
                                        {"base_dim", v.base_dim},
                                        {"dim_mult", v.dim_mult},
                                        {"dropout", 0.0},
@@ -236,7 +236,7 @@ void write_vae(const fs::path& dir, const QwenImageModelSpec& spec) {
                                        {"z_dim", v.z_dim}});
 }
 void write_scheduler(const fs::path& dir) {
-  write_json(dir / "scheduler_config.json", json{{"_class_name", "FlowMatchEulerDiscreteScheduler"},
+  write_json(dir / "scheduler_config.json", ordered_json{{"_class_name", "FlowMatchEulerDiscreteScheduler"},
                                                  {"_diffusers_version", "0.34.0.dev0"},
                                                  {"base_image_seq_len", 256},
                                                  {"base_shift", 0.5},
@@ -277,7 +277,7 @@ void write_tokenizer(const fs::path& dir) {
     if ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174) order.push_back(b);
   for (int b = 0; b < 256; ++b)
     if (!((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174)) order.push_back(b);
-  json vocab = json::object();
+  ordered_json vocab = ordered_json::object();
   for (std::size_t id = 0; id < order.size(); ++id)
     vocab[utf8(byte_to_unicode(static_cast<std::uint8_t>(order[id])))] = id;
   const std::string space = utf8(byte_to_unicode(' '));
@@ -288,12 +288,12 @@ void write_tokenizer(const fs::path& dir) {
   std::ofstream merges(dir / "merges.txt");
   merges << "#version: 0.2\n" << space << " c\n" << space << "c a\n" << space << "ca t\n";
   if (!merges.flush()) throw IoError("cannot write '" + (dir / "merges.txt").string() + "'");
-  json added = json::object();
+  ordered_json added = ordered_json::object();
   for (const auto& [id, text] : {std::pair{151643, "<|endoftext|>"}, std::pair{151644, "<|im_start|>"},
                                  std::pair{151645, "<|im_end|>"}})
-    added[std::to_string(id)] = json{{"content", text}, {"lstrip", false},      {"normalized", false},
+    added[std::to_string(id)] = ordered_json{{"content", text}, {"lstrip", false},      {"normalized", false},
                                      {"rstrip", false}, {"single_word", false}, {"special", true}};
-  write_json(dir / "tokenizer_config.json", json{{"add_prefix_space", false},
+  write_json(dir / "tokenizer_config.json", ordered_json{{"add_prefix_space", false},
                                                  {"added_tokens_decoder", added},
                                                  {"eos_token", "<|im_end|>"},
                                                  {"pad_token", "<|endoftext|>"},
@@ -355,13 +355,13 @@ void write_qwen_image_model(const fs::path& root, const QwenImageModelSpec& spec
   for (const char* sub : {"scheduler", "transformer", "text_encoder", "tokenizer", "vae"})
     fs::create_directories(root / sub);
   write_json(root / "model_index.json",
-             json{{"_class_name", "QwenImagePipeline"},
+             ordered_json{{"_class_name", "QwenImagePipeline"},
                   {"_diffusers_version", "0.34.0.dev0"},
-                  {"scheduler", json::array({"diffusers", "FlowMatchEulerDiscreteScheduler"})},
-                  {"text_encoder", json::array({"transformers", "Qwen2_5_VLForConditionalGeneration"})},
-                  {"tokenizer", json::array({"transformers", "Qwen2Tokenizer"})},
-                  {"transformer", json::array({"diffusers", "QwenImageTransformer2DModel"})},
-                  {"vae", json::array({"diffusers", "AutoencoderKLQwenImage"})}});
+                  {"scheduler", ordered_json::array({"diffusers", "FlowMatchEulerDiscreteScheduler"})},
+                  {"text_encoder", ordered_json::array({"transformers", "Qwen2_5_VLForConditionalGeneration"})},
+                  {"tokenizer", ordered_json::array({"transformers", "Qwen2Tokenizer"})},
+                  {"transformer", ordered_json::array({"diffusers", "QwenImageTransformer2DModel"})},
+                  {"vae", ordered_json::array({"diffusers", "AutoencoderKLQwenImage"})}});
   write_scheduler(root / "scheduler");
   write_transformer(root / "transformer", spec);
   write_text_encoder(root / "text_encoder", spec);

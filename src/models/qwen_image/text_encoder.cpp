@@ -83,7 +83,7 @@ struct LayerContext {
 };
 
 // Self-attention of one layer on n = input_layernorm(h) -> o_proj's output [B, L, hidden]. Functions of their
-// own, this one and mlp(), so that their intermediates die before the next part of the layer runs
+// own, this one and swiglu_mlp(), so that their intermediates die before the next part of the layer runs
 // (text_encoder_workspace_bytes counts the activations alive at each step).
 Tensor self_attention(UnitCursor& units, const LayerContext& ctx, const std::string& p, const Tensor& n) {
   const TextEncoderConfig& c = ctx.config;
@@ -107,7 +107,7 @@ Tensor self_attention(UnitCursor& units, const LayerContext& ctx, const std::str
 }
 
 // down_proj(silu(gate_proj(m)) · up_proj(m)), m = post_attention_layernorm(h).
-Tensor mlp(UnitCursor& units, const std::string& p, const Tensor& m) {
+Tensor swiglu_mlp(UnitCursor& units, const std::string& p, const Tensor& m) {
   Tensor hidden;
   {
     const Tensor gate = units.linear_without_bias(p + "mlp.gate_proj", m);
@@ -120,7 +120,7 @@ Tensor mlp(UnitCursor& units, const std::string& p, const Tensor& m) {
 void run_layer(UnitCursor& units, const LayerContext& ctx, const std::string& p, Tensor& h) {
   const double eps = ctx.config.rms_norm_eps;
   h = ops::add(h, self_attention(units, ctx, p, units.rms_norm(p + "input_layernorm", h, eps)));
-  h = ops::add(h, mlp(units, p, units.rms_norm(p + "post_attention_layernorm", h, eps)));
+  h = ops::add(h, swiglu_mlp(units, p, units.rms_norm(p + "post_attention_layernorm", h, eps)));
 }
 
 }  // namespace
