@@ -15,8 +15,8 @@
 namespace vramkit::qwen_image {
 namespace {
 
-const std::filesystem::path kData = VRAMKIT_TEST_DATA;
-const std::filesystem::path kTiny = kData / "qwen_image_dit_tiny" / "transformer";
+const std::filesystem::path kDitData = VRAMKIT_TEST_DATA;
+const std::filesystem::path kTinyDitConfig = kDitData / "qwen_image_dit_tiny" / "transformer";
 
 std::string error_message(const std::function<void()>& f) {
   try {
@@ -29,7 +29,7 @@ std::string error_message(const std::function<void()>& f) {
 }
 
 TEST(DitConfig, ReadsEveryValueFromTheFile) {
-  const DitConfig c = DitConfig::from_json_file(kTiny / "config.json");
+  const DitConfig c = DitConfig::from_json_file(kTinyDitConfig / "config.json");
   EXPECT_EQ(c.num_layers, 2);
   EXPECT_EQ(c.num_attention_heads, 2);
   EXPECT_EQ(c.attention_head_dim, 32);
@@ -93,8 +93,8 @@ TEST(DitConfig, FullSizeModelMatchesTheReleasedCheckpoint) {
 }
 
 TEST(DitConfig, ValidationListsEveryProblemAtOnce) {
-  const DitConfig c = DitConfig::from_json_file(kTiny / "config.json");
-  EXPECT_NO_THROW(validate_dit_weights(c, WeightFiles::open(kTiny)));
+  const DitConfig c = DitConfig::from_json_file(kTinyDitConfig / "config.json");
+  EXPECT_NO_THROW(validate_dit_weights(c, WeightFiles::open(kTinyDitConfig)));
 
   const auto dir =
       std::filesystem::temp_directory_path() / ("vramkit_dit_validate_" + std::to_string(::getpid()));

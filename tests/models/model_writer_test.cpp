@@ -31,9 +31,9 @@ std::map<std::string, Shape> shapes_of(const std::vector<ModelTensor>& tensors) 
 
 TEST(ModelWriter, ReleasedDimensionsGiveTheReleasedTensorsOfTheBlocksPresent) {
   const QwenImageModelSpec spec = released_dimensions(2, 1);
-  EXPECT_EQ(shapes_of(transformer_tensors(spec)), test::dit_reference_keys(2));
+  EXPECT_EQ(shapes_of(transformer_tensors(spec)), vramkit::test::dit_reference_keys(2));
   const auto vae_list =
-      test::read_key_list(std::filesystem::path(VRAMKIT_TEST_DATA) / "qwen_image_vae_full_keys.txt");
+      vramkit::test::read_key_list(std::filesystem::path(VRAMKIT_TEST_DATA) / "qwen_image_vae_full_keys.txt");
   EXPECT_EQ(shapes_of(vae_tensors(spec)), (std::map<std::string, Shape>(vae_list.begin(), vae_list.end())));
 
   // The text encoder: Qwen2.5-VL-7B's language model, one layer of 28.
@@ -80,7 +80,7 @@ QwenImageModelSpec narrow_spec(DType dtype) {
 }
 
 TEST(ModelWriter, NarrowFp8ModelReopensShardedAndRuns) {
-  const auto dir = test::scratch_dir("model_writer_fp8");
+  const auto dir = vramkit::test::scratch_dir("model_writer_fp8");
   const QwenImageModelSpec spec = narrow_spec(DType::f8_e4m3fn);
   write_qwen_image_model(dir, spec);
 
@@ -134,7 +134,7 @@ TEST(ModelWriter, NarrowFp8ModelReopensShardedAndRuns) {
 }
 
 TEST(ModelWriter, ValuesDependOnTheSeedAloneAndOneShardHasNoIndex) {
-  const auto dir = test::scratch_dir("model_writer_seed");
+  const auto dir = vramkit::test::scratch_dir("model_writer_seed");
   QwenImageModelSpec spec = narrow_spec(DType::bf16);
   spec.max_shard_bytes = 5'000'000'000;
   write_qwen_image_model(dir / "a", spec);
@@ -142,7 +142,7 @@ TEST(ModelWriter, ValuesDependOnTheSeedAloneAndOneShardHasNoIndex) {
   spec.seed = 8;
   write_qwen_image_model(dir / "c", spec);
   const auto file = [&](const char* name) {
-    return test::read_text(dir / name / "transformer" / "diffusion_pytorch_model.safetensors");
+    return vramkit::test::read_text(dir / name / "transformer" / "diffusion_pytorch_model.safetensors");
   };
   EXPECT_FALSE(
       std::filesystem::exists(dir / "a" / "transformer" / "diffusion_pytorch_model.safetensors.index.json"));

@@ -13,7 +13,7 @@
 namespace vramkit::qwen_image {
 namespace {
 
-const std::filesystem::path kData = std::filesystem::path(VRAMKIT_TEST_DATA);
+const std::filesystem::path kSchedulerData = std::filesystem::path(VRAMKIT_TEST_DATA);
 
 std::filesystem::path write_config(const std::string& name, const std::string& text) {
   const auto path = std::filesystem::temp_directory_path() / ("vramkit_sched_" + std::to_string(getpid()) + name);
@@ -22,7 +22,7 @@ std::filesystem::path write_config(const std::string& name, const std::string& t
 }
 
 TEST(FlowMatchScheduler, SigmasMatchDiffusersBitForBit) {
-  const auto golden = nlohmann::json::parse(std::ifstream(kData / "scheduler" / "qwen_image_sigmas.json"));
+  const auto golden = nlohmann::json::parse(std::ifstream(kSchedulerData / "scheduler" / "qwen_image_sigmas.json"));
   const FlowMatchSchedulerConfig config;  // the defaults are Qwen-Image's
   ASSERT_GE(golden.at("cases").size(), 6u);
   for (const auto& c : golden.at("cases")) {

@@ -17,8 +17,8 @@
 namespace vramkit::qwen_image {
 namespace {
 
-const std::filesystem::path kData = VRAMKIT_TEST_DATA;
-const std::filesystem::path kTiny = kData / "qwen_image_vae_tiny" / "vae";
+const std::filesystem::path kVaeData = VRAMKIT_TEST_DATA;
+const std::filesystem::path kTinyVaeConfig = kVaeData / "qwen_image_vae_tiny" / "vae";
 
 std::string format_error_message(const std::function<void()>& f) {
   try {
@@ -44,7 +44,7 @@ class TempDir {
 };
 
 TEST(VaeConfig, ReadsEveryValueFromTheFile) {
-  const VaeConfig c = VaeConfig::from_json_file(kTiny / "config.json");
+  const VaeConfig c = VaeConfig::from_json_file(kTinyVaeConfig / "config.json");
   EXPECT_EQ(c.base_dim, 4);
   EXPECT_EQ(c.z_dim, 16);
   EXPECT_EQ(c.dim_mult, (std::vector<std::int64_t>{1, 2, 4, 4}));
@@ -92,7 +92,7 @@ TEST(VaeConfig, RejectsInconsistentAndUnsupportedConfigs) {
 }
 
 std::map<std::string, Shape> reference_keys() {
-  const auto list = test::read_key_list(kData / "qwen_image_vae_full_keys.txt");
+  const auto list = vramkit::test::read_key_list(kVaeData / "qwen_image_vae_full_keys.txt");
   return {list.begin(), list.end()};
 }
 
@@ -134,8 +134,8 @@ TEST(VaeConfig, FullSizeModelMatchesTheReleasedCheckpoint) {
 }
 
 TEST(VaeConfig, ValidationListsEveryProblemAtOnce) {
-  const VaeConfig c = VaeConfig::from_json_file(kTiny / "config.json");
-  const WeightFiles tiny = WeightFiles::open(kTiny);
+  const VaeConfig c = VaeConfig::from_json_file(kTinyVaeConfig / "config.json");
+  const WeightFiles tiny = WeightFiles::open(kTinyVaeConfig);
   EXPECT_NO_THROW(validate_vae_weights(c, VaePart::decoder, tiny));
   EXPECT_NO_THROW(validate_vae_weights(c, VaePart::encoder, tiny));
 

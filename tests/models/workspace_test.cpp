@@ -33,7 +33,7 @@ std::uint64_t measured_peak(VramManager& manager, Fn&& run) {
   return device->peak_bytes() - before;
 }
 
-VramConfig resident(DType dtype) { return test::with_computation(VramConfig::preset("none"), dtype); }
+VramConfig resident(DType dtype) { return vramkit::test::with_computation(VramConfig::preset("none"), dtype); }
 
 // Within the estimate, and the estimate within 4x of it (the f32 scratch, see above) plus `device_only`: what
 // the estimate prices for a GPU that the emulated device does not allocate (the score block of the GEMM-path

@@ -11,9 +11,9 @@ namespace {
 
 using nlohmann::json;
 
-class ConfigReader {
+class VaeConfigReader {
  public:
-  ConfigReader(const json& j, const std::filesystem::path& path) : j_(j), path_(path.string()) {}
+  VaeConfigReader(const json& j, const std::filesystem::path& path) : j_(j), path_(path.string()) {}
 
   std::int64_t positive_int(const char* key, std::int64_t fallback) const {
     if (!j_.contains(key)) return fallback;
@@ -67,7 +67,7 @@ class ConfigReader {
   std::string path_;
 };
 
-class ModuleList {
+class VaeModuleList {
  public:
   // A convolution with its bias; `shape` is the weight's ([Cout, Cin, kt, kh, kw] or [Cout, Cin, kh, kw]).
   void conv(const std::string& name, Shape shape, bool video_only = false) {
@@ -125,7 +125,7 @@ VaeConfig VaeConfig::from_json_file(const std::filesystem::path& path) {
   if (j.contains("_class_name") && j.at("_class_name") != "AutoencoderKLQwenImage")
     throw ArgumentError(path.string() + ": _class_name " + j.at("_class_name").dump() +
                         " is not supported (only AutoencoderKLQwenImage is)");
-  const ConfigReader r(j, path);
+  const VaeConfigReader r(j, path);
   VaeConfig c;
   c.base_dim = r.positive_int("base_dim", c.base_dim);
   c.z_dim = r.positive_int("z_dim", c.z_dim);
@@ -153,7 +153,7 @@ VaeConfig VaeConfig::from_json_file(const std::filesystem::path& path) {
 const char* vae_part_name(VaePart part) { return part == VaePart::decoder ? "decoder" : "encoder"; }
 
 std::vector<VaeModule> vae_modules(const VaeConfig& c, VaePart part) {
-  ModuleList m;
+  VaeModuleList m;
   const std::size_t stages = c.dim_mult.size();
   if (part == VaePart::decoder) {
     const std::vector<std::int64_t> dims = c.decoder_dims();
