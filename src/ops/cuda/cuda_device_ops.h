@@ -33,6 +33,8 @@ class CudaDeviceOps final : public ops::DeviceOps {
   Tensor concat(std::span<const Tensor> tensors, int dim) override;
 
   Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& scale) override;
+  Tensor fp8_linear(const Tensor& x, const Tensor& weight, const Tensor& weight_scale,
+                    const Tensor& bias) override;
   Tensor matmul(const Tensor& a, const Tensor& b) override;
 
   Tensor gelu(const Tensor& x, ops::GeluApproximation approximation) override;
