@@ -88,6 +88,10 @@ ManagedModel::ManagedModel(VramManager& manager, std::string name, std::shared_p
   }
 }
 
+bool ManagedModel::native_fp8_gemm() const {
+  return manager_.options().native_fp8_gemm;
+}
+
 ManagedModel::~ManagedModel() {
   try {
     offload();

@@ -85,6 +85,8 @@ class ManagedModel {
   Device device() const { return acc_.device(); }
   const ResolvedVramConfig& config() const { return config_; }
   const std::vector<UnitLayout>& units() const { return layouts_; }
+  // Whether its fp8 GEMM weights are handed out in fp8 (ManagerOptions::native_fp8_gemm).
+  bool native_fp8_gemm() const;
   std::size_t unit_index(std::string_view name) const;  // throws ArgumentError when absent
 
   // The activations reserved from the budget (ModelOptions::workspace_bytes until changed): the caller sets
