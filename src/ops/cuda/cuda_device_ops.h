@@ -7,6 +7,8 @@
 #include <cuda_runtime_api.h>
 
 #include <memory>
+#include <set>
+#include <string>
 
 #include "core/allocator.h"
 #include "ops/cuda/attention_cudnn.h"
@@ -76,6 +78,8 @@ class CudaDeviceOps final : public ops::DeviceOps {
   // case our fused kernel serves every request.
   CudnnAttention* cudnn();
 
+  // The fp8_linear shapes that fell back to dequantize + GEMM (each warned about once).
+  std::set<std::string> fp8_fallbacks_;
   int device_index_;
   cudaStream_t stream_;
   std::shared_ptr<Allocator> allocator_;
