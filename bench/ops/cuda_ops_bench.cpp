@@ -1,6 +1,8 @@
 // The CUDA ops at Qwen-Image shapes (7000 tokens: a 1328x1328 image is 83·83 = 6889 image tokens, plus the
 // prompt), timed with CUDA events on one stream, each beside its ceiling measured in the same iteration:
 //   linear (cuBLASLt GEMM, bf16 and f32): TFLOP/s = 2·rows·in·out / time;
+//   the native fp8 linear (x's per-row quantization + cuBLASLt's fp8 GEMM with outer-vector scales, bf16
+//   output): the same TFLOP/s, the time including the quantization;
 //   attention (our fused kernels: tensor cores and the f32 reference; cuDNN's fused flash attention, without
 //   and with a key mask; bf16, 24 heads x 128): TFLOP/s = 4·L²·D·H / time (the issue's
 //   reference: torch SDPA 630 TFLOP/s on an H100; the ratio to the GEMM rate of the same run is the target);
@@ -23,6 +25,7 @@
 #include "ops/cuda/attention_cudnn.h"
 #include "ops/cuda/convert_cuda.h"
 #include "ops/cuda/elementwise_cuda.h"
+#include "ops/cuda/fp8_quantize_cuda.h"
 #include "ops/cuda/gemm_cuda.h"
 #include "ops/cuda/norm_cuda.h"
 
@@ -79,6 +82,40 @@ void BM_CudaLinear(benchmark::State& state) {
   cuda::launch_linear_gemm(context, gemm, nullptr);  // the heuristic runs outside the timing
   const double seconds = timed_iterations(state, [&] { cuda::launch_linear_gemm(context, gemm, nullptr); });
   state.SetLabel(std::string(dtype_name(dt)) + ", " + cuda::device_info(0).name);
+  state.counters["TFLOP/s"] = 2.0 * static_cast<double>(rows) * static_cast<double>(in) *
+                              static_cast<double>(out) * static_cast<double>(state.iterations()) * 1e-12 /
+                              seconds;
+}
+
+// range(0..2): rows, in, out; bf16 x and bias, f8_e4m3fn weight with per-row scales, bf16 y. Reports an error
+// where cuBLASLt has no native fp8 product (below sm_89): ops::fp8_linear would fall back to BM_CudaLinear's.
+void BM_CudaFp8Linear(benchmark::State& state) {
+  if (cuda::device_count() == 0) return state.SkipWithError("no CUDA device");
+  const std::int64_t rows = state.range(0), in = state.range(1), out = state.range(2);
+  const cuda::DeviceBuffer x = filled(rows * in * 2), w = filled(out * in), w_scales = filled(out * 4),
+                           bias = filled(out * 2), codes(rows * in), x_scales(rows * 4), y(rows * out * 2);
+  cuda::GemmContext context;
+  const cuda::Fp8LinearGemm gemm{codes.data(),
+                                 static_cast<const float*>(x_scales.data()),
+                                 w.data(),
+                                 static_cast<const float*>(w_scales.data()),
+                                 bias.data(),
+                                 y.data(),
+                                 DType::f8_e4m3fn,
+                                 DType::bf16,
+                                 rows,
+                                 in,
+                                 out};
+  if (!cuda::fp8_linear_gemm_supported(context, gemm))  // the heuristic runs outside the timing
+    return state.SkipWithError("cuBLASLt has no native fp8 GEMM for this shape on this device");
+  auto launch = [&] {
+    cuda::launch_quantize_fp8_rows(x.data(), DType::bf16, rows, in, codes.data(), DType::f8_e4m3fn,
+                                   static_cast<float*>(x_scales.data()), nullptr);
+    cuda::launch_fp8_linear_gemm(context, gemm, nullptr);
+  };
+  launch();
+  const double seconds = timed_iterations(state, launch);
+  state.SetLabel("f8_e4m3fn -> bf16, " + cuda::device_info(0).name);
   state.counters["TFLOP/s"] = 2.0 * static_cast<double>(rows) * static_cast<double>(in) *
                               static_cast<double>(out) * static_cast<double>(state.iterations()) * 1e-12 /
                               seconds;
@@ -189,6 +226,12 @@ BENCHMARK(BM_CudaLinear)
     ->Args({7000, 12288, 3072, kBf16})  // DiT MLP down-projection
     ->Args({7000, 3072, 3072, kBf16})   // DiT attention projections
     ->Args({7000, 3072, 3072, kF32})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CudaFp8Linear)
+    ->Args({7000, 3072, 12288})  // DiT MLP up-projection
+    ->Args({7000, 12288, 3072})  // DiT MLP down-projection
+    ->Args({7000, 3072, 3072})   // DiT attention projections
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CudaAttention)

@@ -41,6 +41,7 @@ struct PipelineConfig {
   std::string units = "leaf";         // leaf | block: a managed unit per leaf module or per transformer block
   double lookahead_mib = 0;           // the staging ring's MiB (0 = the minimum for ring_slots)
   std::string direct_io = "auto";     // auto | on | off: O_DIRECT reads of disk-streamed weights
+  bool native_fp8_gemm = false;       // fp8-stored GEMM weights multiply natively in fp8 (docs/vram.md)
   bool trace = false;                 // record a Chrome trace (write_trace)
 };
 

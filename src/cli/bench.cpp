@@ -97,6 +97,7 @@ VramSettings mode_settings(const BenchArguments& args, const BenchMode& mode) {
   v.offload = mode.offload;
   v.storage_dtype = mode.storage_dtype;
   v.vram_limit = mode.resident_fraction ? "0" : "";
+  v.native_fp8_gemm = mode.native_fp8_gemm;
   return resolve_vram_arguments(v, "transformer");
 }
 
@@ -187,6 +188,7 @@ json mode_json(const ModeResult& r, const Ceilings& c, int repeat) {
   j["copy_wait_seconds_per_forward"] = r.counters.copy_wait_seconds / repeat;
   j["floor_seconds"] = floor;
   j["ratio"] = floor > 0 ? json(r.median_seconds / floor) : json(nullptr);
+  j["native_fp8_gemm"] = r.mode.native_fp8_gemm;
   if (r.mode.cold_page_cache) j["page_cache_left_bytes"] = r.page_cache_left_bytes;
   return j;
 }
@@ -250,7 +252,8 @@ void add_bench_arguments(CLI::App& command, BenchArguments& args) {
       ->capture_default_str();
   command.add_option("--modes", args.modes,
                      "comma-separated modes (default all): basic, fp8, stream-bf16, "
-                     "stream-fp8, dynamic-25, dynamic-50, dynamic-75, disk-warm, disk-cold");
+                     "stream-fp8, dynamic-25, dynamic-50, dynamic-75, disk-warm, disk-cold, fp8-gemm, "
+                     "stream-fp8-gemm");
   command
       .add_option("--repeat", args.repeat,
                   "timed forwards per mode after one warm-up (the median is reported)")

@@ -16,7 +16,9 @@ const std::vector<BenchMode>& bench_modes() {
                                             {"dynamic-50", "dynamic", "fp8", 0.5, false},
                                             {"dynamic-75", "dynamic", "fp8", 0.75, false},
                                             {"disk-warm", "disk", "", 0.0, false},
-                                            {"disk-cold", "disk", "", 0.0, true}};
+                                            {"disk-cold", "disk", "", 0.0, true},
+                                            {"fp8-gemm", "fp8", "", std::nullopt, false, true},
+                                            {"stream-fp8-gemm", "dynamic", "fp8", 0.0, false, true}};
   return modes;
 }
 

@@ -11,6 +11,8 @@
 //                streamed
 //   disk-warm    disk, vram_limit 0: every layer read from the files each forward, page cache as it is
 //   disk-cold    the same with the files dropped from the page cache before every forward
+//   fp8-gemm     fp8 with the native fp8 GEMM (--fp8-gemm): the linears multiply in fp8, nothing upcast
+//   stream-fp8-gemm  stream-fp8 with the native fp8 GEMM
 #pragma once
 
 #include <optional>
@@ -26,6 +28,7 @@ struct BenchMode {
   // The share of the weights the budget leaves room for besides the ring: unset = no limit, 0 = vram_limit 0.
   std::optional<double> resident_fraction;
   bool cold_page_cache = false;
+  bool native_fp8_gemm = false;  // --fp8-gemm
 };
 
 // Every mode, in the order above.

@@ -25,6 +25,10 @@ void add_vram_arguments(CLI::App& command, VramArguments& args) {
       ->capture_default_str();
   command.add_option("--storage-dtype", args.storage_dtype, "bf16 or fp8: the dtype weights are stored in");
   command.add_option("--vram-limit", args.vram_limit, "GiB of VRAM for weights and activations, or auto");
+  command.add_flag(
+      "--fp8-gemm", args.native_fp8_gemm,
+      "multiply fp8-stored linear weights natively in fp8 (activations quantized per row; cuBLASLt "
+      "on sm_89+) instead of upcasting them to bf16 first");
   add_device_arguments(command, args);
 }
 
@@ -40,6 +44,7 @@ PipelineConfig pipeline_config(const std::string& model, const VramArguments& ar
   config.units = args.units;
   config.lookahead_mib = args.lookahead_mib;
   config.direct_io = args.direct_io;
+  config.native_fp8_gemm = args.native_fp8_gemm;
   return config;
 }
 

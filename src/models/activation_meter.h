@@ -19,7 +19,9 @@ namespace vramkit {
 
 class ActivationMeter {
  public:
-  explicit ActivationMeter(DType dtype) : element_(dtype_size(dtype)), f32_(dtype == DType::f32) {}
+  // native_fp8_gemm: the run's linears may be ops::fp8_linear (ManagerOptions::native_fp8_gemm).
+  explicit ActivationMeter(DType dtype, bool native_fp8_gemm = false)
+      : element_(dtype_size(dtype)), f32_(dtype == DType::f32), native_fp8_gemm_(native_fp8_gemm) {}
 
   std::uint64_t peak() const { return peak_; }
   // Records that `live_bytes` are alive at one step.
@@ -36,14 +38,27 @@ class ActivationMeter {
     const std::uint64_t copy = f32_ && input_contiguous ? 0 : f32(in);
     return copy + f32(out) + (f32_ ? 0 : act(out));
   }
-  // ops::linear of `rows` x `in` -> `rows` x `out` with weights in the activation dtype (the VRAM manager hands
-  // them over in the computation dtype): f32_op's, except that for narrow weights the kernel first widens a
-  // tile of weight rows into an f32 buffer (ops/cpu/linear.cpp), freed before the result is rounded, and
-  // copies the bias to f32.
-  std::uint64_t linear(std::int64_t rows, std::int64_t in, std::int64_t out, bool input_contiguous = true) const {
-    if (f32_) return f32_op(rows * in, rows * out, input_contiguous);
+  // ops::linear of `rows` x `in` -> `rows` x `out` with weights in the activation dtype (the VRAM manager
+  // hands them over in the computation dtype): f32_op's, except that for narrow weights the kernel first
+  // widens a tile of weight rows into an f32 buffer (ops/cpu/linear.cpp), freed before the result is rounded,
+  // and copies the bias to f32. With native_fp8_gemm, the larger of that and fp8_linear's cost.
+  std::uint64_t linear(std::int64_t rows, std::int64_t in, std::int64_t out,
+                       bool input_contiguous = true) const {
     const std::uint64_t widen = f32(std::min(ops::cpu::linear_tile_rows(in), out) * in);
-    return f32(rows * in) + f32(rows * out) + f32(out) + std::max(widen, act(rows * out));
+    const std::uint64_t plain =
+        f32_ ? f32_op(rows * in, rows * out, input_contiguous)
+             : f32(rows * in) + f32(rows * out) + f32(out) + std::max(widen, act(rows * out));
+    if (!native_fp8_gemm_) return plain;
+    // ops::fp8_linear, the largest of: the CPU kernel (ops/cpu/fp8_linear.cpp: x's contiguous copy, its fp8
+    // codes, their f32 values, then linear's f32 result, bias and weight tile); the CUDA kernel (the fp8
+    // codes of x, a scale per row, the result); its CUDA fallback (the same scratch, then the weight
+    // dequantized to the activation dtype and the result).
+    const auto codes = static_cast<std::uint64_t>(rows * in);
+    const std::uint64_t cpu = codes + f32(rows * in) + f32(rows * out) + f32(out) +
+                              std::max(widen, act(rows * out)) + act(rows * in);
+    const std::uint64_t cuda = codes + f32(rows) + act(rows * out);
+    const std::uint64_t fallback = codes + f32(rows) + f32(out) + act(out * in) + act(rows * out);
+    return std::max({plain, cpu, cuda, fallback});
   }
   // The f32 score block [rows, kv_len] of the GEMM-path attention on a device: as many query rows as fit in
   // ops::kDeviceScratchBytes, at least one, at most q_len.
@@ -77,6 +92,7 @@ class ActivationMeter {
  private:
   std::uint64_t element_;
   bool f32_;
+  bool native_fp8_gemm_;
   std::uint64_t peak_ = 0;
 };
 

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "ops/embedding.h"
+#include "ops/fp8_linear.h"
 #include "ops/linear.h"
 #include "ops/norm.h"
 #include "vramkit/error.h"
@@ -53,16 +54,29 @@ const UnitLease& UnitCursor::lease_for(std::string_view name, UnitLease& leaf) {
   return leaf;
 }
 
+namespace {
+
+// x · Wᵀ + bias with the lease's weight `key`: an fp8 weight (only handed out under
+// ManagerOptions::native_fp8_gemm) multiplies natively with its scales, any other through ops::linear.
+Tensor linear_with(const UnitLease& lease, const std::string& key, const Tensor& x, const Tensor& bias) {
+  const Tensor& weight = lease.get(key);
+  if (weight.dtype() == DType::f8_e4m3fn || weight.dtype() == DType::f8_e5m2)
+    return ops::fp8_linear(x, weight, lease.scale(key), bias);
+  return ops::linear(x, weight, bias);
+}
+
+}  // namespace
+
 Tensor UnitCursor::linear(std::string_view name, const Tensor& x) {
   UnitLease leaf;
   const UnitLease& lease = lease_for(name, leaf);
   const std::string n(name);
-  return ops::linear(x, lease.get(n + ".weight"), lease.get(n + ".bias"));
+  return linear_with(lease, n + ".weight", x, lease.get(n + ".bias"));
 }
 
 Tensor UnitCursor::linear_without_bias(std::string_view name, const Tensor& x) {
   UnitLease leaf;
-  return ops::linear(x, lease_for(name, leaf).get(std::string(name) + ".weight"));
+  return linear_with(lease_for(name, leaf), std::string(name) + ".weight", x, Tensor());
 }
 
 Tensor UnitCursor::rms_norm(std::string_view name, const Tensor& x, double eps) {

@@ -30,7 +30,8 @@ class UnitCursor {
   // fails loudly (ArgumentError naming the model, the position and both units) instead of reading the wrong
   // weights.
   UnitLease next(std::string_view unit_name);
-  // linear(x) with the unit `name`'s weight and bias (name.weight, name.bias).
+  // linear(x) with the unit `name`'s weight and bias (name.weight, name.bias); a weight the lease hands out
+  // in fp8 (ManagerOptions::native_fp8_gemm) goes through ops::fp8_linear with its scales.
   Tensor linear(std::string_view name, const Tensor& x);
   // linear(x) with the unit `name`'s weight only (a bias=False Linear).
   Tensor linear_without_bias(std::string_view name, const Tensor& x);

@@ -51,6 +51,8 @@ class DeviceOps {
   virtual Tensor concat(std::span<const Tensor> tensors, int dim) = 0;
 
   virtual Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& scale) = 0;
+  virtual Tensor fp8_linear(const Tensor& x, const Tensor& weight, const Tensor& weight_scale,
+                            const Tensor& bias) = 0;
   virtual Tensor matmul(const Tensor& a, const Tensor& b) = 0;
 
   virtual Tensor gelu(const Tensor& x, GeluApproximation approximation) = 0;

@@ -164,7 +164,8 @@ Pipeline::Pipeline(const PipelineConfig& config, bool planning_only) : impl_(std
                            .ring_slots = config.ring_slots,
                            .units = config.units,
                            .lookahead_mib = config.lookahead_mib,
-                           .direct_io = config.direct_io};
+                           .direct_io = config.direct_io,
+                           .native_fp8_gemm = config.native_fp8_gemm};
   const VramSettings settings = resolve_vram_arguments(args, "transformer");
   ManagerOptions manager_options = settings.manager;
   manager_options.trace = config.trace;

@@ -29,7 +29,8 @@ UnitLease::UnitLease(UnitLease&& other) noexcept
       unit_(other.unit_),
       sequence_(other.sequence_),
       in_use_(std::move(other.in_use_)),
-      tensors_(std::move(other.tensors_)) {}
+      tensors_(std::move(other.tensors_)),
+      scales_(std::move(other.scales_)) {}
 
 UnitLease& UnitLease::operator=(UnitLease&& other) noexcept {
   if (this != &other) {
@@ -39,6 +40,7 @@ UnitLease& UnitLease::operator=(UnitLease&& other) noexcept {
     sequence_ = other.sequence_;
     in_use_ = std::move(other.in_use_);
     tensors_ = std::move(other.tensors_);
+    scales_ = std::move(other.scales_);
   }
   return *this;
 }
@@ -47,11 +49,19 @@ UnitLease::~UnitLease() {
   if (model_) model_->release(*this);
 }
 
-const Tensor& UnitLease::get(std::string_view name) const {
+std::size_t UnitLease::index_of(std::string_view name) const {
   const auto& sources = model_->units()[unit_].sources;
   for (std::size_t i = 0; i < sources.size(); ++i)
-    if (sources[i]->name() == name) return tensors_[i];
+    if (sources[i]->name() == name) return i;
   throw ArgumentError("unit " + model_->units()[unit_].name + " has no tensor " + std::string(name));
+}
+
+const Tensor& UnitLease::get(std::string_view name) const {
+  return tensors_[index_of(name)];
+}
+
+const Tensor& UnitLease::scale(std::string_view name) const {
+  return scales_[index_of(name)];
 }
 
 ManagedModel::ManagedModel(VramManager& manager, std::string name, std::shared_ptr<const WeightFiles> files,
@@ -67,7 +77,8 @@ ManagedModel::ManagedModel(VramManager& manager, std::string name, std::shared_p
     throw ArgumentError("model " + name_ + ": the VRAM manager runs models whose computation_device is the accelerator");
   if (config_.onload.device.kind == Placement::Kind::disk)
     disk_ = std::make_unique<DiskSource>(*files_, manager.options().direct_io);
-  const LayoutPolicy policy{config_, manager.options().fp8_scaling, options_.sensitive, disk_.get()};
+  const LayoutPolicy policy{config_,     manager.options().fp8_scaling,     options_.sensitive,
+                            disk_.get(), manager.options().native_fp8_gemm, options_.gemm_weight};
   for (const auto& spec : units) layouts_.push_back(make_unit_layout(spec, *files_, policy));
   host_blobs_.assign(layouts_.size(), nullptr);
   resident_.assign(layouts_.size(), nullptr);
@@ -75,6 +86,10 @@ ManagedModel::ManagedModel(VramManager& manager, std::string name, std::shared_p
     for (std::size_t u = 0; u < layouts_.size(); ++u) order_.push_back(u);
     order_known_ = true;
   }
+}
+
+bool ManagedModel::native_fp8_gemm() const {
+  return manager_.options().native_fp8_gemm;
 }
 
 ManagedModel::~ManagedModel() {
@@ -275,7 +290,7 @@ UnitLease ManagedModel::acquire(std::size_t unit) {
   TraceRecorder* trace = manager_.trace();
   // A unit that needs staging but is not in the recorded order fails the order check below.
   if (!needs_staging(unit)) {
-    lease.tensors_ = views(unit, l.resident, static_cast<const char*>(resident_[unit]), nullptr);
+    fill_views(lease, l.resident, static_cast<const char*>(resident_[unit]), nullptr);
     if (trace) lease.in_use_ = trace->begin(compute);
     return lease;
   }
@@ -323,8 +338,11 @@ UnitLease ManagedModel::acquire(std::size_t unit) {
     lease.in_use_ = trace->begin(compute);
   }
   const char* dev = ring_ + staged.offset;
-  lease.tensors_ = resident_[unit] ? views(unit, l.resident, static_cast<const char*>(resident_[unit]), dev)
-                                   : views(unit, l.stream, dev, dev + l.stream.bytes);
+  if (resident_[unit]) {
+    fill_views(lease, l.resident, static_cast<const char*>(resident_[unit]), dev);
+  } else {
+    fill_views(lease, l.stream, dev, dev + l.stream.bytes);
+  }
   return lease;
 }
 
@@ -379,23 +397,30 @@ void ManagedModel::release(UnitLease& lease) {
   cv_.notify_all();
 }
 
-std::vector<Tensor> ManagedModel::views(std::size_t unit, const BlobLayout& from, const char* src,
-                                        const char* compute) const {
-  const auto& l = layouts_[unit];
+void ManagedModel::fill_views(UnitLease& lease, const BlobLayout& from, const char* src,
+                              const char* compute) const {
+  const auto& l = layouts_[lease.unit_];
   const BlobLayout& upcast = &from == &l.stream ? l.compute_from_stream : l.compute_from_resident;
-  std::vector<Tensor> out;
+  const auto view = [&](const char* p, const Shape& shape, DType dtype) {
+    const auto bytes = static_cast<std::size_t>(shape.numel()) * dtype_size(dtype);
+    return Tensor::from_storage(Storage::external(const_cast<char*>(p), bytes, acc_.device(), nullptr), 0,
+                                shape, dtype);
+  };
+  lease.tensors_.clear();
+  lease.scales_.clear();
   for (std::size_t i = 0; i < l.sources.size(); ++i) {
     const BlobTensor& f = from.tensors[i];
     const BlobTensor& c = upcast.tensors[i];
     const bool converted = c.bytes > 0;
-    const char* p = converted ? compute + c.offset : src + f.offset;
-    const DType dtype = converted ? c.dtype : f.dtype;
-    const Shape& shape = l.sources[i]->shape();
-    const auto bytes = static_cast<std::size_t>(shape.numel()) * dtype_size(dtype);
-    out.push_back(Tensor::from_storage(Storage::external(const_cast<char*>(p), bytes, acc_.device(), nullptr), 0,
-                                       shape, dtype));
+    lease.tensors_.push_back(view(converted ? compute + c.offset : src + f.offset, l.sources[i]->shape(),
+                                  converted ? c.dtype : f.dtype));
+    // Scaled codes handed out as they are (native_fp8_gemm) carry their scales; upcast ones have them
+    // applied.
+    lease.scales_.push_back(
+        f.scaled && !converted
+            ? view(src + f.scale_offset, Shape{static_cast<std::int64_t>(f.rows)}, DType::f32)
+            : Tensor());
   }
-  return out;
 }
 
 void ManagedModel::upcast(Stream& stream, const BlobLayout& from, const BlobLayout& to, const char* src,

@@ -41,7 +41,8 @@ namespace vramkit {
 
 class ManagedModel;
 
-// The device tensors of one unit, in the computation dtype, valid until the lease is destroyed.
+// The device tensors of one unit, in the computation dtype (or in fp8, for the GEMM weights that
+// ManagerOptions::native_fp8_gemm keeps so), valid until the lease is destroyed.
 class UnitLease {
  public:
   UnitLease() = default;
@@ -53,14 +54,22 @@ class UnitLease {
   const Tensor& operator[](std::size_t i) const { return tensors_.at(i); }
   // By checkpoint key; throws ArgumentError naming the unit when absent.
   const Tensor& get(std::string_view name) const;
+  // The per-row f32 scales [rows] of a tensor handed out in fp8 (native_fp8_gemm), on the device beside its
+  // codes: W_real[r, :] = scale[r] · W[r, :]. An undefined Tensor when the tensor is not fp8 or its fp8 is
+  // unscaled (a plain cast, or fp8 read from the file as is). Throws ArgumentError naming the unit when
+  // absent.
+  const Tensor& scale(std::string_view name) const;
 
  private:
+  std::size_t index_of(std::string_view name) const;
+
   friend class ManagedModel;
   ManagedModel* model_ = nullptr;
   std::size_t unit_ = 0;
   std::int64_t sequence_ = -1;  // staged sequence number, -1 for an in-place resident unit
   TraceRecorder::StreamSpan in_use_;  // from acquire to release on the compute stream, when tracing
   std::vector<Tensor> tensors_;
+  std::vector<Tensor> scales_;  // parallel to tensors_
 };
 
 class ManagedModel {
@@ -76,6 +85,8 @@ class ManagedModel {
   Device device() const { return acc_.device(); }
   const ResolvedVramConfig& config() const { return config_; }
   const std::vector<UnitLayout>& units() const { return layouts_; }
+  // Whether its fp8 GEMM weights are handed out in fp8 (ManagerOptions::native_fp8_gemm).
+  bool native_fp8_gemm() const;
   std::size_t unit_index(std::string_view name) const;  // throws ArgumentError when absent
 
   // The activations reserved from the budget (ModelOptions::workspace_bytes until changed): the caller sets
@@ -152,7 +163,9 @@ class ManagedModel {
   void copy_loop();
   void reader_loop(int index);
   void upcast(Stream& stream, const BlobLayout& from, const BlobLayout& to, const char* src, char* dst) const;
-  std::vector<Tensor> views(std::size_t unit, const BlobLayout& from, const char* src, const char* compute) const;
+  // Fills the lease's tensors (and scales) with views of the unit's bytes: those with an upcast target in
+  // `compute`, the others in place in `src` (laid out as `from`).
+  void fill_views(UnitLease& lease, const BlobLayout& from, const char* src, const char* compute) const;
   std::int64_t disk_job_of(std::int64_t sequence) const;
 
   VramManager& manager_;

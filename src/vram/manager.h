@@ -35,12 +35,20 @@ struct ManagerOptions {
   // Models group each transformer block's (decoder layer's) leaf modules into one unit: fewer, larger copies,
   // a block's bytes in the staging ring. Models without blocks keep their leaf units.
   bool block_units = false;
+  // The GEMM weights stored in the same fp8 dtype whether streamed or resident stay fp8 on the device: the
+  // lease hands out their fp8 bytes (and per-row scales, UnitLease::scale) in place, and the models multiply
+  // with ops::fp8_linear (activations quantized per row) instead of upcasting to the computation dtype first.
+  bool native_fp8_gemm = false;
 };
 
 struct ModelOptions {
   std::uint64_t workspace_bytes = 0;  // activations of the model's largest step, reserved from the budget
   // Tensors kept in the computation dtype rather than fp8 (default: rank < 2 — biases, norm weights).
   std::function<bool(const WeightTensor&)> sensitive;
+  // The weights only ever used as the weight of a linear (ops::linear / ops::fp8_linear), which
+  // ManagerOptions::native_fp8_gemm may hand out in fp8 (default: is_default_gemm_weight). A model whose
+  // units hold other rank-2 ".weight" tensors (an embedding table read through a lease) passes its own.
+  std::function<bool(const WeightTensor&)> gemm_weight;
   // The units are not given in execution order: the first pass acquires them on demand (each copied
   // synchronously) and records the order, which later passes prefetch in (see ManagedModel).
   bool record_order = false;

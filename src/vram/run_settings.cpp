@@ -136,6 +136,7 @@ VramSettings resolve_vram_arguments(const VramArguments& args, std::string_view 
     throw ArgumentError("--units: '" + args.units + "' is not leaf or block");
   s.manager.block_units = args.units == "block";
   s.manager.direct_io = parse_direct_io(args.direct_io, "--direct-io");
+  s.manager.native_fp8_gemm = args.native_fp8_gemm;
   if (!std::isfinite(args.lookahead_mib) || args.lookahead_mib < 0)
     throw ArgumentError("--lookahead-mib: " + std::to_string(args.lookahead_mib) + " is not a non-negative number of MiB");
   s.manager.lookahead_bytes = static_cast<std::uint64_t>(args.lookahead_mib * 1024 * 1024);

@@ -1,15 +1,20 @@
 // How a run places its models, from the settings users give as text (the CLI's VRAM options, the pipeline
-// API's PipelineConfig): the accelerator, the VramConfig preset with overrides, the storage dtype, the budget.
+// API's PipelineConfig): the accelerator, the VramConfig preset with overrides, the storage dtype, the
+// budget.
 //   device         cpu | cuda[:N] | emu[:GiB]   (emu: the emulated device with that much VRAM, default 8)
 //   offload        none | cpu | fp8 | dynamic | disk   (DiffSynth-Studio's configurations)
 //   storage_dtype  bf16 | fp8                   (the dtype of offload/onload/preparing)
-//   vram_limit     GiB | auto                   (auto = free VRAM - 0.5 GiB; dynamic and disk default to auto)
-//   vram_config    a JSON file with the eight keys, overriding the preset key by key: one object for every
+//   vram_limit     GiB | auto                   (auto = free VRAM - 0.5 GiB; dynamic and disk default to
+//   auto) vram_config    a JSON file with the eight keys, overriding the preset key by key: one object for
+//   every
 //                  component, or one object per component name ({"transformer": {...}, "vae": {...}})
 //   ring_slots     staged leases a model may hold at once
 //   units          leaf | block: one managed unit per leaf module, or per transformer block / decoder layer
 //   lookahead_mib  the staging ring's size in MiB (0 = the minimum for ring_slots; planner.h)
 //   direct_io      auto | on | off              (O_DIRECT disk reads, vram/disk_reads.h)
+//   native_fp8_gemm  the GEMM weights stored in fp8 multiply natively in fp8 (ops::fp8_linear: activations
+//                  quantized per row) instead of being upcast to the computation dtype; off by default
+//                  (ManagerOptions::native_fp8_gemm, docs/vram.md "Precision")
 // Errors name the option (as the CLI spells it) and the value.
 #pragma once
 
@@ -35,6 +40,7 @@ struct VramArguments {
   std::string units = "leaf";
   double lookahead_mib = 0;
   std::string direct_io = "auto";
+  bool native_fp8_gemm = false;
 };
 
 struct RunDevice {

@@ -83,6 +83,10 @@ BlobLayout compute_layout(const BlobLayout& from, const std::vector<DType>& comp
 
 }  // namespace
 
+bool is_default_gemm_weight(const WeightTensor& t, bool sensitive) {
+  return !sensitive && t.shape().rank() == 2 && t.name().ends_with(".weight");
+}
+
 std::vector<UnitSpec> leaf_module_units(const WeightFiles& files) {
   std::map<std::string, std::vector<std::string>> groups;
   for (const auto& t : files.tensors()) {
@@ -110,8 +114,15 @@ UnitLayout make_unit_layout(const UnitSpec& spec, const WeightFiles& files, cons
     u.compute_dtypes.push_back(computes_in_float(t->dtype()) ? compute : t->dtype());
     // A disk stream carries the file's bytes as they are.
     const DType streamed = u.stream_from_disk ? t->dtype() : stored_dtype(cfg.onload, *t, compute, sensitive);
-    place(u.stream, *t, streamed, u.stream_from_disk ? Fp8Scaling::none : policy.scaling);
-    place(u.resident, *t, stored_dtype(cfg.preparing, *t, compute, sensitive), policy.scaling);
+    const BlobTensor s =
+        place(u.stream, *t, streamed, u.stream_from_disk ? Fp8Scaling::none : policy.scaling);
+    const BlobTensor r =
+        place(u.resident, *t, stored_dtype(cfg.preparing, *t, compute, sensitive), policy.scaling);
+    // Kept fp8 only when both places hold the same codes and scales, so that a unit computes the same bits
+    // whether it is streamed or resident (and no upcast target is needed from either).
+    const bool gemm = policy.gemm_weight ? policy.gemm_weight(*t) : is_default_gemm_weight(*t, sensitive);
+    if (policy.native_fp8_gemm && gemm && is_fp8(s.dtype) && s.dtype == r.dtype && s.scaled == r.scaled)
+      u.compute_dtypes.back() = s.dtype;
   }
   if (u.stream_from_disk) {
     if (!policy.disk) throw ArgumentError("unit " + spec.name + ": onload from disk needs the disk tier's files");

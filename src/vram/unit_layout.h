@@ -1,17 +1,21 @@
 // Managed units and their byte layouts.
 //
-// A unit is a group of checkpoint tensors that moves and becomes resident together (by default one leaf module:
-// a Linear's weight and bias, a norm's weight). For each unit the layout fixes, once, how its tensors are packed
-// in each place they can be:
+// A unit is a group of checkpoint tensors that moves and becomes resident together (by default one leaf
+// module: a Linear's weight and bias, a norm's weight). For each unit the layout fixes, once, how its tensors
+// are packed in each place they can be:
 //   stream     how the unit crosses the bus: the pinned host copy (onload on cpu) or the disk staging buffer
-//              (onload on disk), mirrored byte for byte by the transfer region of its bytes in the staging ring
+//              (onload on disk), mirrored byte for byte by the transfer region of its bytes in the staging
+//              ring
 //   resident   how it sits in VRAM when the planner keeps it (preparing dtype)
 //   compute    the computation-dtype copies of the tensors whose stored dtype differs (the upcast targets),
 //              one layout per source (from stream, from resident)
+// With LayoutPolicy::native_fp8_gemm, a GEMM weight stored in the same fp8 dtype (and with the same scaling)
+// in its stream and resident layouts has that fp8 dtype as its computation dtype: it has no upcast target and
+// is handed out in place, with its scales.
 // Every tensor starts at a multiple of kBlobAlignment; per-channel fp8 scales (f32, one per row) follow their
-// tensor's data. A unit streamed from disk also has a read plan (vram/disk_reads.h): its tensors arrive in the
-// pinned buffer at the offsets the aligned reads give them, and are copied from there into the stream layout
-// of the ring, one copy per tensor.
+// tensor's data. A unit streamed from disk also has a read plan (vram/disk_reads.h): its tensors arrive in
+// the pinned buffer at the offsets the aligned reads give them, and are copied from there into the stream
+// layout of the ring, one copy per tensor.
 #pragma once
 
 #include <cstdint>
@@ -60,12 +64,21 @@ struct LayoutPolicy {
   std::function<bool(const WeightTensor&)> sensitive;
   // The disk tier's files, which fix the read plans; required when the onload device is disk.
   const DiskSource* disk = nullptr;
+  bool native_fp8_gemm = false;  // ManagerOptions::native_fp8_gemm
+  // The tensors native_fp8_gemm may keep in fp8 (default: is_default_gemm_weight).
+  std::function<bool(const WeightTensor&)> gemm_weight;
 };
+
+// The default GEMM-weight predicate: a rank-2 tensor whose name ends in ".weight" and that is not sensitive
+// (a Linear's weight in the usual checkpoints; embedding tables match too, so a model that reads one through
+// a lease passes its own predicate).
+bool is_default_gemm_weight(const WeightTensor& t, bool sensitive);
 
 struct UnitLayout {
   std::string name;
   std::vector<const WeightTensor*> sources;
-  std::vector<DType> compute_dtypes;  // what acquire() hands out, per tensor
+  std::vector<DType>
+      compute_dtypes;  // what acquire() hands out, per tensor (fp8 for a native fp8 GEMM weight)
   BlobLayout stream, resident;
   // Upcast targets; an entry with bytes == 0 means the tensor is used in place (no conversion from that source).
   BlobLayout compute_from_stream, compute_from_resident;

@@ -124,6 +124,23 @@ TEST_F(BenchCli, ReportsEveryModeAgainstThePlanAndTheCeilings) {
   EXPECT_NE(r.stdout_text.find("ceilings: pinned H2D"), std::string::npos) << r.stdout_text;
 }
 
+TEST_F(BenchCli, NativeFp8GemmModesNeedNoUpcastStaging) {
+  const auto r = bench({"--cfg", "1", "--repeat", "5", "--modes", "stream-fp8,stream-fp8-gemm,fp8-gemm",
+                        "--json", (scratch_ / "bench.json").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  const auto report = nlohmann::json::parse(std::ifstream(scratch_ / "bench.json"));
+  std::map<std::string, nlohmann::json> by_name;
+  for (const auto& m : report.at("modes")) by_name[m.at("mode").get<std::string>()] = m;
+  EXPECT_FALSE(by_name["stream-fp8"].at("native_fp8_gemm").get<bool>());
+  EXPECT_TRUE(by_name["stream-fp8-gemm"].at("native_fp8_gemm").get<bool>());
+  EXPECT_TRUE(by_name["fp8-gemm"].at("native_fp8_gemm").get<bool>());
+  // The same fp8 bytes cross the bus, but the ring holds no bf16 upcast of the weights.
+  EXPECT_EQ(by_name["stream-fp8-gemm"].at("predicted_bytes_host_to_device_per_forward"),
+            by_name["stream-fp8"].at("predicted_bytes_host_to_device_per_forward"));
+  EXPECT_LT(by_name["stream-fp8-gemm"].at("ring_bytes").get<double>(),
+            by_name["stream-fp8"].at("ring_bytes").get<double>());
+}
+
 TEST_F(BenchCli, BadArgumentsAreNamed) {
   auto r = bench({"--modes", "basic,warp"});
   EXPECT_EQ(r.exit_code, 1);

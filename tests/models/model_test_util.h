@@ -87,6 +87,7 @@ struct Mode {
   VramConfig config;
   std::optional<std::uint64_t> vram_limit;
   bool block_units = false;  // ManagerOptions::block_units (models without blocks ignore it)
+  bool native_fp8_gemm = false;  // ManagerOptions::native_fp8_gemm
 };
 
 // The VRAM manager's options with a VRAM limit (unset: none; 0: nothing resident) and unit grouping.
@@ -99,7 +100,9 @@ inline ManagerOptions manager_options(std::optional<std::uint64_t> vram_limit, b
 
 // Those of a memory mode.
 inline ManagerOptions manager_options(const Mode& mode) {
-  return manager_options(mode.vram_limit, mode.block_units);
+  ManagerOptions options = manager_options(mode.vram_limit, mode.block_units);
+  options.native_fp8_gemm = mode.native_fp8_gemm;
+  return options;
 }
 
 inline VramConfig with_computation(VramConfig c, DType dtype) {
@@ -119,14 +122,26 @@ inline std::vector<Mode> memory_modes(DType computation) {
           {"disk", with_computation(bf16("disk"), computation), 0}};
 }
 
-// Runs the cases under every memory mode (`run` gives their outputs): each within `tolerance` (relative L2)
-// of its expected tensor, and bit for bit the basic mode's in every mode. The basic mode's errors are
+// The fp8 modes with ManagerOptions::native_fp8_gemm: fp8 resident, and dynamic (fp8 streamed) with nothing
+// resident, in leaf then block units; all computing in `computation`. (The disk preset streams the file's
+// dtype, which differs from its fp8 resident dtype, so its weights are upcast: not a native fp8 mode.)
+inline std::vector<Mode> native_fp8_modes(DType computation) {
+  return {
+      {"fp8 resident", with_computation(VramConfig::preset("fp8"), computation), std::nullopt, false, true},
+      {"dynamic fp8, nothing resident", with_computation(VramConfig::preset("dynamic"), computation), 0,
+       false, true},
+      {"dynamic fp8, block units, nothing resident",
+       with_computation(VramConfig::preset("dynamic"), computation), 0, true, true}};
+}
+
+// Runs the cases under every mode of `modes` (`run` gives their outputs): each within `tolerance` (relative
+// L2) of its expected tensor, and bit for bit the first mode's in every mode. The first mode's errors are
 // printed.
-inline void expect_every_mode_matches(DType computation, double tolerance,
+inline void expect_every_mode_matches(const std::vector<Mode>& modes, DType computation, double tolerance,
                                       const std::vector<Tensor>& expected,
                                       const std::function<std::vector<Tensor>(const Mode&)>& run) {
   std::vector<std::vector<float>> first;
-  for (const Mode& mode : memory_modes(computation)) {
+  for (const Mode& mode : modes) {
     SCOPED_TRACE(mode.name);
     const std::vector<Tensor> out = run(mode);
     ASSERT_EQ(out.size(), expected.size());
@@ -134,14 +149,22 @@ inline void expect_every_mode_matches(DType computation, double tolerance,
     for (std::size_t i = 0; i < out.size(); ++i) {
       const double err = relative_l2(out[i], expected[i]);
       EXPECT_LE(err, tolerance) << "case " << i;
-      if (mode.name == "basic")
+      if (first.empty())
         std::printf("[ %s %s case %zu ] relative L2 error %.3g\n", out[i].device().str().c_str(),
                     std::string(dtype_name(computation)).c_str(), i, err);
       values.push_back(out[i].to_floats());
-      if (!first.empty()) EXPECT_EQ(values.back(), first[i]) << "case " << i << " differs from basic";
+      if (!first.empty())
+        EXPECT_EQ(values.back(), first[i]) << "case " << i << " differs from " << modes.front().name;
     }
     if (first.empty()) first = std::move(values);
   }
+}
+
+// The same under memory_modes(computation), the basic mode first.
+inline void expect_every_mode_matches(DType computation, double tolerance,
+                                      const std::vector<Tensor>& expected,
+                                      const std::function<std::vector<Tensor>(const Mode&)>& run) {
+  expect_every_mode_matches(memory_modes(computation), computation, tolerance, expected, run);
 }
 
 }  // namespace vramkit::test

@@ -2,7 +2,10 @@
 // against what a generation with the same settings really does on the emulated device.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "cli_runner.h"
 
@@ -70,6 +73,30 @@ TEST_F(PlanCli, PrintsOneTablePerModelAndTheTotals) {
         "== transformer.modulation (denoise, 1 pass)", "== transformer (denoise, 30 passes)", "== vae_decoder (vae decode",
         "decodes in ", "streamed", "== generation: peak device memory", "s of transfers"})
     EXPECT_NE(r.stdout_text.find(needle), std::string::npos) << needle << " not in:\n" << r.stdout_text;
+}
+
+TEST_F(PlanCli, NativeFp8GemmShrinksTheStreamedModelsRings) {
+  const auto plan = [&](bool fp8_gemm) {
+    std::vector<std::string> args = {"plan",      "--model", "builtin:tiny", "--device", "emu:1",
+                                     "--offload", "dynamic", "--vram-limit", "0",        "--json"};
+    if (fp8_gemm) args.push_back("--fp8-gemm");
+    const auto r = test::run_cli(args, scratch_);
+    EXPECT_EQ(r.exit_code, 0) << r.stderr_text;
+    std::map<std::string, nlohmann::json> by_model;
+    const auto j = nlohmann::json::parse(r.stdout_text);
+    for (const auto& m : j.at("models")) by_model[m.at("model").get<std::string>()] = m;
+    return by_model;
+  };
+  auto upcast = plan(false), native = plan(true);
+  // The fp8 linears of the text encoder and the transformer need no bf16 upcast buffer in the ring; the same
+  // bytes cross the bus.
+  for (const char* model : {"text_encoder", "transformer"}) {
+    SCOPED_TRACE(model);
+    EXPECT_LT(native[model].at("ring_bytes").get<std::uint64_t>(),
+              upcast[model].at("ring_bytes").get<std::uint64_t>());
+    EXPECT_EQ(native[model].at("bytes_host_to_device_per_pass"),
+              upcast[model].at("bytes_host_to_device_per_pass"));
+  }
 }
 
 TEST_F(PlanCli, BadArgumentsAreClearErrors) {

@@ -59,6 +59,26 @@ TEST_F(VaeParity, TiledDecodeStaysWithinTheSeamToleranceOfTheUntiledOne) {
   EXPECT_EQ(one_tile.to_floats(), untiled.to_floats());
 }
 
+// The VAE has no linears: with fp8 storage and the native fp8 GEMM every weight is still handed out in the
+// computation dtype (its convs cannot take fp8), and the decode is the fp8-upcast decode's, bit for bit.
+TEST_F(VaeParity, NativeFp8GemmLeavesTheConvWeightsUpcast) {
+  const VramConfig fp8 = with_computation(VramConfig::preset("fp8"), DType::bf16);
+  ManagerOptions native = vramkit::test::manager_options(std::nullopt);
+  native.native_fp8_gemm = true;
+  VramManager with_flag(vramkit::test::emu_accelerator(), native);
+  VramManager without(vramkit::test::emu_accelerator(), vramkit::test::manager_options(std::nullopt));
+  auto decoder = QwenImageVaeDecoder::open(with_flag, kTinyVae, fp8);
+  for (const UnitLayout& unit : decoder->managed().units())
+    for (std::size_t i = 0; i < unit.sources.size(); ++i) {
+      EXPECT_NE(unit.compute_dtypes[i], DType::f8_e4m3fn) << unit.sources[i]->name();
+      if (unit.sources[i]->shape().rank() >= 2) EXPECT_EQ(unit.resident.tensors[i].dtype, DType::f8_e4m3fn);
+    }
+  const Tensor z = get("decode_tiled.z");
+  const VaeDecodeOptions untiled{VaeTilingMode::never, std::nullopt};
+  EXPECT_EQ(decoder->decode(z, untiled).to_floats(),
+            QwenImageVaeDecoder::open(without, kTinyVae, fp8)->decode(z, untiled).to_floats());
+}
+
 // Automatic tiling: under a VRAM limit that leaves about the reserved workspace (one 32 x 32 latent tile), a
 // small latent decodes in one pass and a 40 x 40 one in tiles, exactly as when tiling is requested.
 TEST_F(VaeParity, DecodeTilesAutomaticallyWhenTheBudgetIsShort) {

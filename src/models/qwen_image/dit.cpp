@@ -94,7 +94,8 @@ void QwenImageDit::reserve_workspace(const DitInputs& in) {
   model_->reserve_workspace(
       dit_modulation_table_bytes(config_, batch, dtype) + meter.act(batch * n_img * config_.in_channels) +
       meter.act(batch * n_txt * config_.joint_attention_dim) +
-      dit_forward_workspace_bytes(config_, batch, n_img, n_txt, in.encoder_mask.defined(), dtype));
+      dit_forward_workspace_bytes(config_, batch, n_img, n_txt, in.encoder_mask.defined(), dtype,
+                                  model_->native_fp8_gemm()));
 }
 
 Tensor QwenImageDit::forward(const DitInputs& in, const DitModulation* precomputed) {

@@ -153,9 +153,9 @@ Tensor QwenImageTextEncoder::forward(const Tensor& input_ids, const Tensor& atte
   const std::int64_t batch = input_ids.size(0), length = input_ids.size(1);
   // The key mask and rotary tables beside the activations (prepare_for_generation in the pipeline counts the
   // same).
-  model_->reserve_workspace(
-      static_cast<std::uint64_t>(batch * length) * 16 +
-      text_encoder_workspace_bytes(config_, batch, length, attention_mask.defined(), dtype));
+  model_->reserve_workspace(static_cast<std::uint64_t>(batch * length) * 16 +
+                            text_encoder_workspace_bytes(config_, batch, length, attention_mask.defined(),
+                                                         dtype, model_->native_fp8_gemm()));
   if (!model_->onloaded()) model_->onload();
   const Positions positions = positions_of(attention_mask, batch, length);
   const Device device = model_->device();

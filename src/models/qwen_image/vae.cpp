@@ -27,8 +27,12 @@ Component open_component(const std::filesystem::path& folder) {
   return {VaeConfig::from_json_file(vae / "config.json"), std::make_shared<const WeightFiles>(WeightFiles::open(vae))};
 }
 
-ModelOptions with_default_workspace(ModelOptions options, std::uint64_t bytes) {
+// The caller's options, with the workspace `bytes` unless set, and no GEMM weights unless a predicate is
+// given: the VAE has no linears (its convs, 1x1 ones included, read their weights through leases with
+// ops::conv2d), so ManagerOptions::native_fp8_gemm must not hand it any weight in fp8.
+ModelOptions with_vae_defaults(ModelOptions options, std::uint64_t bytes) {
   if (options.workspace_bytes == 0) options.workspace_bytes = bytes;
+  if (!options.gemm_weight) options.gemm_weight = [](const WeightTensor&) { return false; };
   return options;
 }
 
@@ -76,8 +80,8 @@ QwenImageVaeDecoder::QwenImageVaeDecoder(VramManager& manager, VaeConfig config,
     : manager_(manager), config_(std::move(config)) {
   validate_vae_weights(config_, VaePart::decoder, *files);
   const VaeTiling tile;
-  options = with_default_workspace(
-      std::move(options), vae_decode_workspace_bytes(config_, 1, tile.tile, tile.tile, computation_dtype_of(vram)));
+  options = with_vae_defaults(std::move(options), vae_decode_workspace_bytes(config_, 1, tile.tile, tile.tile,
+                                                                             computation_dtype_of(vram)));
   model_ = manager.add_model("vae_decoder", std::move(files), vae_units(config_, VaePart::decoder), vram,
                              std::move(options));
 }
@@ -163,8 +167,8 @@ QwenImageVaeEncoder::QwenImageVaeEncoder(VramManager& manager, VaeConfig config,
                                          ModelOptions options)
     : config_(std::move(config)) {
   validate_vae_weights(config_, VaePart::encoder, *files);
-  options = with_default_workspace(std::move(options),
-                                   vae_encode_workspace_bytes(config_, 1, 1024, 1024, computation_dtype_of(vram)));
+  options = with_vae_defaults(std::move(options),
+                              vae_encode_workspace_bytes(config_, 1, 1024, 1024, computation_dtype_of(vram)));
   model_ = manager.add_model("vae_encoder", std::move(files), vae_units(config_, VaePart::encoder), vram,
                              std::move(options));
 }

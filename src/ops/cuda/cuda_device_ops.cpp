@@ -17,6 +17,7 @@
 #include "ops/cuda/convert_cuda.h"
 #include "ops/cuda/elementwise_cuda.h"
 #include "ops/cuda/embedding_cuda.h"
+#include "ops/cuda/fp8_quantize_cuda.h"
 #include "ops/cuda/norm_cuda.h"
 #include "ops/cuda/raw_copy_cuda.h"
 #include "ops/cuda/rope_cuda.h"
@@ -183,6 +184,48 @@ Tensor CudaDeviceOps::linear(const Tensor& x, const Tensor& weight, const Tensor
       *gemm_,
       LinearGemm{x2.data(), w.data(), b.defined() ? b.data() : nullptr, y.data(), dtype, rows, in, out},
       stream_);
+  return y;
+}
+
+// Native: x's rows quantized into arena scratch (codes and scales), then one cuBLASLt fp8 GEMM with both
+// scale vectors and the bias in its epilogue. Where cuBLASLt cannot (fp8_linear_gemm_supported: below sm_89,
+// e5m2, f32 activations, a dimension not a multiple of 16, unaligned buffers, no algorithm), the fallback is
+// linear's dequantize + GEMM in x's dtype, warned about once per shape: x is not quantized there, so its
+// result is closer to the unquantized product than the native one (and than the CPU kernel's).
+Tensor CudaDeviceOps::fp8_linear(const Tensor& x, const Tensor& weight, const Tensor& weight_scale,
+                                 const Tensor& bias) {
+  const DeviceGuard guard(device_index_);
+  const DType dtype = x.dtype(), fp8 = weight.dtype();
+  const std::int64_t in = x.size(-1), out = weight.size(0), rows = leading_numel(x, 1);
+  Shape out_shape = x.shape();
+  out_shape[x.rank() - 1] = out;
+  Tensor y = empty(out_shape, dtype);
+  if (y.numel() == 0) return y;
+  const Tensor x2 = dense(x), w = dense(weight);
+  const Tensor b = bias.defined() ? dense(bias, dtype) : Tensor();
+  Tensor codes = empty({rows, in}, fp8), x_scales = empty({rows}, DType::f32);
+  Tensor w_scales = weight_scale.defined() ? dense(weight_scale) : empty({out}, DType::f32);
+  const Fp8LinearGemm gemm{codes.data(),
+                           x_scales.data_as<float>(),
+                           w.data(),
+                           w_scales.data_as<float>(),
+                           b.defined() ? b.data() : nullptr,
+                           y.data(),
+                           fp8,
+                           dtype,
+                           rows,
+                           in,
+                           out};
+  if (!fp8_linear_gemm_supported(*gemm_, gemm)) {
+    const std::string shape = x.str() + " x " + weight.str();
+    if (fp8_fallbacks_.insert(shape).second)
+      log_warn("fp8_linear: cuBLASLt has no native fp8 GEMM here for " + shape +
+               "; dequantizing the weight and multiplying in " + std::string(dtype_name(dtype)) + " instead");
+    return linear(x, weight, bias, weight_scale);
+  }
+  if (!weight_scale.defined()) launch_fill_ones(w_scales.data_as<float>(), out, stream_);
+  launch_quantize_fp8_rows(x2.data(), dtype, rows, in, codes.data(), fp8, x_scales.data_as<float>(), stream_);
+  launch_fp8_linear_gemm(*gemm_, gemm, stream_);
   return y;
 }
 

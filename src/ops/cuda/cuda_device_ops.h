@@ -7,6 +7,8 @@
 #include <cuda_runtime_api.h>
 
 #include <memory>
+#include <set>
+#include <string>
 
 #include "core/allocator.h"
 #include "ops/cuda/attention_cudnn.h"
@@ -30,6 +32,8 @@ class CudaDeviceOps final : public ops::DeviceOps {
   Tensor concat(std::span<const Tensor> tensors, int dim) override;
 
   Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& scale) override;
+  Tensor fp8_linear(const Tensor& x, const Tensor& weight, const Tensor& weight_scale,
+                    const Tensor& bias) override;
   Tensor matmul(const Tensor& a, const Tensor& b) override;
 
   Tensor gelu(const Tensor& x, ops::GeluApproximation approximation) override;
@@ -70,6 +74,8 @@ class CudaDeviceOps final : public ops::DeviceOps {
   // case our fused kernel serves every request.
   CudnnAttention* cudnn();
 
+  // The fp8_linear shapes that fell back to dequantize + GEMM (each warned about once).
+  std::set<std::string> fp8_fallbacks_;
   int device_index_;
   cudaStream_t stream_;
   std::shared_ptr<Allocator> allocator_;

@@ -13,10 +13,17 @@
 // Plans: descriptors, layouts and the heuristic's first algorithm are built once per ColumnMajorGemm (shape,
 // dtype, transposes, batch strides, bias, pointer alignment) and reused; the bias pointer is set per call.
 // A bias below 16-byte alignment skips the epilogue: it is copied into y, which the GEMM accumulates onto.
+// fp8 linear (launch_fp8_linear_gemm): the same transposed product with A = the fp8 weight and B = the fp8
+// codes of x, both K-major ("TN": transa = T, transb = N, which cuBLASLt requires for fp8), and the per-row
+// scales as outer-vector scales: CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F multiplies D[i, j] by
+// A_scale[i] (m = out: the weight's channel scales) and B_scale[j] (n = rows: x's row scales). A shape
+// cuBLASLt cannot run natively (no algorithm, or an unsupported attribute) is remembered as unsupported, so
+// the caller's fallback is chosen without asking again.
 #include <cublasLt.h>
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <string>
 #include <tuple>
 
@@ -56,6 +63,13 @@ cudaDataType_t cuda_type(DType dt) {
   }
 }
 
+// The operand type of A and B: the activation dtypes, or fp8.
+cudaDataType_t operand_type(DType dt) {
+  if (dt == DType::f8_e4m3fn) return CUDA_R_8F_E4M3;
+  if (dt == DType::f8_e5m2) return CUDA_R_8F_E5M2;
+  return cuda_type(dt);
+}
+
 // The largest power of two, at most 256, that divides the address: cuBLASLt's heuristic assumes 256-byte
 // aligned buffers unless told otherwise, and an algorithm chosen for that would fail on a view at an odd
 // offset.
@@ -92,16 +106,18 @@ struct Plan {
 // as [m, k] (or [k, m] when transpose_a), B as [k, n] (or [n, k]), leading dimensions and batch strides in
 // elements. Also the plan cache's key.
 struct ColumnMajorGemm {
-  DType dtype;
+  DType dtype;          // of D, C and the bias
+  DType operand_dtype;  // of A and B: dtype, or fp8 with outer_scales
   bool transpose_a, transpose_b;
   std::int64_t m, n, k, lda, ldb, ldd;
   std::int64_t batch, stride_a, stride_b, stride_d;
   bool bias;
   std::uint32_t align;  // of every buffer (cuBLASLt's MIN_ALIGNMENT preferences)
+  bool outer_scales = false;  // f32 vectors scaling D's rows (A_SCALE, m) and columns (B_SCALE, n)
 
   auto key() const {
-    return std::tuple(dtype, transpose_a, transpose_b, m, n, k, lda, ldb, ldd, batch, stride_a, stride_b,
-                      stride_d, bias, align);
+    return std::tuple(dtype, operand_dtype, transpose_a, transpose_b, m, n, k, lda, ldb, ldd, batch, stride_a,
+                      stride_b, stride_d, bias, align, outer_scales);
   }
   bool operator<(const ColumnMajorGemm& other) const { return key() < other.key(); }
 };
@@ -112,6 +128,8 @@ struct GemmContext::Impl {
   cublasLtHandle_t handle = nullptr;
   DeviceBuffer workspace;
   std::map<ColumnMajorGemm, Plan> plans;
+  std::set<ColumnMajorGemm> unsupported;  // fp8 products cuBLASLt cannot run (try_plan)
+  int compute_capability = 0;             // of the device the context was made on, e.g. 90
 
   ~Impl() {
     plans.clear();
@@ -131,6 +149,17 @@ struct GemmContext::Impl {
     return p;
   }
 
+  // The plan of an fp8 product, built on first use, or null when cuBLASLt cannot run it (remembered).
+  const Plan* try_plan(const ColumnMajorGemm& g, const std::string& what) {
+    if (unsupported.count(g)) return nullptr;
+    try {
+      return &plan(g, what);
+    } catch (const CudaError&) {
+      unsupported.insert(g);
+      return nullptr;
+    }
+  }
+
   static void set_batch(cublasLtMatrixLayout_t layout, std::int64_t batch, std::int64_t stride) {
     if (batch == 1) return;
     const auto count = static_cast<std::int32_t>(batch);
@@ -141,8 +170,15 @@ struct GemmContext::Impl {
   }
 
   void build(Plan& p, const ColumnMajorGemm& g, const std::string& what) {
-    const cudaDataType_t type = cuda_type(g.dtype);
+    const cudaDataType_t type = cuda_type(g.dtype), operand = operand_type(g.operand_dtype);
     VRAMKIT_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    if (g.outer_scales) {
+      const auto mode = static_cast<std::int32_t>(CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F);
+      VRAMKIT_CUBLAS_CHECK(
+          cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &mode, sizeof(mode)));
+      VRAMKIT_CUBLAS_CHECK(
+          cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &mode, sizeof(mode)));
+    }
     const cublasOperation_t op_a = g.transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N,
                             op_b = g.transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N;
     VRAMKIT_CUBLAS_CHECK(
@@ -160,9 +196,9 @@ struct GemmContext::Impl {
     const auto m = static_cast<std::uint64_t>(g.m), n = static_cast<std::uint64_t>(g.n),
                k = static_cast<std::uint64_t>(g.k);
     VRAMKIT_CUBLAS_CHECK(
-        cublasLtMatrixLayoutCreate(&p.a, type, g.transpose_a ? k : m, g.transpose_a ? m : k, g.lda));
+        cublasLtMatrixLayoutCreate(&p.a, operand, g.transpose_a ? k : m, g.transpose_a ? m : k, g.lda));
     VRAMKIT_CUBLAS_CHECK(
-        cublasLtMatrixLayoutCreate(&p.b, type, g.transpose_b ? n : k, g.transpose_b ? k : n, g.ldb));
+        cublasLtMatrixLayoutCreate(&p.b, operand, g.transpose_b ? n : k, g.transpose_b ? k : n, g.ldb));
     VRAMKIT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.d, type, m, n, g.ldd));
     set_batch(p.a, g.batch, g.stride_a);
     set_batch(p.b, g.batch, g.stride_b);
@@ -194,13 +230,21 @@ struct GemmContext::Impl {
     p.algo = result.algo;
   }
 
-  // Runs a planned product: D = alpha · op(A)·op(B) + beta · D (+ bias).
+  // Runs a planned product: D = alpha · op(A)·op(B) + beta · D (+ bias), with the outer scales a_scale /
+  // b_scale when the plan has them.
   void run(const ColumnMajorGemm& g, const std::string& what, const void* a, const void* b, void* d,
-           const void* bias, float alpha, float beta, cudaStream_t stream) {
+           const void* bias, float alpha, float beta, cudaStream_t stream, const float* a_scale = nullptr,
+           const float* b_scale = nullptr) {
     const Plan& p = plan(g, what);
     if (bias)  // the plan is shared by every bias of this shape; the pointer is per call
       VRAMKIT_CUBLAS_CHECK(
           cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+    if (g.outer_scales) {  // per call too
+      VRAMKIT_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER,
+                                                          &a_scale, sizeof(a_scale)));
+      VRAMKIT_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER,
+                                                          &b_scale, sizeof(b_scale)));
+    }
     const cublasStatus_t status = cublasLtMatmul(handle, p.desc, &alpha, a, p.a, b, p.b, &beta, d, p.d, d,
                                                  p.d, &p.algo, workspace.data(), workspace.bytes(), stream);
     if (status != CUBLAS_STATUS_SUCCESS)
@@ -211,6 +255,11 @@ struct GemmContext::Impl {
 GemmContext::GemmContext(std::size_t workspace_bytes) : impl_(std::make_unique<Impl>()) {
   VRAMKIT_CUBLAS_CHECK(cublasLtCreate(&impl_->handle));
   if (workspace_bytes > 0) impl_->workspace = DeviceBuffer(workspace_bytes);
+  int device = 0, major = 0, minor = 0;
+  VRAMKIT_CUDA_CHECK(cudaGetDevice(&device));
+  VRAMKIT_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  VRAMKIT_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+  impl_->compute_capability = 10 * major + minor;
 }
 
 GemmContext::~GemmContext() = default;
@@ -236,6 +285,7 @@ void launch_linear_gemm(GemmContext& context, const LinearGemm& g, cudaStream_t 
       std::min({alignment(g.x), alignment(g.weight), alignment(g.y), alignment(bias)});
   // yᵀ[out, rows] = W·xᵀ: A is the weight read as column-major [in, out], transposed.
   const ColumnMajorGemm spec{.dtype = g.dtype,
+                             .operand_dtype = g.dtype,
                              .transpose_a = true,
                              .transpose_b = false,
                              .m = g.out,
@@ -267,6 +317,7 @@ void launch_matmul_gemm(GemmContext& context, const MatmulGemm& g, cudaStream_t 
   const std::uint32_t align = std::min({alignment(g.a), alignment(g.b), alignment(g.c)});
   // cᵀ[n, m] = bᵀ·aᵀ: A is the b buffer (column-major [n, k], or [k, n] transposed), B the a buffer.
   const ColumnMajorGemm spec{.dtype = g.dtype,
+                             .operand_dtype = g.dtype,
                              .transpose_a = g.b_transposed,
                              .transpose_b = false,
                              .m = g.n,
@@ -282,6 +333,60 @@ void launch_matmul_gemm(GemmContext& context, const MatmulGemm& g, cudaStream_t 
                              .bias = false,
                              .align = align};
   context.impl_->run(spec, what, g.b, g.a, g.c, nullptr, g.alpha, g.beta, stream);
+}
+
+namespace {
+
+std::string shape_text(const Fp8LinearGemm& g) {
+  return "x [" + std::to_string(g.rows) + ", " + std::to_string(g.in) + "] · W [" + std::to_string(g.out) +
+         ", " + std::to_string(g.in) + "]ᵀ " + std::string(dtype_name(g.fp8_dtype)) + " -> " +
+         std::string(dtype_name(g.out_dtype)) + (g.bias ? " + bias" : "");
+}
+
+// yᵀ[out, rows] = (s_w ⊙ W)·(s_x ⊙ q_x)ᵀ: A the weight read as column-major [in, out] transposed, B the codes
+// as column-major [in, rows]; the weight scales scale D's rows (m = out), x's scales its columns (n = rows).
+ColumnMajorGemm fp8_spec(const Fp8LinearGemm& g) {
+  return ColumnMajorGemm{
+      .dtype = g.out_dtype,
+      .operand_dtype = g.fp8_dtype,
+      .transpose_a = true,
+      .transpose_b = false,
+      .m = g.out,
+      .n = g.rows,
+      .k = g.in,
+      .lda = g.in,
+      .ldb = g.in,
+      .ldd = g.out,
+      .batch = 1,
+      .stride_a = 0,
+      .stride_b = 0,
+      .stride_d = 0,
+      .bias = g.bias != nullptr,
+      .align = std::min({alignment(g.x_codes), alignment(g.weight), alignment(g.y), alignment(g.bias)}),
+      .outer_scales = true};
+}
+
+}  // namespace
+
+bool fp8_linear_gemm_supported(GemmContext& context, const Fp8LinearGemm& g) {
+  // cuBLASLt's fp8 kernels: sm_89 and newer; e5m2 x e5m2 is not among its type combinations; the output in
+  // bf16 or f16 (with a bias of the same type); K-major operands whose leading dimension (in) is a multiple
+  // of 16 and 16-byte aligned buffers; the output's leading dimension (out) a multiple of 16 too.
+  if (context.impl_->compute_capability < 89) return false;
+  if (g.fp8_dtype != DType::f8_e4m3fn) return false;
+  if (g.out_dtype != DType::bf16 && g.out_dtype != DType::f16) return false;
+  if (g.rows <= 0 || g.in <= 0 || g.out <= 0 || g.in % 16 != 0 || g.out % 16 != 0) return false;
+  const ColumnMajorGemm spec = fp8_spec(g);
+  if (spec.align < 16) return false;
+  return context.impl_->try_plan(spec, shape_text(g)) != nullptr;
+}
+
+void launch_fp8_linear_gemm(GemmContext& context, const Fp8LinearGemm& g, cudaStream_t stream) {
+  if (!fp8_linear_gemm_supported(context, g))
+    throw ArgumentError("cuda fp8 linear: cuBLASLt cannot run " + shape_text(g) +
+                        " natively (check fp8_linear_gemm_supported first)");
+  context.impl_->run(fp8_spec(g), shape_text(g), g.weight, g.x_codes, g.y, g.bias, 1.0f, 0.0f, stream,
+                     g.weight_scales, g.x_scales);
 }
 
 }  // namespace vramkit::cuda

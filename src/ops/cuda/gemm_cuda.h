@@ -1,9 +1,10 @@
 // The GEMMs on the GPU, through cuBLASLt. linear: y = x·Wᵀ (+ bias), x [rows, in] and W [out, in] row-major
 // (nn.Linear's layout, as stored in the checkpoints), y [rows, out] row-major. bf16 x bf16 -> bf16 and f16 x
 // f16 -> f16 with f32 accumulation, f32 x f32 -> f32 in full f32 (no TF32). The bias is added in the
-// epilogue (or, below 16-byte alignment, pre-loaded into y), before the one rounding. fp8 weights are not
-// read here: the VRAM manager upcasts them to the computation dtype first (launch_dequantize_rows in
-// convert_cuda.h), so a native fp8 GEMM is a later option.
+// epilogue (or, below 16-byte alignment, pre-loaded into y), before the one rounding. fp8 weights reach linear
+// upcast to the computation dtype (launch_dequantize_rows in convert_cuda.h), or, with the native fp8 GEMM
+// (ops/fp8_linear.h), multiply as fp8 with activations quantized per row (fp8_quantize_cuda.h):
+// Fp8LinearGemm below.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -25,6 +26,25 @@ struct LinearGemm {
   const void* bias;
   void* y;
   DType dtype;
+  std::int64_t rows;
+  std::int64_t in;
+  std::int64_t out;
+};
+
+// One native fp8 linear: y[r, o] = x_scales[r] · weight_scales[o] · Σ_i x_codes[r, i] · weight[o, i] +
+// bias[o], device pointers, sizes in elements. x_codes [rows, in] and weight [out, in] contiguous of
+// fp8_dtype, x_scales [rows] and weight_scales [out] f32 (both required: ones for an unscaled weight), bias
+// [out] of out_dtype or null, y [rows, out] contiguous of out_dtype. Products accumulate in f32
+// (CUBLAS_COMPUTE_32F), y is rounded once.
+struct Fp8LinearGemm {
+  const void* x_codes;
+  const float* x_scales;
+  const void* weight;
+  const float* weight_scales;
+  const void* bias;
+  void* y;
+  DType fp8_dtype;
+  DType out_dtype;
   std::int64_t rows;
   std::int64_t in;
   std::int64_t out;
@@ -72,6 +92,8 @@ class GemmContext {
 
   friend void launch_linear_gemm(GemmContext& context, const LinearGemm& gemm, cudaStream_t stream);
   friend void launch_matmul_gemm(GemmContext& context, const MatmulGemm& gemm, cudaStream_t stream);
+  friend bool fp8_linear_gemm_supported(GemmContext& context, const Fp8LinearGemm& gemm);
+  friend void launch_fp8_linear_gemm(GemmContext& context, const Fp8LinearGemm& gemm, cudaStream_t stream);
 
  private:
   struct Impl;
@@ -86,5 +108,15 @@ void launch_linear_gemm(GemmContext& context, const LinearGemm& gemm, cudaStream
 // Launches the batched product on `stream`. Throws DTypeError, ArgumentError (k <= 0, negative sizes or
 // strides), CudaError (with cuBLASLt's status and the shapes) when no algorithm fits or the call fails.
 void launch_matmul_gemm(GemmContext& context, const MatmulGemm& gemm, cudaStream_t stream);
+
+// Whether cuBLASLt runs `gemm` natively on the context's device: sm_89 or newer, f8_e4m3fn operands, a bf16
+// or f16 output, in and out multiples of 16, 16-byte aligned buffers, and an algorithm from the heuristic
+// (asked once per shape; the answer is cached, as is the plan). Otherwise the caller falls back (dequantize +
+// GEMM).
+bool fp8_linear_gemm_supported(GemmContext& context, const Fp8LinearGemm& gemm);
+
+// Launches the native fp8 linear on `stream`. Throws ArgumentError when fp8_linear_gemm_supported is false,
+// CudaError when the call fails.
+void launch_fp8_linear_gemm(GemmContext& context, const Fp8LinearGemm& gemm, cudaStream_t stream);
 
 }  // namespace vramkit::cuda
