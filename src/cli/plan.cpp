@@ -176,8 +176,11 @@ void run_plan(const PlanArguments& args, std::ostream& out) {
     std::unique_ptr<DiskSource> disk;
     if (config.onload.device.kind == Placement::Kind::disk)
       disk = std::make_unique<DiskSource>(*c.weights, settings.manager.direct_io);
-    const LayoutPolicy policy{
-        config, settings.manager.fp8_scaling, {}, disk.get(), settings.manager.native_fp8_gemm};
+    LayoutPolicy policy;
+    policy.config = config;
+    policy.scaling = settings.manager.fp8_scaling;
+    policy.disk = disk.get();
+    policy.native_fp8_gemm = settings.manager.native_fp8_gemm;
     std::vector<UnitLayout> layouts;
     for (const auto& spec : leaf_module_units(*c.weights)) layouts.push_back(make_unit_layout(spec, *c.weights, policy));
     const Plan plan = plan_residency(

@@ -10,38 +10,31 @@
 namespace vramkit::ops {
 namespace {
 
-constexpr const char* kOp = "fp8_linear";
-
-void check_channel_vector(const char* name, const Tensor& v, const Tensor& x, const Tensor& weight) {
-  if (v.rank() != 1 || v.size(0) != weight.size(0))
-    throw ShapeError(std::string(kOp) + ": " + describe({{"x", &x}, {"weight", &weight}, {name, &v}}) + ": " +
-                     name + " must have shape [" + std::to_string(weight.size(0)) +
-                     "] (one per output channel)");
-}
+constexpr const char* kFp8Linear = "fp8_linear";
 
 }  // namespace
 
 Tensor fp8_linear(const Tensor& x, const Tensor& weight, const Tensor& weight_scale, const Tensor& bias) {
-  check_defined(kOp, "x", x);
-  check_defined(kOp, "weight", weight);
+  check_defined(kFp8Linear, "x", x);
+  check_defined(kFp8Linear, "weight", weight);
   const Device device =
-      op_device(kOp, {{"x", &x}, {"weight", &weight}, {"weight_scale", &weight_scale}, {"bias", &bias}});
-  check_dtype(kOp, "x", x, kFloatActivations);
-  check_dtype(kOp, "weight", weight, {DType::f8_e4m3fn, DType::f8_e5m2});
-  check_rank(kOp, "weight", weight, 2);
-  if (x.rank() < 1) throw ShapeError(std::string(kOp) + ": x must have rank >= 1, got " + x.str());
+      op_device(kFp8Linear, {{"x", &x}, {"weight", &weight}, {"weight_scale", &weight_scale}, {"bias", &bias}});
+  check_dtype(kFp8Linear, "x", x, kFloatActivations);
+  check_dtype(kFp8Linear, "weight", weight, {DType::f8_e4m3fn, DType::f8_e5m2});
+  check_rank(kFp8Linear, "weight", weight, 2);
+  if (x.rank() < 1) throw ShapeError(std::string(kFp8Linear) + ": x must have rank >= 1, got " + x.str());
   const std::int64_t in = x.size(-1), out = weight.size(0);
   if (weight.size(1) != in)
-    throw ShapeError(std::string(kOp) + ": " + describe({{"x", &x}, {"weight", &weight}}) +
+    throw ShapeError(std::string(kFp8Linear) + ": " + describe({{"x", &x}, {"weight", &weight}}) +
                      ": in_features differ (" + std::to_string(in) + " vs " + std::to_string(weight.size(1)) +
                      ")");
   if (weight_scale.defined()) {
-    check_dtype(kOp, "weight_scale", weight_scale, {DType::f32});
-    check_channel_vector("weight_scale", weight_scale, x, weight);
+    check_dtype(kFp8Linear, "weight_scale", weight_scale, {DType::f32});
+    check_channel_vector(kFp8Linear, "weight_scale", weight_scale, x, weight);
   }
   if (bias.defined()) {
-    check_dtype(kOp, "bias", bias, kFloatActivations);
-    check_channel_vector("bias", bias, x, weight);
+    check_dtype(kFp8Linear, "bias", bias, kFloatActivations);
+    check_channel_vector(kFp8Linear, "bias", bias, x, weight);
   }
   if (DeviceOps* d = device_ops_for(device)) return d->fp8_linear(x, weight, weight_scale, bias);
   const Tensor bias_f32 = bias.defined() ? to_f32_contiguous(bias) : Tensor();

@@ -12,13 +12,6 @@ namespace {
 
 constexpr const char* kLinear = "linear";
 
-void check_channel_vector(const char* name, const Tensor& v, const Tensor& x, const Tensor& weight) {
-  if (v.rank() != 1 || v.size(0) != weight.size(0))
-    throw ShapeError(std::string(kLinear) + ": " + describe({{"x", &x}, {"weight", &weight}, {name, &v}}) + ": " +
-                     name + " must have shape [" + std::to_string(weight.size(0)) +
-                     "] (one per output channel)");
-}
-
 }  // namespace
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& scale) {
@@ -36,11 +29,11 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const T
                      ")");
   if (bias.defined()) {
     check_dtype(kLinear, "bias", bias, kFloatActivations);
-    check_channel_vector("bias", bias, x, weight);
+    check_channel_vector(kLinear, "bias", bias, x, weight);
   }
   if (scale.defined()) {
     check_dtype(kLinear, "scale", scale, {DType::f32});
-    check_channel_vector("scale", scale, x, weight);
+    check_channel_vector(kLinear, "scale", scale, x, weight);
   }
   if (DeviceOps* d = device_ops_for(device)) return d->linear(x, weight, bias, scale);
   const Tensor bias_f32 = bias.defined() ? to_f32_contiguous(bias) : Tensor();

@@ -32,6 +32,14 @@ void check_defined(std::string_view op, std::string_view name, const Tensor& t) 
   if (!t.defined()) throw ArgumentError(std::string(op) + ": " + std::string(name) + " is undefined");
 }
 
+void check_channel_vector(std::string_view op, std::string_view name, const Tensor& v, const Tensor& x,
+                          const Tensor& weight) {
+  if (v.rank() != 1 || v.size(0) != weight.size(0))
+    throw ShapeError(std::string(op) + ": " + describe({{"x", &x}, {"weight", &weight}, {name, &v}}) + ": " +
+                     std::string(name) + " must have shape [" + std::to_string(weight.size(0)) +
+                     "] (one per output channel)");
+}
+
 Tensor to_f32_contiguous(const Tensor& t) {
   if (t.dtype() == DType::f32 && t.is_contiguous()) return t;
   return t.to(DType::f32);

@@ -23,6 +23,10 @@ void check_dtype(std::string_view op, std::string_view name, const Tensor& t, st
 void check_rank(std::string_view op, std::string_view name, const Tensor& t, int rank);
 // Throws ArgumentError naming the op and the argument when t is undefined.
 void check_defined(std::string_view op, std::string_view name, const Tensor& t);
+// Throws ShapeError naming the op, x, weight and the vector unless v is [out] for weight [out, in] (a
+// linear's bias or per-output-channel scale).
+void check_channel_vector(std::string_view op, std::string_view name, const Tensor& v, const Tensor& x,
+                          const Tensor& weight);
 
 // Contiguous f32 copy of t (t itself when it is already contiguous f32).
 Tensor to_f32_contiguous(const Tensor& t);
