@@ -122,6 +122,29 @@ struct ColumnMajorGemm {
   bool operator<(const ColumnMajorGemm& other) const { return key() < other.key(); }
 };
 
+// A linear y[rows, out] = x[rows, in]·Wᵀ (+ bias), all row-major, as cuBLASLt's column-major product
+// yᵀ[out, rows] = W·xᵀ: A is the weight read as column-major [in, out], transposed; B is x read as
+// column-major [in, rows].
+ColumnMajorGemm linear_spec(DType dtype, DType operand_dtype, std::int64_t rows, std::int64_t in,
+                            std::int64_t out, bool bias, std::uint32_t align) {
+  return ColumnMajorGemm{.dtype = dtype,
+                         .operand_dtype = operand_dtype,
+                         .transpose_a = true,
+                         .transpose_b = false,
+                         .m = out,
+                         .n = rows,
+                         .k = in,
+                         .lda = in,
+                         .ldb = in,
+                         .ldd = out,
+                         .batch = 1,
+                         .stride_a = 0,
+                         .stride_b = 0,
+                         .stride_d = 0,
+                         .bias = bias,
+                         .align = align};
+}
+
 }  // namespace
 
 struct GemmContext::Impl {
@@ -283,23 +306,7 @@ void launch_linear_gemm(GemmContext& context, const LinearGemm& g, cudaStream_t 
   const void* bias = bias_epilogue ? g.bias : nullptr;
   const std::uint32_t align =
       std::min({alignment(g.x), alignment(g.weight), alignment(g.y), alignment(bias)});
-  // yᵀ[out, rows] = W·xᵀ: A is the weight read as column-major [in, out], transposed.
-  const ColumnMajorGemm spec{.dtype = g.dtype,
-                             .operand_dtype = g.dtype,
-                             .transpose_a = true,
-                             .transpose_b = false,
-                             .m = g.out,
-                             .n = g.rows,
-                             .k = g.in,
-                             .lda = g.in,
-                             .ldb = g.in,
-                             .ldd = g.out,
-                             .batch = 1,
-                             .stride_a = 0,
-                             .stride_b = 0,
-                             .stride_d = 0,
-                             .bias = bias_epilogue,
-                             .align = align};
+  const ColumnMajorGemm spec = linear_spec(g.dtype, g.dtype, g.rows, g.in, g.out, bias_epilogue, align);
   context.impl_->run(spec, shape_text(g), g.weight, g.x, g.y, bias, 1.0f,
                      g.bias && !bias_epilogue ? 1.0f : 0.0f, stream);
 }
@@ -343,27 +350,14 @@ std::string shape_text(const Fp8LinearGemm& g) {
          std::string(dtype_name(g.out_dtype)) + (g.bias ? " + bias" : "");
 }
 
-// yᵀ[out, rows] = (s_w ⊙ W)·(s_x ⊙ q_x)ᵀ: A the weight read as column-major [in, out] transposed, B the codes
-// as column-major [in, rows]; the weight scales scale D's rows (m = out), x's scales its columns (n = rows).
+// yᵀ[out, rows] = (s_w ⊙ W)·(s_x ⊙ q_x)ᵀ, laid out as linear_spec's; the weight scales scale D's rows
+// (m = out), x's scales its columns (n = rows).
 ColumnMajorGemm fp8_spec(const Fp8LinearGemm& g) {
-  return ColumnMajorGemm{
-      .dtype = g.out_dtype,
-      .operand_dtype = g.fp8_dtype,
-      .transpose_a = true,
-      .transpose_b = false,
-      .m = g.out,
-      .n = g.rows,
-      .k = g.in,
-      .lda = g.in,
-      .ldb = g.in,
-      .ldd = g.out,
-      .batch = 1,
-      .stride_a = 0,
-      .stride_b = 0,
-      .stride_d = 0,
-      .bias = g.bias != nullptr,
-      .align = std::min({alignment(g.x_codes), alignment(g.weight), alignment(g.y), alignment(g.bias)}),
-      .outer_scales = true};
+  ColumnMajorGemm spec = linear_spec(
+      g.out_dtype, g.fp8_dtype, g.rows, g.in, g.out, g.bias != nullptr,
+      std::min({alignment(g.x_codes), alignment(g.weight), alignment(g.y), alignment(g.bias)}));
+  spec.outer_scales = true;
+  return spec;
 }
 
 }  // namespace
