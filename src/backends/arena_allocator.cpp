@@ -12,8 +12,8 @@ std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to *
 
 }  // namespace
 
-ArenaAllocator::ArenaAllocator(Device device, void* base, std::size_t capacity, std::function<void(void*)> release,
-                               Commit commit)
+ArenaAllocator::ArenaAllocator(Device device, void* base, std::size_t capacity,
+                               std::function<void(void*)> release, Commit commit)
     : device_(device),
       base_(base),
       capacity_(capacity / kGranularity * kGranularity),

@@ -1,5 +1,6 @@
-// ArenaAllocator: sub-allocates one pre-reserved address range (CUDA virtual address space, a single cudaMalloc,
-// or an emulated device's reservation) so that steady-state allocation never calls the driver's allocator.
+// ArenaAllocator: sub-allocates one pre-reserved address range (CUDA virtual address space, a single
+// cudaMalloc, or an emulated device's reservation) so that steady-state allocation never calls the driver's
+// allocator.
 //
 // The range may be backed on demand: with a `commit` function, only its first committed_bytes() are usable,
 // and a block that would end beyond them first asks commit() to back more (CUDA: physical memory mapped into
@@ -8,10 +9,10 @@
 // high-water mark follows the peak of the live bytes, plus fragmentation. Committed memory is kept until the
 // arena is destroyed.
 //
-// Best-fit over a free list kept in two indexes (by size for the search, by offset for coalescing); blocks are
-// rounded up to the arena's granularity (256 bytes, CUDA's allocation alignment), so every block's start is
-// aligned to it. Accounting (Allocator) counts the requested bytes; the rounding and fragmentation are visible
-// through reserved_bytes() and largest_free_block(). Thread-safe.
+// Best-fit over a free list kept in two indexes (by size for the search, by offset for coalescing); blocks
+// are rounded up to the arena's granularity (256 bytes, CUDA's allocation alignment), so every block's start
+// is aligned to it. Accounting (Allocator) counts the requested bytes; the rounding and fragmentation are
+// visible through reserved_bytes() and largest_free_block(). Thread-safe.
 #pragma once
 
 #include <cstddef>

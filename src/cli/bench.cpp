@@ -40,8 +40,8 @@ struct ModeResult {
   std::vector<double> seconds;  // each timed forward
   double median_seconds = 0;
   TelemetrySnapshot counters;  // over the timed forwards
-  std::optional<std::uint64_t>
-      driver_used_bytes;  // cuda: the drop of the driver's free memory from before the mode to after its forwards
+  std::optional<std::uint64_t> driver_used_bytes;  // cuda: the drop of the driver's free memory from before
+                                                   // the mode to after its forwards
   std::string vram_config;                  // the resolved eight keys, as `vramkit plan` prints them
   Plan plan;                                // of the token-stream model
   std::uint64_t page_cache_left_bytes = 0;  // disk-cold: the most bytes a drop left cached

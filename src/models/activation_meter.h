@@ -64,8 +64,8 @@ class ActivationMeter {
   // ops::kDeviceScratchBytes, at least one, at most q_len.
   static std::uint64_t device_score_block(std::int64_t q_len, std::int64_t kv_len) {
     const auto row = std::max<std::int64_t>(static_cast<std::int64_t>(f32(kv_len)), 1);
-    const std::int64_t rows = std::clamp<std::int64_t>(static_cast<std::int64_t>(ops::kDeviceScratchBytes) / row, 1,
-                                                       std::max<std::int64_t>(q_len, 1));
+    const std::int64_t rows = std::clamp<std::int64_t>(
+        static_cast<std::int64_t>(ops::kDeviceScratchBytes) / row, 1, std::max<std::int64_t>(q_len, 1));
     return f32(rows * kv_len);
   }
   // ops::attention of `batch` sequences, q_len queries of q_width features (heads x head_dim) over kv_len

@@ -23,7 +23,8 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
   check_defined(kAttention, "q", q);
   check_defined(kAttention, "k", k);
   check_defined(kAttention, "v", v);
-  const Device device = op_device(kAttention, {{"q", &q}, {"k", &k}, {"v", &v}, {"key_mask", &options.key_mask}});
+  const Device device =
+      op_device(kAttention, {{"q", &q}, {"k", &k}, {"v", &v}, {"key_mask", &options.key_mask}});
   check_dtype(kAttention, "q", q, kFloatActivations);
   check_dtype(kAttention, "k", k, kFloatActivations);
   check_dtype(kAttention, "v", v, kFloatActivations);

@@ -24,9 +24,9 @@
 namespace vramkit::ops {
 
 // The most scratch a device op takes beside its result (attention's score block on the GEMM path, conv2d's
-// unfolded input): an op splits its work into pieces that fit, and the piece sizes depend on the shapes alone,
-// never on the memory left, so that every memory mode runs the same GEMMs on the same shapes (same bits). The
-// workspace estimates (models/activation_meter.h, the VAE's tiling) price this bound.
+// unfolded input): an op splits its work into pieces that fit, and the piece sizes depend on the shapes
+// alone, never on the memory left, so that every memory mode runs the same GEMMs on the same shapes (same
+// bits). The workspace estimates (models/activation_meter.h, the VAE's tiling) price this bound.
 inline constexpr std::size_t kDeviceScratchBytes = std::size_t{64} << 20;
 
 enum class BinaryKind {

@@ -17,8 +17,8 @@ constexpr const char* kFp8Linear = "fp8_linear";
 Tensor fp8_linear(const Tensor& x, const Tensor& weight, const Tensor& weight_scale, const Tensor& bias) {
   check_defined(kFp8Linear, "x", x);
   check_defined(kFp8Linear, "weight", weight);
-  const Device device =
-      op_device(kFp8Linear, {{"x", &x}, {"weight", &weight}, {"weight_scale", &weight_scale}, {"bias", &bias}});
+  const Device device = op_device(
+      kFp8Linear, {{"x", &x}, {"weight", &weight}, {"weight_scale", &weight_scale}, {"bias", &bias}});
   check_dtype(kFp8Linear, "x", x, kFloatActivations);
   check_dtype(kFp8Linear, "weight", weight, {DType::f8_e4m3fn, DType::f8_e5m2});
   check_rank(kFp8Linear, "weight", weight, 2);

@@ -17,9 +17,11 @@ constexpr const char* kLinear = "linear";
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& scale) {
   check_defined(kLinear, "x", x);
   check_defined(kLinear, "weight", weight);
-  const Device device = op_device(kLinear, {{"x", &x}, {"weight", &weight}, {"bias", &bias}, {"scale", &scale}});
+  const Device device =
+      op_device(kLinear, {{"x", &x}, {"weight", &weight}, {"bias", &bias}, {"scale", &scale}});
   check_dtype(kLinear, "x", x, kFloatActivations);
-  check_dtype(kLinear, "weight", weight, {DType::f32, DType::bf16, DType::f16, DType::f8_e4m3fn, DType::f8_e5m2});
+  check_dtype(kLinear, "weight", weight,
+              {DType::f32, DType::bf16, DType::f16, DType::f8_e4m3fn, DType::f8_e5m2});
   check_rank(kLinear, "weight", weight, 2);
   if (x.rank() < 1) throw ShapeError(std::string(kLinear) + ": x must have rank >= 1, got " + x.str());
   const std::int64_t in = x.size(-1), out = weight.size(0);

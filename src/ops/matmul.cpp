@@ -78,8 +78,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     throw ShapeError(std::string(kMatmul) + ": " + shapes() + ": both operands need rank >= 2");
   const std::int64_t m = a.size(-2), k = a.size(-1), n = b.size(-1);
   if (b.size(-2) != k)
-    throw ShapeError(std::string(kMatmul) + ": " + shapes() + ": inner dimensions differ (" + std::to_string(k) +
-                     " vs " + std::to_string(b.size(-2)) + ")");
+    throw ShapeError(std::string(kMatmul) + ": " + shapes() + ": inner dimensions differ (" +
+                     std::to_string(k) + " vs " + std::to_string(b.size(-2)) + ")");
   const int nb = std::max(a.rank(), b.rank()) - 2;
   Shape out_shape;
   for (int d = 0; d < nb; ++d) {

@@ -33,9 +33,9 @@ qwen_image::VaeDecodeOptions decode_options(const GenerateOptions& options);
 // Sets each model's workspace (ManagedModel::set_workspace_bytes) for a generation of these sizes: the
 // activations of its forward (models/qwen_image/*_workspace.h) plus the tensors the pipeline holds across the
 // stage (the modulation table, the latents, the prompt embeddings); and its forward passes
-// (ManagedModel::announce_passes: one for the text encoder and the modulation, one per step for the transformer),
-// so that streaming stops after the last. The VAE decoder keeps its own reservation (one tile), chooses between
-// one pass and tiles when it decodes and announces those passes itself.
+// (ManagedModel::announce_passes: one for the text encoder and the modulation, one per step for the
+// transformer), so that streaming stops after the last. The VAE decoder keeps its own reservation (one tile),
+// chooses between one pass and tiles when it decodes and announces those passes itself.
 void prepare_for_generation(qwen_image::QwenImageTextEncoder& text_encoder,
                             qwen_image::QwenImageDit& transformer, const GenerationSizes& sizes);
 

@@ -327,7 +327,8 @@ UnitLease ManagedModel::acquire(std::size_t unit) {
     }
   }
   if (staged_here && sequence == sequence_limit_)
-    log_warn("model " + name_ + ": a forward pass beyond the announced ones (announce_passes): its units are " +
+    log_warn("model " + name_ +
+             ": a forward pass beyond the announced ones (announce_passes): its units are " +
              "copied on demand, without prefetch");
   if (recording_ || staged_here) stage_now(sequence, unit);
   const Allocation& staged = allocations_[static_cast<std::size_t>(sequence) % allocations_.size()];
@@ -348,7 +349,8 @@ UnitLease ManagedModel::acquire(std::size_t unit) {
 
 void ManagedModel::announce_passes(std::int64_t passes) {
   if (passes < 1)
-    throw ArgumentError("model " + name_ + ": announce_passes(" + std::to_string(passes) + "): at least one pass");
+    throw ArgumentError("model " + name_ + ": announce_passes(" + std::to_string(passes) +
+                        "): at least one pass");
   if (!onloaded_) {
     announced_passes_ = passes;
     return;

@@ -108,9 +108,10 @@ class ManagedModel {
   // Announces how many forward passes will run before the offload, so that the copy thread and the disk
   // readers stop after the last one's units and no bytes move for a pass that never comes (without an
   // announcement streaming has no end: it prefetches the next pass's first units). Before onload(): for that
-  // onload. On an onloaded model, between two passes: counted from the next pass, and streaming restarts at the
-  // first unit under the new count. A pass beyond the count still runs, its units copied on demand (without
-  // prefetch). Throws ArgumentError for passes < 1, or in the middle of a pass (leases held, units acquired).
+  // onload. On an onloaded model, between two passes: counted from the next pass, and streaming restarts at
+  // the first unit under the new count. A pass beyond the count still runs, its units copied on demand
+  // (without prefetch). Throws ArgumentError for passes < 1, or in the middle of a pass (leases held, units
+  // acquired).
   void announce_passes(std::int64_t passes);
   // Blocks until the unit's tensors are ready for the compute stream. Throws ArgumentError when called out of
   // the execution order (declared or recorded; the message names the expected unit), when the model is not

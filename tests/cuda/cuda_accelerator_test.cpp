@@ -3,13 +3,12 @@
 #include <gtest/gtest.h>
 
 #include "common/accelerator_conformance.h"
+#include "common/test_sizes.h"
 #include "cuda_test_util.h"
 #include "ops/placement.h"
-#include "common/test_sizes.h"
 
 namespace vramkit {
 namespace {
-
 
 TEST(CudaAccelerator, Conformance) {
   VRAMKIT_REQUIRE_CUDA();

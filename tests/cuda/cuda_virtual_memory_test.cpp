@@ -11,12 +11,11 @@
 
 #include "backends/cuda/cuda_accelerator.h"
 #include "backends/cuda/cuda_device.h"
-#include "cuda_test_util.h"
 #include "common/test_sizes.h"
+#include "cuda_test_util.h"
 
 namespace vramkit::cuda {
 namespace {
-
 
 TEST(CudaVirtualMemory, BacksTheRangeInPiecesThatCopiesCanUse) {
   VRAMKIT_REQUIRE_CUDA();
@@ -25,7 +24,8 @@ TEST(CudaVirtualMemory, BacksTheRangeInPiecesThatCopiesCanUse) {
   EXPECT_GE(range.size(), 512 * kMiB);
   EXPECT_EQ(range.committed(), 0u);
   EXPECT_EQ(range.commit(1), VirtualDeviceRange::kGrowthStep);
-  EXPECT_EQ(range.commit(VirtualDeviceRange::kGrowthStep), VirtualDeviceRange::kGrowthStep);  // already backed
+  EXPECT_EQ(range.commit(VirtualDeviceRange::kGrowthStep),
+            VirtualDeviceRange::kGrowthStep);  // already backed
   const std::size_t end = 100 * kMiB;
   const std::size_t backed = range.commit(end);
   EXPECT_GE(backed, end);

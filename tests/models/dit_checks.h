@@ -107,7 +107,8 @@ TEST_P(DitOnDevice, Bfloat16StaysCloseToTheReferenceInEveryMode) {
 TEST_P(DitOnDevice, NativeFp8GemmStaysCloseToTheReferenceInEveryFp8Mode) {
   std::vector<Tensor> expected;
   for (const auto& c : cases_) expected.push_back(c.expected);
-  const Mode upcast{"fp8 resident, upcast", with_computation(VramConfig::preset("fp8"), DType::bf16), std::nullopt};
+  const Mode upcast{"fp8 resident, upcast", with_computation(VramConfig::preset("fp8"), DType::bf16),
+                    std::nullopt};
   const std::vector<Tensor> upcast_out = run_dit_cases(accelerator(), upcast, cases_);
   for (std::size_t i = 0; i < cases_.size(); ++i)
     std::printf("[ fp8 weights upcast to bf16, case %zu ] relative L2 error %.3g\n", i,

@@ -79,8 +79,8 @@ TEST_P(PipelineOnDevice, BytesMovedAndDeviceMemoryFollowThePlan) {
     std::printf(
         "[ %s, limit %s GiB ] moved %llu bytes (plan %llu + residents %llu), peak %llu (plan %llu)\n",
         GetParam().name.c_str(), limit.c_str(), static_cast<unsigned long long>(stats.bytes_host_to_device),
-        static_cast<unsigned long long>(plan.bytes_host_to_device()), static_cast<unsigned long long>(residents),
-        static_cast<unsigned long long>(stats.peak_device_bytes),
+        static_cast<unsigned long long>(plan.bytes_host_to_device()),
+        static_cast<unsigned long long>(residents), static_cast<unsigned long long>(stats.peak_device_bytes),
         static_cast<unsigned long long>(plan.peak_device_bytes()));
     EXPECT_EQ(stats.bytes_host_to_device, plan.bytes_host_to_device() + residents);
     EXPECT_GT(stats.peak_device_bytes, 0u);

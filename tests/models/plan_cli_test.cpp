@@ -30,8 +30,9 @@ std::vector<std::string> with(std::vector<std::string> a, const std::vector<std:
 }
 
 // Everything streams (limit 0): the bytes a generation moves are the plan's, model by model and pass by pass.
-// Every model's passes are announced (ManagedModel::announce_passes: by the pipeline for the text encoder and the
-// transformer, by the VAE decoder for its pass or tiles), so no streaming goes past the last pass: exactly.
+// Every model's passes are announced (ManagedModel::announce_passes: by the pipeline for the text encoder and
+// the transformer, by the VAE decoder for its pass or tiles), so no streaming goes past the last pass:
+// exactly.
 TEST_F(PlanCli, PredictsWhatAGenerationMoves) {
   const std::string prompt = "a lighthouse at dusk";
   const auto plan = test::run_cli(with(with({"plan"}, kRun), {"--prompt", prompt, "--json"}), scratch_);

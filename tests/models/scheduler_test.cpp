@@ -22,7 +22,8 @@ std::filesystem::path write_config(const std::string& name, const std::string& t
 }
 
 TEST(FlowMatchScheduler, SigmasMatchDiffusersBitForBit) {
-  const auto golden = nlohmann::json::parse(std::ifstream(kSchedulerData / "scheduler" / "qwen_image_sigmas.json"));
+  const auto golden =
+      nlohmann::json::parse(std::ifstream(kSchedulerData / "scheduler" / "qwen_image_sigmas.json"));
   const FlowMatchSchedulerConfig config;  // the defaults are Qwen-Image's
   ASSERT_GE(golden.at("cases").size(), 6u);
   for (const auto& c : golden.at("cases")) {

@@ -11,13 +11,13 @@
 #include "backends/emu/emu_accelerator.h"
 #include "core/allocator.h"
 #include "core/tensor.h"
+#include "model_test_util.h"
 #include "models/activation_meter.h"
 #include "models/qwen_image/dit.h"
 #include "models/qwen_image/dit_workspace.h"
 #include "models/qwen_image/text_encoder.h"
 #include "models/qwen_image/text_encoder_workspace.h"
 #include "models/qwen_image/tiny_model.h"
-#include "model_test_util.h"
 #include "vram/manager.h"
 
 namespace vramkit::qwen_image {
@@ -33,7 +33,9 @@ std::uint64_t measured_peak(VramManager& manager, Fn&& run) {
   return device->peak_bytes() - before;
 }
 
-VramConfig resident(DType dtype) { return vramkit::test::with_computation(VramConfig::preset("none"), dtype); }
+VramConfig resident(DType dtype) {
+  return vramkit::test::with_computation(VramConfig::preset("none"), dtype);
+}
 
 // Every weight resident: in the storage dtype (bf16), or in fp8 multiplied natively (ops::fp8_linear, whose
 // scratch the estimate then prices too).
@@ -41,7 +43,8 @@ struct WeightStorage {
   const char* name;
   bool native_fp8_gemm;
   VramConfig config(DType dtype) const {
-    return native_fp8_gemm ? vramkit::test::with_computation(VramConfig::preset("fp8"), dtype) : resident(dtype);
+    return native_fp8_gemm ? vramkit::test::with_computation(VramConfig::preset("fp8"), dtype)
+                           : resident(dtype);
   }
   ManagerOptions options() const {
     ManagerOptions o;
@@ -56,7 +59,8 @@ constexpr WeightStorage kStorages[] = {{"bf16", false}, {"fp8, native fp8 GEMM",
 // attention, which takes the tiny models' head_dim 32 on a device without cuDNN).
 void expect_close_above(std::uint64_t estimate, std::uint64_t measured, std::uint64_t device_only = 0) {
   EXPECT_GE(estimate, measured);
-  EXPECT_LE(static_cast<double>(estimate), 4.0 * static_cast<double>(measured) + static_cast<double>(device_only));
+  EXPECT_LE(static_cast<double>(estimate),
+            4.0 * static_cast<double>(measured) + static_cast<double>(device_only));
 }
 
 TEST(Workspace, TransformerEstimateCoversTheForward) {

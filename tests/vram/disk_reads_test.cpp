@@ -4,9 +4,8 @@
 #include "vram/disk_reads.h"
 
 #include <fcntl.h>
-#include <unistd.h>
-
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
@@ -15,12 +14,12 @@
 #include <set>
 
 #include "backends/emu/emu_accelerator.h"
+#include "common/test_sizes.h"
 #include "synthetic_model.h"
 #include "vram/managed_model.h"
 #include "vram/manager.h"
 #include "vram/run_settings.h"
 #include "vramkit/error.h"
-#include "common/test_sizes.h"
 
 namespace vramkit {
 namespace {

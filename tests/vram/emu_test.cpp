@@ -7,15 +7,14 @@
 #include <vector>
 
 #include "backends/arena_allocator.h"
-#include "common/accelerator_conformance.h"
 #include "backends/emu/emu_accelerator.h"
+#include "common/accelerator_conformance.h"
+#include "common/test_sizes.h"
 #include "core/convert.h"
 #include "vramkit/error.h"
-#include "common/test_sizes.h"
 
 namespace vramkit {
 namespace {
-
 
 TEST(ArenaAllocator, BestFitSplitsAndCoalesces) {
   alignas(256) static unsigned char memory[16 * 1024];

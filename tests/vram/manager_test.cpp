@@ -11,19 +11,18 @@
 #include <deque>
 #include <fstream>
 #include <map>
-#include <thread>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "backends/emu/emu_accelerator.h"
+#include "common/test_sizes.h"
 #include "synthetic_model.h"
 #include "vram/managed_model.h"
 #include "vram/run_settings.h"
 #include "vramkit/error.h"
-#include "common/test_sizes.h"
 
 namespace vramkit {
 namespace {
-
 
 struct Mode {
   std::string name;
@@ -293,7 +292,7 @@ TEST_F(ManagerTest, TheFirstPassRecordsTheExecutionOrder) {
     model_options.record_order = true;
     auto model = manager.add_model("synthetic", files_, units, mode.config, model_options);
     for (int cycle = 0; cycle < 2; ++cycle) {  // the order outlives an offload
-      model->announce_passes(3);  // the recorded one counts: streaming stops after two more
+      model->announce_passes(3);               // the recorded one counts: streaming stops after two more
       model->onload();
       EXPECT_EQ(model->recording_order(), cycle == 0) << mode.name;
       // With the order known, streaming starts at onload: a head start lets the copy thread fill the ring

@@ -4,12 +4,11 @@
 
 #include <random>
 
-#include "vramkit/error.h"
 #include "common/test_sizes.h"
+#include "vramkit/error.h"
 
 namespace vramkit {
 namespace {
-
 
 // A unit streamed in fp8 and upcast to bf16 on the device: 1 byte/param moved, 3 bytes/param staged.
 PlanUnit fp8_unit(std::string name, std::uint64_t params) {

@@ -173,6 +173,8 @@ ops::DeviceOps* CudaAccelerator::device_ops() {
 
 std::unique_ptr<Event> CudaAccelerator::create_event() { return std::make_unique<CudaEvent>(index_); }
 
-MemoryInfo CudaAccelerator::memory_info() { return static_cast<ArenaAllocator&>(*device_allocator_).memory_info(); }
+MemoryInfo CudaAccelerator::memory_info() {
+  return static_cast<ArenaAllocator&>(*device_allocator_).memory_info();
+}
 
 }  // namespace vramkit

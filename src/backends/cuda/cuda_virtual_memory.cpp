@@ -33,8 +33,8 @@ void look_up(const char* symbol, F& fn) {
   cudaDriverEntryPointQueryResult found = cudaDriverEntryPointSymbolNotFound;
   VRAMKIT_CUDA_CHECK(cudaGetDriverEntryPointByVersion(symbol, &p, 12000, cudaEnableDefault, &found));
   if (found != cudaDriverEntryPointSuccess || p == nullptr)
-    throw CudaError(0, std::string("the CUDA driver has no ") + symbol + " (virtual memory management)", __FILE__,
-                    __LINE__);
+    throw CudaError(0, std::string("the CUDA driver has no ") + symbol + " (virtual memory management)",
+                    __FILE__, __LINE__);
   fn = reinterpret_cast<F>(p);
 }
 
@@ -57,11 +57,14 @@ const DriverVmm& driver_vmm() {
 
 [[noreturn]] void throw_driver_error(CUresult status, const std::string& call) {
   const char* message = nullptr;
-  if (driver_vmm().error_string(status, &message) != CUDA_SUCCESS || message == nullptr) message = "unknown error";
+  if (driver_vmm().error_string(status, &message) != CUDA_SUCCESS || message == nullptr)
+    message = "unknown error";
   throw CudaError(static_cast<int>(status), std::string(message) + " in " + call, __FILE__, __LINE__);
 }
 
-std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
+std::size_t round_up(std::size_t n, std::size_t to) {
+  return (n + to - 1) / to * to;
+}
 
 }  // namespace
 
@@ -109,9 +112,15 @@ VirtualDeviceRange::~VirtualDeviceRange() {
   vmm.address_free(m.base, m.size);
 }
 
-void* VirtualDeviceRange::base() const { return reinterpret_cast<void*>(impl_->base); }
-std::size_t VirtualDeviceRange::size() const { return impl_->size; }
-std::size_t VirtualDeviceRange::committed() const { return impl_->committed; }
+void* VirtualDeviceRange::base() const {
+  return reinterpret_cast<void*>(impl_->base);
+}
+std::size_t VirtualDeviceRange::size() const {
+  return impl_->size;
+}
+std::size_t VirtualDeviceRange::committed() const {
+  return impl_->committed;
+}
 
 std::size_t VirtualDeviceRange::commit(std::size_t end) {
   Impl& m = *impl_;
@@ -123,7 +132,8 @@ std::size_t VirtualDeviceRange::commit(std::size_t end) {
   Impl::Piece piece{m.committed, bytes, 0};
   const CUresult created = vmm.create(&piece.handle, bytes, &m.prop, 0);
   if (created == CUDA_ERROR_OUT_OF_MEMORY) return m.committed;  // the arena reports OutOfMemory
-  if (created != CUDA_SUCCESS) throw_driver_error(created, "cuMemCreate of " + std::to_string(bytes) + " bytes");
+  if (created != CUDA_SUCCESS)
+    throw_driver_error(created, "cuMemCreate of " + std::to_string(bytes) + " bytes");
   const CUdeviceptr at = m.base + piece.offset;
   if (const CUresult s = vmm.map(at, bytes, 0, piece.handle, 0); s != CUDA_SUCCESS) {
     vmm.release(piece.handle);

@@ -57,6 +57,8 @@ std::unique_ptr<Stream> EmuAccelerator::create_stream(const std::string& name) {
 
 std::unique_ptr<Event> EmuAccelerator::create_event() { return std::make_unique<EmuEvent>(); }
 
-MemoryInfo EmuAccelerator::memory_info() { return static_cast<ArenaAllocator&>(*device_allocator_).memory_info(); }
+MemoryInfo EmuAccelerator::memory_info() {
+  return static_cast<ArenaAllocator&>(*device_allocator_).memory_info();
+}
 
 }  // namespace vramkit

@@ -66,7 +66,8 @@ std::uint64_t dit_forward_workspace_bytes(const DitConfig& config, std::int64_t 
   m.at(attn_in + produced + m.f32_op(a, a));  // the largest norm / RoPE, on an image q or k
   // The three [text, image] concatenations and the attention over them.
   const std::int64_t joint = image_tokens + text_tokens;
-  m.at(attn_in + produced + 3 * m.act(s) + m.attention(batch, joint, joint, dim, dim, config.attention_head_dim, text_mask));
+  m.at(attn_in + produced + 3 * m.act(s) +
+       m.attention(batch, joint, joint, dim, dim, config.attention_head_dim, text_mask));
   // to_out.0 and to_add_out on slices of the joint output, each followed by its gated residual.
   m.at(held + m.act(s) + m.linear(ri, dim, dim, !batched));
   m.at(held + m.act(s) + 2 * m.act(a));

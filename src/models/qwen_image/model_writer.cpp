@@ -151,17 +151,17 @@ void write_transformer(const fs::path& dir, const QwenImageModelSpec& spec) {
   write_component(dir, "diffusion_pytorch_model", transformer_tensors(spec), "transformer_blocks.",
                   c.num_layers, spec.transformer_shards, spec);
   write_json(dir / "config.json", ordered_json{{"_class_name", "QwenImageTransformer2DModel"},
-                                       {"_diffusers_version", "0.34.0.dev0"},
-                                       {"attention_head_dim", c.attention_head_dim},
-                                       {"axes_dims_rope", c.axes_dims_rope},
-                                       {"guidance_embeds", false},
-                                       {"in_channels", c.in_channels},
-                                       {"joint_attention_dim", c.joint_attention_dim},
-                                       {"num_attention_heads", c.num_attention_heads},
-                                       {"num_layers", c.num_layers},
-                                       {"out_channels", c.out_channels},
-                                       {"patch_size", c.patch_size},
-                                       {"pooled_projection_dim", 768}});
+                                               {"_diffusers_version", "0.34.0.dev0"},
+                                               {"attention_head_dim", c.attention_head_dim},
+                                               {"axes_dims_rope", c.axes_dims_rope},
+                                               {"guidance_embeds", false},
+                                               {"in_channels", c.in_channels},
+                                               {"joint_attention_dim", c.joint_attention_dim},
+                                               {"num_attention_heads", c.num_attention_heads},
+                                               {"num_layers", c.num_layers},
+                                               {"out_channels", c.out_channels},
+                                               {"patch_size", c.patch_size},
+                                               {"pooled_projection_dim", 768}});
 }
 
 void write_text_encoder(const fs::path& dir, const QwenImageModelSpec& spec) {
@@ -170,88 +170,90 @@ void write_text_encoder(const fs::path& dir, const QwenImageModelSpec& spec) {
                   spec.text_encoder_shards, spec);
   const std::int64_t head_dim = t.hidden_size / t.num_attention_heads;
   const ordered_json vision{{"depth", spec.vision.depth},
-                    {"hidden_act", "silu"},
-                    {"hidden_size", spec.vision.hidden_size},
-                    {"intermediate_size", spec.vision.intermediate_size},
-                    {"num_heads", spec.vision.num_heads},
-                    {"in_chans", 3},
-                    {"out_hidden_size", t.hidden_size},
-                    {"patch_size", 14},
-                    {"spatial_merge_size", 2},
-                    {"spatial_patch_size", 14},
-                    {"temporal_patch_size", 2},
-                    {"tokens_per_second", 2},
-                    {"window_size", 112},
-                    {"fullatt_block_indexes", spec.vision.fullatt_block_indexes},
-                    {"model_type", "qwen2_5_vl"}};
-  write_json(dir / "config.json",
-             ordered_json{{"architectures", ordered_json::array({"Qwen2_5_VLForConditionalGeneration"})},
-                  {"attention_dropout", 0.0},
-                  {"bos_token_id", 151643},
-                  {"eos_token_id", 151645},
-                  {"hidden_act", "silu"},
-                  {"hidden_size", t.hidden_size},
-                  {"image_token_id", 151655},
-                  {"initializer_range", 0.02},
-                  {"intermediate_size", t.intermediate_size},
-                  {"max_position_embeddings", 128000},
-                  {"max_window_layers", t.num_hidden_layers},
-                  {"model_type", "qwen2_5_vl"},
-                  {"num_attention_heads", t.num_attention_heads},
-                  {"num_hidden_layers", t.num_hidden_layers},
-                  {"num_key_value_heads", t.num_key_value_heads},
-                  {"rms_norm_eps", 1e-6},
-                  {"rope_scaling",
-                   {{"mrope_section", ordered_json::array({head_dim / 8, 3 * head_dim / 16, 3 * head_dim / 16})},
-                    {"rope_type", "default"},
-                    {"type", "default"}}},
-                  {"rope_theta", 1000000.0},
-                  {"sliding_window", 32768},
-                  {"tie_word_embeddings", false},
-                  {"torch_dtype", "bfloat16"},
-                  {"use_cache", true},
-                  {"use_sliding_window", false},
-                  {"video_token_id", 151656},
-                  {"vision_config", vision},
-                  {"vision_end_token_id", 151653},
-                  {"vision_start_token_id", 151652},
-                  {"vision_token_id", 151654},
-                  {"vocab_size", t.vocab_size}});
+                            {"hidden_act", "silu"},
+                            {"hidden_size", spec.vision.hidden_size},
+                            {"intermediate_size", spec.vision.intermediate_size},
+                            {"num_heads", spec.vision.num_heads},
+                            {"in_chans", 3},
+                            {"out_hidden_size", t.hidden_size},
+                            {"patch_size", 14},
+                            {"spatial_merge_size", 2},
+                            {"spatial_patch_size", 14},
+                            {"temporal_patch_size", 2},
+                            {"tokens_per_second", 2},
+                            {"window_size", 112},
+                            {"fullatt_block_indexes", spec.vision.fullatt_block_indexes},
+                            {"model_type", "qwen2_5_vl"}};
+  write_json(
+      dir / "config.json",
+      ordered_json{
+          {"architectures", ordered_json::array({"Qwen2_5_VLForConditionalGeneration"})},
+          {"attention_dropout", 0.0},
+          {"bos_token_id", 151643},
+          {"eos_token_id", 151645},
+          {"hidden_act", "silu"},
+          {"hidden_size", t.hidden_size},
+          {"image_token_id", 151655},
+          {"initializer_range", 0.02},
+          {"intermediate_size", t.intermediate_size},
+          {"max_position_embeddings", 128000},
+          {"max_window_layers", t.num_hidden_layers},
+          {"model_type", "qwen2_5_vl"},
+          {"num_attention_heads", t.num_attention_heads},
+          {"num_hidden_layers", t.num_hidden_layers},
+          {"num_key_value_heads", t.num_key_value_heads},
+          {"rms_norm_eps", 1e-6},
+          {"rope_scaling",
+           {{"mrope_section", ordered_json::array({head_dim / 8, 3 * head_dim / 16, 3 * head_dim / 16})},
+            {"rope_type", "default"},
+            {"type", "default"}}},
+          {"rope_theta", 1000000.0},
+          {"sliding_window", 32768},
+          {"tie_word_embeddings", false},
+          {"torch_dtype", "bfloat16"},
+          {"use_cache", true},
+          {"use_sliding_window", false},
+          {"video_token_id", 151656},
+          {"vision_config", vision},
+          {"vision_end_token_id", 151653},
+          {"vision_start_token_id", 151652},
+          {"vision_token_id", 151654},
+          {"vocab_size", t.vocab_size}});
 }
 
 void write_vae(const fs::path& dir, const QwenImageModelSpec& spec) {
   const VaeConfig& v = spec.vae;
   write_component(dir, "diffusion_pytorch_model", vae_tensors(spec), "", 0, 1, spec);
   write_json(dir / "config.json", ordered_json{{"_class_name", "AutoencoderKLQwenImage"},
-                                       {"_diffusers_version", "0.34.0.dev0"},
-                                       {"attn_scales", ordered_json::array()},
-                                       {"base_dim", v.base_dim},
-                                       {"dim_mult", v.dim_mult},
-                                       {"dropout", 0.0},
-                                       {"input_channels", v.input_channels},
-                                       {"latents_mean", v.latents_mean},
-                                       {"latents_std", v.latents_std},
-                                       {"num_res_blocks", v.num_res_blocks},
-                                       {"temperal_downsample", v.temperal_downsample},
-                                       {"z_dim", v.z_dim}});
+                                               {"_diffusers_version", "0.34.0.dev0"},
+                                               {"attn_scales", ordered_json::array()},
+                                               {"base_dim", v.base_dim},
+                                               {"dim_mult", v.dim_mult},
+                                               {"dropout", 0.0},
+                                               {"input_channels", v.input_channels},
+                                               {"latents_mean", v.latents_mean},
+                                               {"latents_std", v.latents_std},
+                                               {"num_res_blocks", v.num_res_blocks},
+                                               {"temperal_downsample", v.temperal_downsample},
+                                               {"z_dim", v.z_dim}});
 }
 void write_scheduler(const fs::path& dir) {
   write_json(dir / "scheduler_config.json", ordered_json{{"_class_name", "FlowMatchEulerDiscreteScheduler"},
-                                                 {"_diffusers_version", "0.34.0.dev0"},
-                                                 {"base_image_seq_len", 256},
-                                                 {"base_shift", 0.5},
-                                                 {"invert_sigmas", false},
-                                                 {"max_image_seq_len", 8192},
-                                                 {"max_shift", 0.9},
-                                                 {"num_train_timesteps", 1000},
-                                                 {"shift", 1.0},
-                                                 {"shift_terminal", 0.02},
-                                                 {"stochastic_sampling", false},
-                                                 {"time_shift_type", "exponential"},
-                                                 {"use_beta_sigmas", false},
-                                                 {"use_dynamic_shifting", true},
-                                                 {"use_exponential_sigmas", false},
-                                                 {"use_karras_sigmas", false}});
+                                                         {"_diffusers_version", "0.34.0.dev0"},
+                                                         {"base_image_seq_len", 256},
+                                                         {"base_shift", 0.5},
+                                                         {"invert_sigmas", false},
+                                                         {"max_image_seq_len", 8192},
+                                                         {"max_shift", 0.9},
+                                                         {"num_train_timesteps", 1000},
+                                                         {"shift", 1.0},
+                                                         {"shift_terminal", 0.02},
+                                                         {"stochastic_sampling", false},
+                                                         {"time_shift_type", "exponential"},
+                                                         {"use_beta_sigmas", false},
+                                                         {"use_dynamic_shifting", true},
+                                                         {"use_exponential_sigmas", false},
+                                                         {"use_karras_sigmas", false}});
 }
 
 std::string utf8(char32_t c) {
@@ -292,12 +294,12 @@ void write_tokenizer(const fs::path& dir) {
   for (const auto& [id, text] : {std::pair{151643, "<|endoftext|>"}, std::pair{151644, "<|im_start|>"},
                                  std::pair{151645, "<|im_end|>"}})
     added[std::to_string(id)] = ordered_json{{"content", text}, {"lstrip", false},      {"normalized", false},
-                                     {"rstrip", false}, {"single_word", false}, {"special", true}};
+                                             {"rstrip", false}, {"single_word", false}, {"special", true}};
   write_json(dir / "tokenizer_config.json", ordered_json{{"add_prefix_space", false},
-                                                 {"added_tokens_decoder", added},
-                                                 {"eos_token", "<|im_end|>"},
-                                                 {"pad_token", "<|endoftext|>"},
-                                                 {"tokenizer_class", "Qwen2Tokenizer"}});
+                                                         {"added_tokens_decoder", added},
+                                                         {"eos_token", "<|im_end|>"},
+                                                         {"pad_token", "<|endoftext|>"},
+                                                         {"tokenizer_class", "Qwen2Tokenizer"}});
 }
 
 }  // namespace
@@ -354,14 +356,16 @@ void write_qwen_image_model(const fs::path& root, const QwenImageModelSpec& spec
                         ": the model writer writes bf16 or f8_e4m3fn");
   for (const char* sub : {"scheduler", "transformer", "text_encoder", "tokenizer", "vae"})
     fs::create_directories(root / sub);
-  write_json(root / "model_index.json",
-             ordered_json{{"_class_name", "QwenImagePipeline"},
-                  {"_diffusers_version", "0.34.0.dev0"},
-                  {"scheduler", ordered_json::array({"diffusers", "FlowMatchEulerDiscreteScheduler"})},
-                  {"text_encoder", ordered_json::array({"transformers", "Qwen2_5_VLForConditionalGeneration"})},
-                  {"tokenizer", ordered_json::array({"transformers", "Qwen2Tokenizer"})},
-                  {"transformer", ordered_json::array({"diffusers", "QwenImageTransformer2DModel"})},
-                  {"vae", ordered_json::array({"diffusers", "AutoencoderKLQwenImage"})}});
+  write_json(
+      root / "model_index.json",
+      ordered_json{
+          {"_class_name", "QwenImagePipeline"},
+          {"_diffusers_version", "0.34.0.dev0"},
+          {"scheduler", ordered_json::array({"diffusers", "FlowMatchEulerDiscreteScheduler"})},
+          {"text_encoder", ordered_json::array({"transformers", "Qwen2_5_VLForConditionalGeneration"})},
+          {"tokenizer", ordered_json::array({"transformers", "Qwen2Tokenizer"})},
+          {"transformer", ordered_json::array({"diffusers", "QwenImageTransformer2DModel"})},
+          {"vae", ordered_json::array({"diffusers", "AutoencoderKLQwenImage"})}});
   write_scheduler(root / "scheduler");
   write_transformer(root / "transformer", spec);
   write_text_encoder(root / "text_encoder", spec);

@@ -26,7 +26,8 @@ std::uint64_t text_encoder_workspace_bytes(const TextEncoderConfig& config, std:
   m.at(normed + m.act(hidden) + m.act(kv) + m.linear(n, width, kv_width));  // v_proj
   const std::uint64_t qkv = normed + m.act(hidden) + 2 * m.act(kv);
   m.at(qkv + m.f32_op(hidden, hidden));  // RoPE on q (k's is smaller)
-  m.at(qkv + m.attention(batch, length, length, config.hidden_size, config.kv_dim(), config.head_dim(), masked));
+  m.at(qkv +
+       m.attention(batch, length, length, config.hidden_size, config.kv_dim(), config.head_dim(), masked));
   m.at(normed + m.act(hidden) + m.linear(n, width, width));  // o_proj on the attention output
   m.at(normed + 2 * m.act(hidden));                         // the residual add
 

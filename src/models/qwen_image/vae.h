@@ -46,9 +46,9 @@ class QwenImageVaeDecoder {
   void offload() { model_->offload(); }
 
   // How decode() would run a latent of batch x height x width now: against the device memory left for
-  // activations once this model is onloaded (the VRAM limit minus what the onloaded models hold and, when this
-  // one is not onloaded yet, the resident units and staging ring its onload would take; at most the free part
-  // of the device arena).
+  // activations once this model is onloaded (the VRAM limit minus what the onloaded models hold and, when
+  // this one is not onloaded yet, the resident units and staging ring its onload would take; at most the free
+  // part of the device arena).
   VaeDecodePlan plan(std::int64_t batch, std::int64_t height, std::int64_t width,
                      const VaeDecodeOptions& options = {});
   // The plan for z [B, z_dim, 1, h, w]. Errors as decode().

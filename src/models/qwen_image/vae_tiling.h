@@ -61,9 +61,7 @@ struct VaeDecodePlan {
   // The plan's pass does not fit the available bytes (even the smallest tile; the caller warns).
   bool over_budget() const { return available_bytes && workspace_bytes > *available_bytes; }
   // The decoder's forward passes: one, or one per tile.
-  std::int64_t passes() const {
-    return tiled ? static_cast<std::int64_t>(rows.size() * columns.size()) : 1;
-  }
+  std::int64_t passes() const { return tiled ? static_cast<std::int64_t>(rows.size() * columns.size()) : 1; }
 };
 
 // Chooses how to decode a latent of height x width. `available_bytes` is the device memory the activations may

@@ -85,7 +85,9 @@ Tensor CudaDeviceOps::empty(const Shape& shape, DType dtype) const {
   return Tensor::empty(shape, dtype, allocator_);
 }
 
-std::size_t CudaDeviceOps::scratch_budget() const { return max_scratch_bytes_; }
+std::size_t CudaDeviceOps::scratch_budget() const {
+  return max_scratch_bytes_;
+}
 
 Tensor CudaDeviceOps::dense(const Tensor& t) {
   return dense(t, t.dtype());

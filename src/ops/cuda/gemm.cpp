@@ -353,9 +353,9 @@ std::string shape_text(const Fp8LinearGemm& g) {
 // yᵀ[out, rows] = (s_w ⊙ W)·(s_x ⊙ q_x)ᵀ, laid out as linear_spec's; the weight scales scale D's rows
 // (m = out), x's scales its columns (n = rows).
 ColumnMajorGemm fp8_spec(const Fp8LinearGemm& g) {
-  ColumnMajorGemm spec = linear_spec(
-      g.out_dtype, g.fp8_dtype, g.rows, g.in, g.out, g.bias != nullptr,
-      std::min({alignment(g.x_codes), alignment(g.weight), alignment(g.y), alignment(g.bias)}));
+  ColumnMajorGemm spec =
+      linear_spec(g.out_dtype, g.fp8_dtype, g.rows, g.in, g.out, g.bias != nullptr,
+                  std::min({alignment(g.x_codes), alignment(g.weight), alignment(g.y), alignment(g.bias)}));
   spec.outer_scales = true;
   return spec;
 }

@@ -1,9 +1,9 @@
 // The GEMMs on the GPU, through cuBLASLt. linear: y = x·Wᵀ (+ bias), x [rows, in] and W [out, in] row-major
 // (nn.Linear's layout, as stored in the checkpoints), y [rows, out] row-major. bf16 x bf16 -> bf16 and f16 x
 // f16 -> f16 with f32 accumulation, f32 x f32 -> f32 in full f32 (no TF32). The bias is added in the
-// epilogue (or, below 16-byte alignment, pre-loaded into y), before the one rounding. fp8 weights reach linear
-// upcast to the computation dtype (launch_dequantize_rows in convert_cuda.h), or, with the native fp8 GEMM
-// (ops/fp8_linear.h), multiply as fp8 with activations quantized per row (fp8_quantize_cuda.h):
+// epilogue (or, below 16-byte alignment, pre-loaded into y), before the one rounding. fp8 weights reach
+// linear upcast to the computation dtype (launch_dequantize_rows in convert_cuda.h), or, with the native fp8
+// GEMM (ops/fp8_linear.h), multiply as fp8 with activations quantized per row (fp8_quantize_cuda.h):
 // Fp8LinearGemm below.
 #pragma once
 
