@@ -63,8 +63,10 @@ void expect_close_above(std::uint64_t estimate, std::uint64_t measured, std::uin
             4.0 * static_cast<double>(measured) + static_cast<double>(device_only));
 }
 
-TEST(Workspace, TransformerEstimateCoversTheForward) {
-  const TinyModelFolder tiny;
+// Runs `check(manager, storage, dtype, batch)` for every weight storage, activation dtype and batch of 1 and
+// 2, each with a fresh emulated device.
+template <typename Check>
+void for_every_case(Check&& check) {
   for (const WeightStorage& storage : kStorages)
     for (const DType dtype : {DType::f32, DType::bf16})
       for (const std::int64_t batch : {1, 2}) {
@@ -72,53 +74,54 @@ TEST(Workspace, TransformerEstimateCoversTheForward) {
                      std::to_string(batch));
         VramManager manager(std::make_shared<EmuAccelerator>(EmuOptions{256u << 20, 0, 0}),
                             storage.options());
-        const auto dit = QwenImageDit::open(manager, tiny.path(), storage.config(dtype));
-        const DitConfig& c = dit->config();
-        const std::int64_t grid_h = 24, grid_w = 32, text = 40;
-        DitInputs in;
-        in.hidden_states = Tensor::zeros({batch, grid_h * grid_w, c.in_channels}, dtype);
-        in.encoder_hidden_states = Tensor::zeros({batch, text, c.joint_attention_dim}, dtype);
-        in.encoder_mask = Tensor::zeros({batch, text}, DType::u8);
-        in.timestep = Tensor::from_floats({batch}, std::vector<float>(static_cast<std::size_t>(batch), 0.5f));
-        in.grid = {1, grid_h, grid_w};
-        dit->onload();
-        dit->managed_modulation().onload();  // loading reads weights through host buffers: not a forward's
-        DitModulation modulation;
-        const std::vector<float> schedule{1.0f, 0.9f, 0.75f, 0.5f, 0.3f, 0.1f, 0.02f};
-        const std::uint64_t precompute = measured_peak(
-            manager, [&] { modulation = dit->precompute_modulation(Tensor::from_floats({7}, schedule)); });
-        expect_close_above(dit_modulation_workspace_bytes(c, 7, dtype, storage.native_fp8_gemm), precompute);
-        const std::uint64_t measured = measured_peak(manager, [&] { dit->forward(in, &modulation); });
-        const std::uint64_t estimate = dit_forward_workspace_bytes(c, batch, grid_h * grid_w, text, true,
-                                                                   dtype, storage.native_fp8_gemm);
-        const std::int64_t joint = grid_h * grid_w + text;
-        expect_close_above(estimate, measured, ActivationMeter::device_score_block(joint, joint));
-        EXPECT_EQ(dit_modulation_table_bytes(c, 7, dtype),
-                  7 * (static_cast<std::uint64_t>(2 * c.num_layers * 6 * c.inner_dim() + 2 * c.inner_dim()) *
-                           dtype_size(dtype) +
-                       4));
+        check(manager, storage, dtype, batch);
       }
+}
+
+TEST(Workspace, TransformerEstimateCoversTheForward) {
+  const TinyModelFolder tiny;
+  for_every_case([&](VramManager& manager, const WeightStorage& storage, DType dtype, std::int64_t batch) {
+    const auto dit = QwenImageDit::open(manager, tiny.path(), storage.config(dtype));
+    const DitConfig& c = dit->config();
+    const std::int64_t grid_h = 24, grid_w = 32, text = 40;
+    DitInputs in;
+    in.hidden_states = Tensor::zeros({batch, grid_h * grid_w, c.in_channels}, dtype);
+    in.encoder_hidden_states = Tensor::zeros({batch, text, c.joint_attention_dim}, dtype);
+    in.encoder_mask = Tensor::zeros({batch, text}, DType::u8);
+    in.timestep = Tensor::from_floats({batch}, std::vector<float>(static_cast<std::size_t>(batch), 0.5f));
+    in.grid = {1, grid_h, grid_w};
+    dit->onload();
+    dit->managed_modulation().onload();  // loading reads weights through host buffers: not a forward's
+    DitModulation modulation;
+    const std::vector<float> schedule{1.0f, 0.9f, 0.75f, 0.5f, 0.3f, 0.1f, 0.02f};
+    const std::uint64_t precompute = measured_peak(
+        manager, [&] { modulation = dit->precompute_modulation(Tensor::from_floats({7}, schedule)); });
+    expect_close_above(dit_modulation_workspace_bytes(c, 7, dtype, storage.native_fp8_gemm), precompute);
+    const std::uint64_t measured = measured_peak(manager, [&] { dit->forward(in, &modulation); });
+    const std::uint64_t estimate =
+        dit_forward_workspace_bytes(c, batch, grid_h * grid_w, text, true, dtype, storage.native_fp8_gemm);
+    const std::int64_t joint = grid_h * grid_w + text;
+    expect_close_above(estimate, measured, ActivationMeter::device_score_block(joint, joint));
+    EXPECT_EQ(dit_modulation_table_bytes(c, 7, dtype),
+              7 * (static_cast<std::uint64_t>(2 * c.num_layers * 6 * c.inner_dim() + 2 * c.inner_dim()) *
+                       dtype_size(dtype) +
+                   4));
+  });
 }
 
 TEST(Workspace, TextEncoderEstimateCoversTheForward) {
   const TinyModelFolder tiny;
-  for (const WeightStorage& storage : kStorages)
-    for (const DType dtype : {DType::f32, DType::bf16})
-      for (const std::int64_t batch : {1, 2}) {
-        SCOPED_TRACE(std::string(storage.name) + ", " + std::string(dtype_name(dtype)) + ", batch " +
-                     std::to_string(batch));
-        VramManager manager(std::make_shared<EmuAccelerator>(EmuOptions{256u << 20, 0, 0}),
-                            storage.options());
-        const auto encoder = QwenImageTextEncoder::open(manager, tiny.path(), storage.config(dtype));
-        const std::int64_t length = 300;
-        const Tensor ids = Tensor::zeros({batch, length}, DType::i64);
-        const Tensor mask = Tensor::zeros({batch, length}, DType::i64);
-        encoder->onload();
-        const std::uint64_t measured = measured_peak(manager, [&] { encoder->forward(ids, mask); });
-        expect_close_above(text_encoder_workspace_bytes(encoder->config(), batch, length, true, dtype,
-                                                        storage.native_fp8_gemm),
-                           measured, ActivationMeter::device_score_block(length, length));
-      }
+  for_every_case([&](VramManager& manager, const WeightStorage& storage, DType dtype, std::int64_t batch) {
+    const auto encoder = QwenImageTextEncoder::open(manager, tiny.path(), storage.config(dtype));
+    const std::int64_t length = 300;
+    const Tensor ids = Tensor::zeros({batch, length}, DType::i64);
+    const Tensor mask = Tensor::zeros({batch, length}, DType::i64);
+    encoder->onload();
+    const std::uint64_t measured = measured_peak(manager, [&] { encoder->forward(ids, mask); });
+    expect_close_above(
+        text_encoder_workspace_bytes(encoder->config(), batch, length, true, dtype, storage.native_fp8_gemm),
+        measured, ActivationMeter::device_score_block(length, length));
+  });
 }
 
 }  // namespace
