@@ -28,8 +28,9 @@ prebuilt=false
 if [ -f .gpu-build/source_dir ]; then
   prebuilt=true
   if [ ! -x build/cuda/bin/cuda_tests ]; then
-    mkdir -p build && rm -rf build/cuda && cp -r .gpu-build build/cuda
+    rm -rf build/cuda && mkdir -p build/cuda && tar xJf .gpu-build/build.tar.xz -C build/cuda
   fi
+  export LD_LIBRARY_PATH="$PWD/build/cuda/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   # The binaries read tests/data, and the ctest files run build/cuda/bin, under the folder they were built in.
   built_in=$(cat .gpu-build/source_dir)
   if [ "$built_in" != "$PWD" ] && [ ! -e "$built_in" ]; then
@@ -96,7 +97,7 @@ if [ "$phase" != ops ]; then
   model=$(mktemp -d /tmp/vramkit-gpu-check-model.XXXXXX)
   step make_test_model timeout 90 "$vramkit" make-test-model --arch qwen-image --layers 2 --text-layers 0 \
     --out "$model" --dtype bf16
-  step bench timeout 120 "$vramkit" bench --model "$model" --device cuda --width 1328 --height 1328 --repeat 3 \
+  step bench timeout 150 "$vramkit" bench --model "$model" --device cuda --width 1328 --height 1328 --repeat 5 \
     --json "$out/bench.json"
   rm -rf "$model"
   steps+=(cuda_model_tests generate make_test_model bench)
