@@ -80,7 +80,7 @@ if [ "$phase" != e2e ]; then
     step sanitizer timeout "$sanitizer_s" "$sanitizer" --error-exitcode 1 --tool memcheck \
       build/cuda/bin/cuda_tests --gtest_filter='Cuda*-Cudnn*'
   fi
-  step bench_ops timeout 120 build/cuda/bin/bench_ops --benchmark_filter='Cuda|Cudnn' --benchmark_min_time=0.2 \
+  step bench_ops timeout 120 stdbuf -oL build/cuda/bin/bench_ops --benchmark_filter='Cuda|Cudnn' --benchmark_min_time=0.2 \
     --benchmark_format=console
   steps+=(cuda_tests sanitizer bench_ops)
 fi

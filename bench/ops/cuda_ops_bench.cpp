@@ -28,6 +28,7 @@
 #include "ops/cuda/fp8_quantize_cuda.h"
 #include "ops/cuda/gemm_cuda.h"
 #include "ops/cuda/norm_cuda.h"
+#include "ops/device_ops.h"
 
 namespace vramkit {
 namespace {
@@ -65,7 +66,13 @@ struct Events {
 // The benchmark loop: each iteration times `launch` with events (the manual time); returns the total seconds.
 template <typename Fn>
 double timed_iterations(benchmark::State& state, Fn&& launch) {
-  const double seconds = timed_iterations(state, launch);
+  Events events;
+  double seconds = 0;
+  for (auto _ : state) {
+    const double t = timed(events.start, events.stop, launch);
+    seconds += t;
+    state.SetIterationTime(t);
+  }
   return seconds;
 }
 
@@ -87,13 +94,16 @@ void BM_CudaLinear(benchmark::State& state) {
                               seconds;
 }
 
-// range(0..2): rows, in, out; bf16 x and bias, f8_e4m3fn weight with per-row scales, bf16 y. Reports an error
+// range(0..2): rows, in, out; bf16 x and bias, f8_e4m3fn weight with per-row scales, bf16 y: x's quantization,
+// the fp8 GEMMs into f32 and their epilogue, as ops::fp8_linear runs them. Reports an error
 // where cuBLASLt has no native fp8 product (below sm_89): ops::fp8_linear would fall back to BM_CudaLinear's.
 void BM_CudaFp8Linear(benchmark::State& state) {
   if (cuda::device_count() == 0) return state.SkipWithError("no CUDA device");
   const std::int64_t rows = state.range(0), in = state.range(1), out = state.range(2);
   const cuda::DeviceBuffer x = filled(rows * in * 2), w = filled(out * in), w_scales = filled(out * 4),
                            bias = filled(out * 2), codes(rows * in), x_scales(rows * 4), y(rows * out * 2);
+  const std::int64_t block_rows = ops::fp8_accumulator_rows(rows, out);
+  const cuda::DeviceBuffer sums(block_rows * out * 4);
   cuda::GemmContext context;
   const cuda::Fp8LinearGemm gemm{codes.data(),
                                  static_cast<const float*>(x_scales.data()),
@@ -105,7 +115,9 @@ void BM_CudaFp8Linear(benchmark::State& state) {
                                  DType::bf16,
                                  rows,
                                  in,
-                                 out};
+                                 out,
+                                 static_cast<float*>(sums.data()),
+                                 block_rows};
   if (!cuda::fp8_linear_gemm_supported(context, gemm))  // the heuristic runs outside the timing
     return state.SkipWithError("cuBLASLt has no native fp8 GEMM for this shape on this device");
   auto launch = [&] {

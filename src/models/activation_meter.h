@@ -51,12 +51,14 @@ class ActivationMeter {
     if (!native_fp8_gemm_) return plain;
     // ops::fp8_linear, the largest of: the CPU kernel (ops/cpu/fp8_linear.cpp: x's contiguous copy, its fp8
     // codes, their f32 values, then linear's f32 result, bias and weight tile); the CUDA kernel (the fp8
-    // codes of x, a scale per row, the result); its CUDA fallback (the same scratch, then the weight
-    // dequantized to the activation dtype and the result).
+    // codes of x, a scale per row and per channel, the f32 sums of a block of rows, the result); its CUDA
+    // fallback (the same scratch but the sums, then the weight dequantized to the activation dtype and the
+    // result).
     const auto codes = static_cast<std::uint64_t>(rows * in);
     const std::uint64_t cpu = codes + f32(rows * in) + f32(rows * out) + f32(out) +
                               std::max(widen, act(rows * out)) + act(rows * in);
-    const std::uint64_t cuda = codes + f32(rows) + act(rows * out);
+    const std::uint64_t cuda =
+        codes + f32(rows) + f32(out) + f32(ops::fp8_accumulator_rows(rows, out) * out) + act(rows * out);
     const std::uint64_t fallback = codes + f32(rows) + f32(out) + act(out * in) + act(rows * out);
     return std::max({plain, cpu, cuda, fallback});
   }

@@ -11,6 +11,7 @@
 // and the compute stream runs in order.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -28,6 +29,14 @@ namespace vramkit::ops {
 // alone, never on the memory left, so that every memory mode runs the same GEMMs on the same shapes (same
 // bits). The workspace estimates (models/activation_meter.h, the VAE's tiling) price this bound.
 inline constexpr std::size_t kDeviceScratchBytes = std::size_t{64} << 20;
+
+// The rows of the native fp8 linear's f32 sums a device holds at a time (rows x out f32 within
+// `scratch_bytes`, at least one row, at most `rows`).
+inline std::int64_t fp8_accumulator_rows(std::int64_t rows, std::int64_t out,
+                                         std::size_t scratch_bytes = kDeviceScratchBytes) {
+  const auto fit = static_cast<std::int64_t>(scratch_bytes / (sizeof(float) * static_cast<std::size_t>(out)));
+  return std::max<std::int64_t>(1, std::min(rows, fit));
+}
 
 enum class BinaryKind {
   add,     // a + b

@@ -74,7 +74,8 @@ inline Tensor from_device(const cuda::DeviceBuffer& buffer, const Shape& shape, 
   return from_device(buffer.data(), shape, dtype);
 }
 
-// |got - want| <= tolerance[i] for every element (NaN only where want is NaN), same shape and dtype. On
+// got == want (infinities too) or |got - want| <= tolerance[i] for every element (NaN only where want is NaN),
+// same shape and dtype. On
 // failure: the number of bad elements, the worst one and the first three, with `what` naming the case.
 inline ::testing::AssertionResult close_to(const Tensor& got, const Tensor& want,
                                            const std::vector<double>& tolerance, const std::string& what) {
@@ -86,7 +87,7 @@ inline ::testing::AssertionResult close_to(const Tensor& got, const Tensor& want
   std::ostringstream first;
   for (std::size_t i = 0; i < g.size(); ++i) {
     const double err = std::fabs(static_cast<double>(g[i]) - w[i]);
-    const bool ok = std::isnan(w[i]) ? std::isnan(g[i]) : err <= tolerance[i];
+    const bool ok = std::isnan(w[i]) ? std::isnan(g[i]) : g[i] == w[i] || err <= tolerance[i];
     if (ok) continue;
     const double excess = std::isnan(err) ? INFINITY : err - tolerance[i];
     if (excess > worst_excess) worst_excess = excess, worst = i;

@@ -1,6 +1,7 @@
 // The native fp8 linear on the GPU: the activation quantization kernel (fp8_quantize_cuda.h) bit for bit
-// against the CPU's quantize_fp8_rows, ops::fp8_linear on CUDA tensors (quantize + cuBLASLt fp8 GEMM with
-// outer-vector scales and the bias epilogue) against the CPU ops::fp8_linear, and the fallback (dequantize +
+// against the CPU's quantize_fp8_rows, ops::fp8_linear on CUDA tensors (quantize, cuBLASLt fp8 GEMMs into f32
+// a block of rows at a time, the epilogue kernel with both scales and the bias) against the CPU
+// ops::fp8_linear, and the fallback (dequantize +
 // GEMM) where cuBLASLt has no native product, against ops::linear with the fp8 weight. Fresh random inputs;
 // the seed is printed with every failure.
 // Tolerance of the native product: both sides multiply the same fp8 operands (the codes and scales are
@@ -17,6 +18,7 @@
 #include "backends/cuda/cuda_check.h"
 #include "cuda_op_test_util.h"
 #include "cuda_test_util.h"
+#include "ops/cuda/cuda_device_ops.h"
 #include "ops/cuda/fp8_quantize_cuda.h"
 #include "ops/fp8_linear.h"
 #include "ops/linear.h"
@@ -122,6 +124,26 @@ TEST_F(CudaFp8Linear, NativeProductMatchesTheCpuKernel) {
                                      "fp8_linear " + x.str() + " x " + w.codes.str() +
                                          (scaled ? " scaled" : "") + (with_bias ? " + bias" : "")));
         }
+}
+
+// The f32 sums in blocks of rows, forced by a CudaDeviceOps with a 16 KiB scratch bound, called directly (on
+// the legacy default stream: the uploads on the compute stream are waited for first, the result before
+// reading it back): 144 channels of f32 sums are 576 bytes a row, so 45 rows go in blocks of 28 and 17.
+TEST_F(CudaFp8Linear, NativeProductInBlocksOfRows) {
+  if (compute_capability() < 89) GTEST_SKIP() << "no fp8 tensor cores below sm_89 (the fallback serves)";
+  SCOPED_TRACE(test::seed_trace(seed_));
+  ASSERT_EQ(ops::fp8_accumulator_rows(45, 144, 16384), 28);
+  vramkit::cuda::CudaDeviceOps small(0, nullptr, accelerator_->device_allocator(), 16384);
+  const Tensor x = test::random_normal({45, 320}, DType::bf16, seed_);
+  const Fp8Weight w = quantized_weight(144, 320, DType::f8_e4m3fn, seed_ + 1);
+  const Tensor bias = test::random_tensor({144}, DType::bf16, seed_ + 2);
+  const Tensor dx = cuda(x), dw = cuda(w.codes), ds = cuda(w.scale), db = cuda(bias);
+  accelerator_->compute_stream().synchronize();
+  const Tensor got = small.fp8_linear(dx, dw, ds, db);
+  VRAMKIT_CUDA_CHECK(cudaDeviceSynchronize());
+  const Tensor want = ops::fp8_linear(x, w.codes, w.scale, bias);
+  EXPECT_TRUE(test::close_to(ops::to_host(got), want, product_tolerance(want, x, w.real),
+                             "fp8_linear in blocks of 28 rows"));
 }
 
 // Where cuBLASLt has no native product (e5m2 weights, f32 activations, `in` not a multiple of 16), the

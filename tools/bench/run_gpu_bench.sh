@@ -17,6 +17,8 @@ blocks=${1:-8}
 pixels=${2:-1328}
 out=${OUT:-/tmp}/bench
 vramkit=build/cuda/bin/vramkit
+# The shared libraries of a build packed elsewhere (scripts/gpu-pack.sh; gpu-check.sh unpacks it there).
+[ -d build/cuda/lib ] && export LD_LIBRARY_PATH="$PWD/build/cuda/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 model=/tmp/qwen-image-$blocks
 mkdir -p "$out"
 if [ ! -x "$vramkit" ]; then

@@ -189,8 +189,8 @@ Tensor CudaDeviceOps::linear(const Tensor& x, const Tensor& weight, const Tensor
   return y;
 }
 
-// Native: x's rows quantized into arena scratch (codes and scales), then one cuBLASLt fp8 GEMM with both
-// scale vectors and the bias in its epilogue. Where cuBLASLt cannot (fp8_linear_gemm_supported: below sm_89,
+// Native: x's rows quantized into arena scratch (codes and scales), then per block of rows one cuBLASLt fp8
+// GEMM into f32 scratch (ops::fp8_accumulator_rows) and the kernel that applies both scales and the bias. Where cuBLASLt cannot (fp8_linear_gemm_supported: below sm_89,
 // e5m2, f32 activations, a dimension not a multiple of 16, unaligned buffers, no algorithm), the fallback is
 // linear's dequantize + GEMM in x's dtype, warned about once per shape: x is not quantized there, so its
 // result is closer to the unquantized product than the native one (and than the CPU kernel's).
@@ -207,6 +207,8 @@ Tensor CudaDeviceOps::fp8_linear(const Tensor& x, const Tensor& weight, const Te
   const Tensor b = bias.defined() ? dense(bias, dtype) : Tensor();
   Tensor codes = empty({rows, in}, fp8), x_scales = empty({rows}, DType::f32);
   Tensor w_scales = weight_scale.defined() ? dense(weight_scale) : empty({out}, DType::f32);
+  const std::int64_t block_rows = ops::fp8_accumulator_rows(rows, out, max_scratch_bytes_);
+  Tensor sums = empty({block_rows, out}, DType::f32);
   const Fp8LinearGemm gemm{codes.data(),
                            x_scales.data_as<float>(),
                            w.data(),
@@ -217,8 +219,11 @@ Tensor CudaDeviceOps::fp8_linear(const Tensor& x, const Tensor& weight, const Te
                            dtype,
                            rows,
                            in,
-                           out};
+                           out,
+                           sums.data_as<float>(),
+                           block_rows};
   if (!fp8_linear_gemm_supported(*gemm_, gemm)) {
+    sums = Tensor();  // the fallback's scratch is the dequantized weight
     const std::string shape = x.str() + " x " + weight.str();
     if (fp8_fallbacks_.insert(shape).second)
       log_warn("fp8_linear: cuBLASLt has no native fp8 GEMM here for " + shape +

@@ -1,8 +1,10 @@
 // Device-side element formats shared by the CUDA kernels: Format<D>::decode turns a stored element into f32
 // (exactly: every narrow format is a subset of f32) and Format<D>::encode rounds an f32 back, with the same
 // contract as core/convert.h (bf16: integer round-to-nearest-even, bit-identical to the CPU, NaN kept quiet
-// with its sign; f16: the hardware RN conversion; fp8: the CUDA intrinsics, saturating or not). Also a loader
-// for an operand whose dtype is only known at run time (weights, biases, modulation vectors of mixed dtypes).
+// with its sign; f16: the hardware RN conversion; fp8: the CUDA intrinsics, saturating or not). The hardware
+// conversions return an unsigned canonical NaN, the CPU's keep the NaN's sign (seen on an H100): every NaN
+// decoded or encoded here gets its sign back. Also a loader for an operand whose dtype is only known at run time
+// (weights, biases, modulation vectors of mixed dtypes).
 #pragma once
 
 #include <cuda_bf16.h>
@@ -17,6 +19,11 @@ namespace vramkit::cuda {
 
 template <DType D>
 struct Format;
+
+__device__ inline bool is_nan_f32(float f) { return (__float_as_uint(f) & 0x7fffffffu) > 0x7f800000u; }
+
+// A quiet NaN with the given sign.
+__device__ inline float signed_nan(bool negative) { return __uint_as_float(negative ? 0xffc00000u : 0x7fc00000u); }
 
 template <>
 struct Format<DType::f32> {
@@ -41,21 +48,34 @@ struct Format<DType::bf16> {
 template <>
 struct Format<DType::f16> {
   using Storage = std::uint16_t;
-  __device__ static float decode(std::uint16_t v) { return __half2float(__ushort_as_half(v)); }
+  __device__ static float decode(std::uint16_t v) {
+    if ((v & 0x7fffu) > 0x7c00u) return signed_nan(v & 0x8000u);
+    return __half2float(__ushort_as_half(v));
+  }
   __device__ static std::uint16_t encode(float f, bool = true) {
-    return __half_as_ushort(__float2half_rn(f));
+    const std::uint16_t h = __half_as_ushort(__float2half_rn(f));
+    if (!is_nan_f32(f)) return h;
+    return static_cast<std::uint16_t>((h & 0x7fffu) | ((__float_as_uint(f) >> 16) & 0x8000u));
   }
 };
 
 template <__nv_fp8_interpretation_t Kind>
 struct Fp8Format {
   using Storage = std::uint8_t;
+  // NaN codes: e4m3fn S.1111.111, e5m2 S.11111.xx with xx != 0.
+  __device__ static bool is_nan_code(std::uint8_t v) {
+    return Kind == __NV_E4M3 ? (v & 0x7fu) == 0x7fu : (v & 0x7fu) > 0x7cu;
+  }
   __device__ static float decode(std::uint8_t v) {
+    if (is_nan_code(v)) return signed_nan(v & 0x80u);
     const __half_raw h = __nv_cvt_fp8_to_halfraw(static_cast<__nv_fp8_storage_t>(v), Kind);
     return __half2float(__half(h));
   }
   __device__ static std::uint8_t encode(float f, bool saturate) {
-    return static_cast<std::uint8_t>(__nv_cvt_float_to_fp8(f, saturate ? __NV_SATFINITE : __NV_NOSAT, Kind));
+    const auto code =
+        static_cast<std::uint8_t>(__nv_cvt_float_to_fp8(f, saturate ? __NV_SATFINITE : __NV_NOSAT, Kind));
+    if (!is_nan_f32(f)) return code;
+    return static_cast<std::uint8_t>((code & 0x7fu) | ((__float_as_uint(f) >> 24) & 0x80u));
   }
 };
 

@@ -14,11 +14,12 @@
 // dtype, transposes, batch strides, bias, pointer alignment) and reused; the bias pointer is set per call.
 // A bias below 16-byte alignment skips the epilogue: it is copied into y, which the GEMM accumulates onto.
 // fp8 linear (launch_fp8_linear_gemm): the same transposed product with A = the fp8 weight and B = the fp8
-// codes of x, both K-major ("TN": transa = T, transb = N, which cuBLASLt requires for fp8), and the per-row
-// scales as outer-vector scales: CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F multiplies D[i, j] by
-// A_scale[i] (m = out: the weight's channel scales) and B_scale[j] (n = rows: x's row scales). A shape
-// cuBLASLt cannot run natively (no algorithm, or an unsupported attribute) is remembered as unsupported, so
-// the caller's fallback is chosen without asking again.
+// codes of x, both K-major ("TN": transa = T, transb = N, which cuBLASLt requires for fp8), unscaled, into an
+// f32 D, a block of rows at a time; a kernel then applies the row and channel scales and the bias. (The
+// per-row scales as cuBLASLt's outer-vector scales, CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F, found no
+// algorithm on an H100 with CUDA 13.0, 2026-11-28.) A shape cuBLASLt cannot run natively (no algorithm, or an
+// unsupported attribute) is remembered as unsupported, so the caller's fallback is chosen without asking
+// again.
 #include <cublasLt.h>
 
 #include <algorithm>
@@ -30,6 +31,7 @@
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/cuda_device.h"
 #include "ops/cuda/elementwise_cuda.h"
+#include "ops/cuda/fp8_quantize_cuda.h"
 #include "ops/cuda/gemm_cuda.h"
 #include "vramkit/error.h"
 
@@ -107,17 +109,16 @@ struct Plan {
 // elements. Also the plan cache's key.
 struct ColumnMajorGemm {
   DType dtype;          // of D, C and the bias
-  DType operand_dtype;  // of A and B: dtype, or fp8 with outer_scales
+  DType operand_dtype;  // of A and B: dtype, or fp8 (then dtype is f32)
   bool transpose_a, transpose_b;
   std::int64_t m, n, k, lda, ldb, ldd;
   std::int64_t batch, stride_a, stride_b, stride_d;
   bool bias;
   std::uint32_t align;  // of every buffer (cuBLASLt's MIN_ALIGNMENT preferences)
-  bool outer_scales = false;  // f32 vectors scaling D's rows (A_SCALE, m) and columns (B_SCALE, n)
 
   auto key() const {
     return std::tuple(dtype, operand_dtype, transpose_a, transpose_b, m, n, k, lda, ldb, ldd, batch, stride_a,
-                      stride_b, stride_d, bias, align, outer_scales);
+                      stride_b, stride_d, bias, align);
   }
   bool operator<(const ColumnMajorGemm& other) const { return key() < other.key(); }
 };
@@ -195,13 +196,6 @@ struct GemmContext::Impl {
   void build(Plan& p, const ColumnMajorGemm& g, const std::string& what) {
     const cudaDataType_t type = cuda_type(g.dtype), operand = operand_type(g.operand_dtype);
     VRAMKIT_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-    if (g.outer_scales) {
-      const auto mode = static_cast<std::int32_t>(CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F);
-      VRAMKIT_CUBLAS_CHECK(
-          cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &mode, sizeof(mode)));
-      VRAMKIT_CUBLAS_CHECK(
-          cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &mode, sizeof(mode)));
-    }
     const cublasOperation_t op_a = g.transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N,
                             op_b = g.transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N;
     VRAMKIT_CUBLAS_CHECK(
@@ -240,6 +234,13 @@ struct GemmContext::Impl {
             CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
         if (s == CUBLAS_STATUS_SUCCESS)
           s = cublasLtMatmulPreferenceSetAttribute(preference, attribute, &g.align, sizeof(g.align));
+      // Split-K only with its partial sums in f32: a reduction in the output type (or in place in D) rounds
+      // each partial sum to bf16 / f16 before the bias or the pre-loaded C is added, far from the one rounding
+      // promised where they cancel (seen on an H100: a bf16 7 x 33 -> 65 linear with bias off by 4 units).
+      const auto reductions = static_cast<std::uint32_t>(CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE);
+      if (s == CUBLAS_STATUS_SUCCESS)
+        s = cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
+                                                 &reductions, sizeof(reductions));
       if (s == CUBLAS_STATUS_SUCCESS)
         s = cublasLtMatmulAlgoGetHeuristic(handle, p.desc, p.a, p.b, p.d, p.d, preference, 1, &result,
                                            &found);
@@ -253,21 +254,13 @@ struct GemmContext::Impl {
     p.algo = result.algo;
   }
 
-  // Runs a planned product: D = alpha · op(A)·op(B) + beta · D (+ bias), with the outer scales a_scale /
-  // b_scale when the plan has them.
+  // Runs a planned product: D = alpha · op(A)·op(B) + beta · D (+ bias).
   void run(const ColumnMajorGemm& g, const std::string& what, const void* a, const void* b, void* d,
-           const void* bias, float alpha, float beta, cudaStream_t stream, const float* a_scale = nullptr,
-           const float* b_scale = nullptr) {
+           const void* bias, float alpha, float beta, cudaStream_t stream) {
     const Plan& p = plan(g, what);
     if (bias)  // the plan is shared by every bias of this shape; the pointer is per call
       VRAMKIT_CUBLAS_CHECK(
           cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
-    if (g.outer_scales) {  // per call too
-      VRAMKIT_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER,
-                                                          &a_scale, sizeof(a_scale)));
-      VRAMKIT_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER,
-                                                          &b_scale, sizeof(b_scale)));
-    }
     const cublasStatus_t status = cublasLtMatmul(handle, p.desc, &alpha, a, p.a, b, p.b, &beta, d, p.d, d,
                                                  p.d, &p.algo, workspace.data(), workspace.bytes(), stream);
     if (status != CUBLAS_STATUS_SUCCESS)
@@ -350,37 +343,47 @@ std::string shape_text(const Fp8LinearGemm& g) {
          std::string(dtype_name(g.out_dtype)) + (g.bias ? " + bias" : "");
 }
 
-// yᵀ[out, rows] = (s_w ⊙ W)·(s_x ⊙ q_x)ᵀ, laid out as linear_spec's; the weight scales scale D's rows
-// (m = out), x's scales its columns (n = rows).
-ColumnMajorGemm fp8_spec(const Fp8LinearGemm& g) {
-  ColumnMajorGemm spec =
-      linear_spec(g.out_dtype, g.fp8_dtype, g.rows, g.in, g.out, g.bias != nullptr,
-                  std::min({alignment(g.x_codes), alignment(g.weight), alignment(g.y), alignment(g.bias)}));
-  spec.outer_scales = true;
-  return spec;
+// The f32 sums of `rows` rows of x: Dᵀ[out, rows] = W·q_xᵀ, laid out as linear_spec's.
+ColumnMajorGemm fp8_spec(const Fp8LinearGemm& g, std::int64_t rows) {
+  return linear_spec(DType::f32, g.fp8_dtype, rows, g.in, g.out, false,
+                     std::min({alignment(g.x_codes), alignment(g.weight), alignment(g.accumulator)}));
 }
 
 }  // namespace
 
 bool fp8_linear_gemm_supported(GemmContext& context, const Fp8LinearGemm& g) {
-  // cuBLASLt's fp8 kernels: sm_89 and newer; e5m2 x e5m2 is not among its type combinations; the output in
-  // bf16 or f16 (with a bias of the same type); K-major operands whose leading dimension (in) is a multiple
-  // of 16 and 16-byte aligned buffers; the output's leading dimension (out) a multiple of 16 too.
+  // cuBLASLt's fp8 kernels: sm_89 and newer; e5m2 x e5m2 is not among its type combinations; K-major operands
+  // whose leading dimension (in) is a multiple of 16 and 16-byte aligned buffers; D's leading dimension (out)
+  // a multiple of 16 too. The output in bf16 or f16 (the epilogue rounds to it).
   if (context.impl_->compute_capability < 89) return false;
   if (g.fp8_dtype != DType::f8_e4m3fn) return false;
   if (g.out_dtype != DType::bf16 && g.out_dtype != DType::f16) return false;
   if (g.rows <= 0 || g.in <= 0 || g.out <= 0 || g.in % 16 != 0 || g.out % 16 != 0) return false;
-  const ColumnMajorGemm spec = fp8_spec(g);
-  if (spec.align < 16) return false;
-  return context.impl_->try_plan(spec, shape_text(g)) != nullptr;
+  if (g.accumulator == nullptr || g.accumulator_rows <= 0) return false;
+  const std::int64_t block = std::min(g.rows, g.accumulator_rows), last = g.rows % block;
+  for (std::int64_t rows : {block, last}) {
+    if (rows == 0) continue;
+    const ColumnMajorGemm spec = fp8_spec(g, rows);
+    if (spec.align < 16 || context.impl_->try_plan(spec, shape_text(g)) == nullptr) return false;
+  }
+  return true;
 }
 
 void launch_fp8_linear_gemm(GemmContext& context, const Fp8LinearGemm& g, cudaStream_t stream) {
   if (!fp8_linear_gemm_supported(context, g))
     throw ArgumentError("cuda fp8 linear: cuBLASLt cannot run " + shape_text(g) +
                         " natively (check fp8_linear_gemm_supported first)");
-  context.impl_->run(fp8_spec(g), shape_text(g), g.weight, g.x_codes, g.y, g.bias, 1.0f, 0.0f, stream,
-                     g.weight_scales, g.x_scales);
+  const std::size_t code_bytes = dtype_size(g.fp8_dtype), y_bytes = dtype_size(g.out_dtype);
+  for (std::int64_t r0 = 0; r0 < g.rows; r0 += g.accumulator_rows) {
+    const std::int64_t rows = std::min(g.accumulator_rows, g.rows - r0);
+    const auto offset = static_cast<std::size_t>(r0);
+    context.impl_->run(fp8_spec(g, rows), shape_text(g), g.weight,
+                       static_cast<const std::uint8_t*>(g.x_codes) + offset * static_cast<std::size_t>(g.in) * code_bytes, g.accumulator,
+                       nullptr, 1.0f, 0.0f, stream);
+    launch_scale_fp8_accumulators(g.accumulator, g.x_scales + r0, g.weight_scales, g.bias,
+                                  static_cast<std::uint8_t*>(g.y) + offset * static_cast<std::size_t>(g.out) * y_bytes, g.out_dtype, rows,
+                                  g.out, stream);
+  }
 }
 
 }  // namespace vramkit::cuda

@@ -34,8 +34,10 @@ struct LinearGemm {
 // One native fp8 linear: y[r, o] = x_scales[r] · weight_scales[o] · Σ_i x_codes[r, i] · weight[o, i] +
 // bias[o], device pointers, sizes in elements. x_codes [rows, in] and weight [out, in] contiguous of
 // fp8_dtype, x_scales [rows] and weight_scales [out] f32 (both required: ones for an unscaled weight), bias
-// [out] of out_dtype or null, y [rows, out] contiguous of out_dtype. Products accumulate in f32
-// (CUBLAS_COMPUTE_32F), y is rounded once.
+// [out] of out_dtype or null, y [rows, out] contiguous of out_dtype. `accumulator` is f32 scratch for
+// accumulator_rows x out sums (>= 1 row): accumulator_rows rows of x at a time, the fp8 GEMM writes the
+// unscaled sums there (f32 accumulation, CUBLAS_COMPUTE_32F), and launch_scale_fp8_accumulators
+// (fp8_quantize_cuda.h) applies both scales and the bias and rounds y once, as the CPU kernel does.
 struct Fp8LinearGemm {
   const void* x_codes;
   const float* x_scales;
@@ -48,6 +50,8 @@ struct Fp8LinearGemm {
   std::int64_t rows;
   std::int64_t in;
   std::int64_t out;
+  float* accumulator;
+  std::int64_t accumulator_rows;
 };
 
 // One batched matrix product c[i] = alpha · a[i]·b[i] + beta · c[i] for i < batch (ops::matmul with equal
@@ -111,7 +115,8 @@ void launch_matmul_gemm(GemmContext& context, const MatmulGemm& gemm, cudaStream
 
 // Whether cuBLASLt runs `gemm` natively on the context's device: sm_89 or newer, f8_e4m3fn operands, a bf16
 // or f16 output, in and out multiples of 16, 16-byte aligned buffers, and an algorithm from the heuristic
-// (asked once per shape; the answer is cached, as is the plan). Otherwise the caller falls back (dequantize +
+// for the f32 sums of a full and of the last block of rows (asked once per shape; the answer is cached, as is
+// the plan). Otherwise the caller falls back (dequantize +
 // GEMM).
 bool fp8_linear_gemm_supported(GemmContext& context, const Fp8LinearGemm& gemm);
 
