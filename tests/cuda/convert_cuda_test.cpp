@@ -1,5 +1,6 @@
 // Device conversions against the CPU conversions (themselves checked against ml_dtypes): every 16-bit and 8-bit
-// code decoded, and a sweep of f32 values encoded, must agree bit for bit (NaN: NaN of the same sign).
+// code decoded, and a sweep of f32 values encoded, must agree bit for bit (NaN: NaN of the same sign); the
+// row-scaled upcast on its packed path (aligned buffers, rows of whole packs) and its per-element path.
 #include <gtest/gtest.h>
 
 #include <bit>
@@ -7,12 +8,15 @@
 #include <cstdint>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
+#include "backends/cuda/cuda_check.h"
 #include "backends/cuda/cuda_device.h"
 #include "core/convert.h"
 #include "cuda_test_util.h"
 #include "ops/cuda/convert_cuda.h"
+#include "vram/fp8_scaling.h"
 #include "vramkit/error.h"
 
 namespace vramkit {
@@ -79,6 +83,50 @@ TEST(CudaConvert, F32SweepEncodesLikeTheCpu) {
                   dtype_name(dt).data());
     }
   }
+}
+
+// fp8 rows times their scales into bf16 / f16 / f32 (the weights' upcast), against the CPU's dequantize_rows:
+// aligned buffers with rows of a multiple of 8 (packed), buffers one element past an aligned address, rows of
+// 301 (per element), and a plain conversion whose last elements fill no pack.
+TEST(CudaConvert, DequantizeRowsMatchesTheCpuOnEveryPath) {
+  VRAMKIT_REQUIRE_CUDA();
+  struct Case {
+    std::size_t rows, cols, src_offset, dst_offset;
+  };
+  std::mt19937 rng(11);
+  for (DType fp8 : {DType::f8_e4m3fn, DType::f8_e5m2})
+    for (DType to : {DType::bf16, DType::f16, DType::f32})
+      for (const Case c : {Case{37, 3072, 0, 0}, Case{5, 64, 1, 0}, Case{5, 64, 0, 1}, Case{9, 301, 0, 0}}) {
+        const std::size_t n = c.rows * c.cols, in_size = dtype_size(fp8), out_size = dtype_size(to);
+        std::vector<std::uint8_t> codes(n);
+        for (auto& b : codes) b = static_cast<std::uint8_t>(rng());
+        std::vector<float> scales(c.rows);
+        for (auto& v : scales) v = std::ldexp(1.0f + static_cast<float>(rng() % 1000) / 1000, -8);
+        std::vector<std::uint8_t> want(n * out_size);
+        dequantize_rows(codes.data(), fp8, c.rows, c.cols, want.data(), to, scales.data());
+        cuda::DeviceBuffer src((n + c.src_offset) * in_size), dst((n + c.dst_offset) * out_size),
+            dscales(c.rows * sizeof(float));
+        auto* src_at = static_cast<std::uint8_t*>(src.data()) + c.src_offset * in_size;
+        auto* dst_at = static_cast<std::uint8_t*>(dst.data()) + c.dst_offset * out_size;
+        VRAMKIT_CUDA_CHECK(cudaMemcpy(src_at, codes.data(), n, cudaMemcpyHostToDevice));
+        dscales.copy_from_host(scales.data(), c.rows * sizeof(float));
+        cuda::launch_dequantize_rows(src_at, fp8, dst_at, to, c.rows, c.cols,
+                                     static_cast<const float*>(dscales.data()), nullptr);
+        std::vector<std::uint8_t> got(n * out_size);
+        VRAMKIT_CUDA_CHECK(cudaMemcpy(got.data(), dst_at, got.size(), cudaMemcpyDeviceToHost));
+        expect_same(got, want, to,
+                    (std::string(dtype_name(fp8)) + " -> " + std::string(dtype_name(to)) + ", " +
+                     std::to_string(c.rows) + " x " + std::to_string(c.cols) + ", offsets " +
+                     std::to_string(c.src_offset) + " / " + std::to_string(c.dst_offset))
+                        .c_str());
+      }
+  // 8 · 1000 + 5 elements: 1000 packs, then 5 elements one at a time.
+  std::vector<float> values(8005);
+  for (std::size_t i = 0; i < values.size(); ++i) values[i] = std::sin(static_cast<float>(i)) * 300;
+  std::vector<std::uint8_t> want(values.size() * 2);
+  convert(values.data(), DType::f32, want.data(), DType::bf16, values.size());
+  expect_same(convert_on_device(values.data(), DType::f32, DType::bf16, values.size(), true), want, DType::bf16,
+              "f32 -> bf16 with a tail");
 }
 
 TEST(CudaConvert, RejectsUnsupportedPairs) {

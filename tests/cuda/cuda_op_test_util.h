@@ -123,6 +123,16 @@ inline double ulp_rtol(DType dt) {
   }
 }
 
+// `tolerance` plus one unit in the last place of `product` (a GEMM's result before its bias) per element:
+// cuBLASLt's epilogue on sm_90 adds the bias, and the C of a beta = 1 product, to the product already rounded
+// to the output dtype (seen on an H100, 2026-11-28: a bf16 result 4 of its units off where the bias cancelled
+// most of the product), where the CPU rounds the sum once.
+inline std::vector<double> with_product_rounding(std::vector<double> tolerance, const Tensor& product) {
+  const std::vector<float> p = product.to_floats();
+  for (std::size_t i = 0; i < tolerance.size(); ++i) tolerance[i] += ulp_rtol(product.dtype()) * std::fabs(p[i]);
+  return tolerance;
+}
+
 // Equal values, NaN where NaN (the kernels that follow the CPU's arithmetic exactly).
 inline ::testing::AssertionResult same_values(const Tensor& got, const Tensor& want,
                                               const std::string& what) {

@@ -80,7 +80,8 @@ class CudaDeviceOps : public ::testing::Test {
   std::unique_ptr<CudaAccelerator> accelerator_;
 };
 
-// ---- linear and matmul: tolerance sum_tolerance (above) ----
+// ---- linear and matmul: tolerance sum_tolerance (above), and with a bias one unit of the product before it
+// (with_product_rounding) ----
 
 TEST_F(CudaDeviceOps, LinearMatchesTheCpu) {
   SCOPED_TRACE(test::seed_trace(seed_));
@@ -91,8 +92,9 @@ TEST_F(CudaDeviceOps, LinearMatchesTheCpu) {
       const Tensor bias = with_bias ? test::random_tensor({80}, dt, seed_ + 2) : Tensor();
       const Tensor want = ops::linear(x, w, bias);
       const Tensor got = host(ops::linear(cuda(x), cuda(w), cuda(bias)));
-      EXPECT_TRUE(test::close_to(got, want, sum_tolerance(want, ops::linear(absolute(x), absolute(w))),
-                                 "linear " + x.str() + (with_bias ? " + bias" : "")));
+      std::vector<double> tol = sum_tolerance(want, ops::linear(absolute(x), absolute(w)));
+      if (with_bias) tol = test::with_product_rounding(tol, ops::linear(x, w));
+      EXPECT_TRUE(test::close_to(got, want, tol, "linear " + x.str() + (with_bias ? " + bias" : "")));
     }
   }
 }
@@ -107,8 +109,9 @@ TEST_F(CudaDeviceOps, LinearOfViewsAndMixedDtypes) {
   const Tensor x = xt.transpose(0, 1);
   // The device rounds the f32 weight and bias to bf16 first: 2^-8 of every term and of the bias more.
   const Tensor want = ops::linear(x, w, bias);
-  const std::vector<double> tol =
-      sum_tolerance(want, ops::add(ops::linear(absolute(x), absolute(w)), absolute(bias)), 1.0 / 256);
+  const std::vector<double> tol = test::with_product_rounding(
+      sum_tolerance(want, ops::add(ops::linear(absolute(x), absolute(w)), absolute(bias)), 1.0 / 256),
+      ops::linear(x, w));
   EXPECT_TRUE(test::close_to(host(ops::linear(cuda(xt).transpose(0, 1), cuda(w), cuda(bias))), want, tol,
                              "linear of a transposed x, f32 weight and bias"));
   const Tensor xc = x.contiguous();
@@ -127,9 +130,10 @@ TEST_F(CudaDeviceOps, LinearOfFp8WeightsWithScales) {
     const Tensor bias = test::random_tensor({136}, DType::bf16, seed_ + 3);
     const Tensor want = ops::linear(x, w, bias, scale);
     const Tensor got = host(ops::linear(cuda(x), cuda(w), cuda(bias), cuda(scale)));
-    EXPECT_TRUE(test::close_to(
-        got, want, sum_tolerance(want, ops::linear(absolute(x), absolute(w), Tensor(), scale), 1.0 / 256),
-        std::string("linear with ") + name(fp8) + " weight and scales"));
+    const std::vector<double> tol = test::with_product_rounding(
+        sum_tolerance(want, ops::linear(absolute(x), absolute(w), Tensor(), scale), 1.0 / 256),
+        ops::linear(x, w, Tensor(), scale));
+    EXPECT_TRUE(test::close_to(got, want, tol, std::string("linear with ") + name(fp8) + " weight and scales"));
   }
 }
 
@@ -391,14 +395,15 @@ TEST_F(CudaDeviceOps, GemmAttentionMatchesTheCpu) {
       test::close_to(got, want, kGemmAttentionAtol, 1e-6, "f32 attention of a transposed q, scale 0.3"));
 }
 
-// ---- conv2d: im2col + GEMM onto the pre-loaded bias, one rounding as on the CPU; sum_tolerance with Σ|x·w|
-// from the same conv of the absolute values ----
+// ---- conv2d: im2col + GEMM onto the pre-loaded bias; sum_tolerance with Σ|x·w| from the same conv of the
+// absolute values, and with a bias one unit of the conv before it (with_product_rounding) ----
 
 std::vector<double> conv_tolerance(const Tensor& x, const Tensor& w, const Tensor& bias,
                                    const ops::Conv2dParams& params, const Tensor& want) {
   const Tensor magnitude =
       ops::conv2d(absolute(x), absolute(w), bias.defined() ? absolute(bias) : Tensor(), params);
-  return sum_tolerance(want, magnitude);
+  const std::vector<double> tol = sum_tolerance(want, magnitude);
+  return bias.defined() ? test::with_product_rounding(tol, ops::conv2d(x, w, Tensor(), params)) : tol;
 }
 
 void check_conv(const Tensor& x, const Tensor& w, const Tensor& bias, const ops::Conv2dParams& params,

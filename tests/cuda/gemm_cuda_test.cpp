@@ -4,7 +4,8 @@
 // plan cache, the fp8 path through the device upcast, batched and transposed matmuls.
 // Tolerance per element: ulp_rtol(dtype)·|want| (both sides round the f32 result to the output dtype,
 // possibly to neighbouring codes) + 1e-5·Σ_i |x_i·w_i| (f32 accumulation in different orders and splits; a
-// wrong element of a layout or transpose mistake is off by about Σ|x·w| / sqrt(in), far above this).
+// wrong element of a layout or transpose mistake is off by about Σ|x·w| / sqrt(in), far above this), and with
+// a bias one unit of the product before it (with_product_rounding: cuBLASLt's epilogue rounds twice).
 #include "ops/cuda/gemm_cuda.h"
 
 #include <gtest/gtest.h>
@@ -25,13 +26,13 @@ namespace vramkit {
 namespace {
 
 // The tolerance of each output element, see the file comment.
-std::vector<double> gemm_tolerance(const Tensor& x, const Tensor& w, const Tensor& want) {
+std::vector<double> gemm_tolerance(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& want) {
   const std::vector<float> magnitude = ops::linear(test::absolute(x), test::absolute(w)).to_floats();
   const std::vector<float> v = want.to_floats();
   std::vector<double> tol(v.size());
   for (std::size_t i = 0; i < v.size(); ++i)
     tol[i] = test::ulp_rtol(want.dtype()) * std::fabs(v[i]) + 1e-5 * magnitude[i];
-  return tol;
+  return bias.defined() ? test::with_product_rounding(tol, ops::linear(x, w)) : tol;
 }
 
 // Runs one linear with x, the weight, the bias and y placed `offset_elements` into their device buffers.
@@ -54,7 +55,7 @@ void check_linear(cuda::GemmContext& context, DType dt, std::int64_t rows, std::
   auto at = [&](const cuda::DeviceBuffer& b) { return static_cast<char*>(b.data()) + offset; };
   cuda::launch_linear_gemm(context, {at(dx), at(dw), with_bias ? at(db) : nullptr, at(dy), dt, rows, in, out},
                            nullptr);
-  EXPECT_TRUE(test::close_to(test::from_device(at(dy), want.shape(), dt), want, gemm_tolerance(x, w, want),
+  EXPECT_TRUE(test::close_to(test::from_device(at(dy), want.shape(), dt), want, gemm_tolerance(x, w, bias, want),
                              "linear x " + x.str() + " W " + w.str() + (with_bias ? " + bias" : "") +
                                  " at offset " + std::to_string(offset) + " bytes"));
 }
@@ -140,7 +141,7 @@ TEST(CudaGemm, Fp8WeightsThroughTheUpcast) {
     const auto n_in = static_cast<std::size_t>(in);
     for (std::size_t i = 0; i < w_real.size(); ++i) w_real[i] *= s[i / n_in];
     const Tensor w32 = Tensor::from_floats(w.shape(), w_real);
-    std::vector<double> tol = gemm_tolerance(x, w32, want);
+    std::vector<double> tol = gemm_tolerance(x, w32, Tensor(), want);
     const std::vector<float> magnitude = ops::linear(test::absolute(x), test::absolute(w32)).to_floats();
     for (std::size_t i = 0; i < tol.size(); ++i) tol[i] += magnitude[i] / 256;
     EXPECT_TRUE(test::close_to(test::from_device(dy, want.shape(), DType::bf16), want, tol,

@@ -8,10 +8,10 @@
 // output (y, or a chunk's products), which the GEMM adds its sum to (beta = 1), as the CPU pre-loads it.
 // Thread mapping (im2col): blockIdx.y walks the K rows (grid-stride), the x dimension the chunk's pixels, so
 // consecutive threads write consecutive columns.
-// Precision: im2col copies bits; the GEMM accumulates in f32 (full f32 for f32, no TF32), adds the bias in
-// f32 and rounds once, as the CPU does (rounding the sum first and adding the bias after would round twice,
-// off by up to half a unit of the sum's last place, far more than a unit of the result's where the bias
-// cancels the sum). Reference: ops/cpu/conv.cpp.
+// Precision: im2col copies bits; the GEMM accumulates in f32 (full f32 for f32, no TF32) and adds the
+// pre-loaded bias. The CPU rounds that sum once; cuBLASLt on sm_90 adds C to the product already rounded to
+// bf16 / f16 (gemm.cpp, Precision): up to half a unit of the product's last place more, which shows only
+// where the bias cancels most of the product. Reference: ops/cpu/conv.cpp.
 #include <algorithm>
 #include <string>
 

@@ -41,7 +41,7 @@ std::size_t conv2d_scratch_bytes(const Conv2dDims& dims, DType dtype, std::size_
 // y [B, Cout, Ho, Wo] = conv2d(x [B, Cin, H, W], weight [Cout, Cin, kh, kw]) + bias [Cout] (null: none), all
 // contiguous of `dtype` (f32 / bf16 / f16) in device memory; y must not overlap the others. scratch:
 // scratch_bytes of device memory (conv2d_scratch_bytes' value, or anything larger than one pixel's need);
-// the GEMMs accumulate in f32 onto the bias and round to `dtype` once (as the CPU does). Throws
+// the GEMMs accumulate in f32 and add their sums to the pre-loaded bias (gemm.cpp, Precision). Throws
 // ArgumentError for non-positive sizes or strides, negative padding, an empty output or too little scratch,
 // DTypeError, CudaError when a launch fails.
 void launch_conv2d(GemmContext& context, const void* x, const void* weight, const void* bias, void* y,

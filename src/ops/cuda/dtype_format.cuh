@@ -84,6 +84,22 @@ struct Format<DType::f8_e4m3fn> : Fp8Format<__NV_E4M3> {};
 template <>
 struct Format<DType::f8_e5m2> : Fp8Format<__NV_E5M2> {};
 
+// kPack elements as one aligned unit: a single load or store of 8 (fp8), 16 (bf16, f16) or 32 (f32: two
+// 16-byte accesses) bytes. The memory-bound kernels move packs where the buffers are aligned to them.
+inline constexpr int kPack = 8;
+
+template <typename T>
+struct alignas(sizeof(T) * kPack) Pack {
+  T v[kPack];
+};
+
+template <DType D>
+__device__ inline void decode_pack(const void* data, std::int64_t pack, float (&out)[kPack]) {
+  const Pack<typename Format<D>::Storage> in = static_cast<const Pack<typename Format<D>::Storage>*>(data)[pack];
+#pragma unroll
+  for (int j = 0; j < kPack; ++j) out[j] = Format<D>::decode(in.v[j]);
+}
+
 // A read-only operand of f32, bf16 or f16 elements chosen at run time. The dtype test is uniform across a
 // warp (one operand, one dtype), so it costs a predictable branch, not divergence.
 struct AnyFloat {
@@ -98,6 +114,18 @@ struct AnyFloat {
         return Format<DType::f16>::decode(static_cast<const std::uint16_t*>(data)[i]);
       default:
         return static_cast<const float*>(data)[i];
+    }
+  }
+
+  // Elements kPack·pack ... kPack·pack + kPack - 1, read as one pack (data aligned to a pack).
+  __device__ void load_pack(std::int64_t pack, float (&out)[kPack]) const {
+    switch (dtype) {
+      case DType::bf16:
+        return decode_pack<DType::bf16>(data, pack, out);
+      case DType::f16:
+        return decode_pack<DType::f16>(data, pack, out);
+      default:
+        return decode_pack<DType::f32>(data, pack, out);
     }
   }
 };

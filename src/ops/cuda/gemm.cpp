@@ -9,7 +9,10 @@
 //   transa = T when b is stored [N, K]), B = the a buffer as column-major [K, M], D = c as column-major
 //   [N, M]; batches through strided batch offsets.
 // Precision: CUBLAS_COMPUTE_32F with f32 scale: products accumulated in f32 (f32 inputs stay in f32: no
-// TF32), the bias added in f32, one rounding to the output dtype.
+// TF32). For bf16 / f16 outputs the bias epilogue, and a beta = 1 product onto C, add the bias / C to the
+// product already rounded to the output dtype (seen on an H100 with CUDA 13.0, 2026-11-28, with split-K
+// restricted to f32 partial sums): two roundings where the CPU has one, which matters only where the bias
+// cancels most of the product. (torch's bf16 nn.Linear on the GPU goes through the same epilogue.)
 // Plans: descriptors, layouts and the heuristic's first algorithm are built once per ColumnMajorGemm (shape,
 // dtype, transposes, batch strides, bias, pointer alignment) and reused; the bias pointer is set per call.
 // A bias below 16-byte alignment skips the epilogue: it is copied into y, which the GEMM accumulates onto.
@@ -234,9 +237,10 @@ struct GemmContext::Impl {
             CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
         if (s == CUBLAS_STATUS_SUCCESS)
           s = cublasLtMatmulPreferenceSetAttribute(preference, attribute, &g.align, sizeof(g.align));
-      // Split-K only with its partial sums in f32: a reduction in the output type (or in place in D) rounds
-      // each partial sum to bf16 / f16 before the bias or the pre-loaded C is added, far from the one rounding
-      // promised where they cancel (seen on an H100: a bf16 7 x 33 -> 65 linear with bias off by 4 units).
+      // Split-K only with its partial sums in f32: a reduction in the output type, or in place in D, rounds
+      // every partial sum to bf16 / f16 (seen on an H100: bf16 convs onto a pre-loaded bias several units of
+      // the partial sums' last place off without this mask; with it, only the epilogue's rounding, Precision
+      // above, remained).
       const auto reductions = static_cast<std::uint32_t>(CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE);
       if (s == CUBLAS_STATUS_SUCCESS)
         s = cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
@@ -292,7 +296,7 @@ void launch_linear_gemm(GemmContext& context, const LinearGemm& g, cudaStream_t 
   // The bias epilogue reads the bias as it wants, and the heuristic's alignment preferences do not cover it:
   // below 16 bytes (a view at an odd offset) it may fault with a misaligned address, which poisons the
   // context. Such a bias is pre-loaded into y instead, and the GEMM adds its products to it (beta = 1): the
-  // same f32 sum, rounded once.
+  // same result as the epilogue's (see Precision above).
   const bool bias_epilogue = g.bias != nullptr && alignment(g.bias) >= 16;
   if (g.bias && !bias_epilogue)
     launch_copy(StridedInput{g.bias, g.dtype, {0, 1}}, g.y, g.dtype, {g.rows, g.out}, stream);

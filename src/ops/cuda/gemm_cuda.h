@@ -1,7 +1,8 @@
 // The GEMMs on the GPU, through cuBLASLt. linear: y = x·Wᵀ (+ bias), x [rows, in] and W [out, in] row-major
 // (nn.Linear's layout, as stored in the checkpoints), y [rows, out] row-major. bf16 x bf16 -> bf16 and f16 x
 // f16 -> f16 with f32 accumulation, f32 x f32 -> f32 in full f32 (no TF32). The bias is added in the
-// epilogue (or, below 16-byte alignment, pre-loaded into y), before the one rounding. fp8 weights reach
+// epilogue (or, below 16-byte alignment, pre-loaded into y); for bf16 / f16 cuBLASLt adds it to the product
+// already rounded (gemm.cpp, Precision). fp8 weights reach
 // linear upcast to the computation dtype (launch_dequantize_rows in convert_cuda.h), or, with the native fp8
 // GEMM (ops/fp8_linear.h), multiply as fp8 with activations quantized per row (fp8_quantize_cuda.h):
 // Fp8LinearGemm below.
@@ -58,8 +59,8 @@ struct Fp8LinearGemm {
 // dtypes, the q·kᵀ / p·v products of an attention done as GEMMs, conv2d onto its pre-loaded bias): row-major,
 // all of `dtype` (f32, bf16, f16). a[i] [m, k] at a + i·a_batch_stride; b[i] [k, n] at b + i·b_batch_stride,
 // or stored [n, k] when b_transposed (keys for q·kᵀ); strides in elements, 0 shares one matrix across the
-// batch; c[i] [m, n] contiguous at c + i·m·n, read only when beta != 0 (the sum is formed in f32 and rounded
-// once).
+// batch; c[i] [m, n] contiguous at c + i·m·n, read only when beta != 0 (for bf16 / f16 added to the product
+// rounded to dtype: gemm.cpp, Precision).
 struct MatmulGemm {
   const void* a;
   const void* b;
