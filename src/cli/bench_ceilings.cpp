@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -72,7 +73,7 @@ class AllocatorBuffer {
 
 }  // namespace
 
-double measure_h2d_gbps(Accelerator& accelerator, bool pinned, std::size_t bytes, int repeats) {
+double measure_h2d_gbps(Accelerator& accelerator, bool pinned, std::size_t bytes, int repeats, int trials) {
   const AllocatorBuffer dst(*accelerator.device_allocator(), bytes);
   std::optional<AllocatorBuffer> pinned_src;
   std::unique_ptr<unsigned char[]> pageable_src;
@@ -88,11 +89,15 @@ double measure_h2d_gbps(Accelerator& accelerator, bool pinned, std::size_t bytes
   auto stream = accelerator.create_stream("bench h2d");
   stream->copy(dst.get(), src, bytes);  // warm-up: first-touch of the device pages, driver setup
   stream->synchronize();
-  const auto t0 = Clock::now();
-  for (int i = 0; i < repeats; ++i) stream->copy(dst.get(), src, bytes);
-  stream->synchronize();
-  const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  return static_cast<double>(bytes) * repeats / seconds / 1e9;
+  double best = 0;
+  for (int trial = 0; trial < trials; ++trial) {
+    const auto t0 = Clock::now();
+    for (int i = 0; i < repeats; ++i) stream->copy(dst.get(), src, bytes);
+    stream->synchronize();
+    const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    best = std::max(best, static_cast<double>(bytes) * repeats / seconds / 1e9);
+  }
+  return best;
 }
 
 PageCacheDrop drop_from_page_cache(const std::vector<std::filesystem::path>& files) {

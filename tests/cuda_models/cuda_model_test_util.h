@@ -10,7 +10,7 @@
 #include "backends/cuda/cuda_accelerator.h"
 #include "backends/cuda/cuda_device.h"
 #include "cuda/cuda_test_util.h"
-#include "models/device_under_test.h"
+#include "common/device_under_test.h"
 
 namespace vramkit::test {
 

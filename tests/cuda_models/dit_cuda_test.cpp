@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "cuda_model_test_util.h"
-#include "models/device_under_test.h"
+#include "common/device_under_test.h"
 #include "models/dit_checks.h"
 #include "models/dit_golden.h"
 #include "models/model_test_util.h"

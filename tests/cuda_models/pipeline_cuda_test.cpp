@@ -9,7 +9,7 @@
 #include <string>
 
 #include "cuda_model_test_util.h"
-#include "models/device_under_test.h"
+#include "common/device_under_test.h"
 #include "models/pipeline_checks.h"
 #include "models/pipeline_test_util.h"
 #include "vramkit/pipeline.h"

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "cuda_model_test_util.h"
-#include "models/device_under_test.h"
+#include "common/device_under_test.h"
 #include "models/text_encoder_checks.h"
 
 namespace vramkit::qwen_image::test {

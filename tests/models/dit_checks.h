@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "device_under_test.h"
+#include "common/device_under_test.h"
 #include "dit_golden.h"
 #include "model_test_util.h"
 #include "models/qwen_image/dit.h"

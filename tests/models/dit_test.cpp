@@ -10,7 +10,7 @@
 #include <cmath>
 #include <optional>
 
-#include "device_under_test.h"
+#include "common/device_under_test.h"
 #include "dit_checks.h"
 #include "dit_golden.h"
 #include "model_test_util.h"

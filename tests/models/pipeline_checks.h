@@ -15,7 +15,7 @@
 #include <cstdio>
 #include <string>
 
-#include "device_under_test.h"
+#include "common/device_under_test.h"
 #include "pipeline_test_util.h"
 #include "vramkit/pipeline.h"
 

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "device_under_test.h"
+#include "common/device_under_test.h"
 #include "model_test_util.h"
 #include "models/qwen_image/text_encoder.h"
 #include "text_encoder_test_util.h"

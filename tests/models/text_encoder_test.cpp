@@ -12,7 +12,7 @@
 #include <cstdio>
 #include <optional>
 
-#include "device_under_test.h"
+#include "common/device_under_test.h"
 #include "model_test_util.h"
 #include "models/text_encoder_test_util.h"
 #include "ops/op_test_util.h"

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "device_under_test.h"
+#include "common/device_under_test.h"
 #include "model_test_util.h"
 #include "models/qwen_image/vae.h"
 #include "vae_golden.h"

@@ -10,7 +10,7 @@
 #include <cmath>
 #include <optional>
 
-#include "device_under_test.h"
+#include "common/device_under_test.h"
 #include "io/safetensors.h"
 #include "model_test_util.h"
 #include "vae_checks.h"

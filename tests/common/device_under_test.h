@@ -1,8 +1,8 @@
-// The device a model or pipeline test body runs on. The checks that hold on every accelerator are written
-// once, as value-parameterized tests over a DeviceUnderTest (dit_checks.h, text_encoder_checks.h,
-// vae_checks.h, pipeline_checks.h), and instantiated for the emulated device in models_tests (prefix Emu,
-// here) and for CUDA in cuda_model_tests (prefix Cuda, tests/cuda_models/cuda_model_test_util.h), so that a
-// fix or a new check lands on both. A checks header holds TEST_P definitions: include it in exactly one
+// The device a manager, model or pipeline test body runs on. The checks that hold on every accelerator are
+// written once, as value-parameterized tests over a DeviceUnderTest (tests/vram/manager_checks.h,
+// tests/models/{dit,text_encoder,vae,pipeline}_checks.h), and instantiated for the emulated device in
+// vram_tests and models_tests (prefix Emu, here) and for CUDA in cuda_model_tests (prefix Cuda,
+// tests/cuda_models/cuda_model_test_util.h), so that a fix or a new check lands on both. A checks header holds TEST_P definitions: include it in exactly one
 // source file per test binary, the one that instantiates it.
 #pragma once
 
