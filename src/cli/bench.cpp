@@ -96,15 +96,16 @@ VramSettings mode_settings(const BenchArguments& args, const BenchMode& mode) {
   VramArguments v = args.vram;
   v.offload = mode.offload;
   v.storage_dtype = mode.storage_dtype;
-  v.vram_limit = mode.resident_fraction ? "0" : "";
+  v.vram_limit = mode.resident_fraction || mode.limit_gib ? "0" : "";  // the bytes: mode_limit
   v.native_fp8_gemm = mode.native_fp8_gemm;
   return resolve_vram_arguments(v, "transformer");
 }
 
-// The budget of a dynamic-P mode: the ring and the workspace of a fully streamed plan, plus P of the weights'
-// resident bytes.
+// The budget of a limit-G mode, or of a dynamic-P mode: the ring and the workspace of a fully streamed plan,
+// plus P of the weights' resident bytes.
 std::optional<std::uint64_t> mode_limit(const BenchArguments& args, const BenchMode& mode,
                                         const Workload& w) {
+  if (mode.limit_gib) return static_cast<std::uint64_t>(*mode.limit_gib * static_cast<double>(1ull << 30));
   if (!mode.resident_fraction) return std::nullopt;
   if (*mode.resident_fraction == 0) return 0;
   const VramSettings settings = mode_settings(args, mode);
@@ -204,8 +205,12 @@ std::string gb(double bytes) {
 }
 
 void print_table(std::ostream& out, const json& report) {
-  char line[256];
-  std::snprintf(line, sizeof line, "%-12s %10s %10s %10s %10s %9s %9s %8s %9s %9s %6s\n", "mode", "limit GB",
+  int name_width = 15;  // the longest default name, stream-fp8-gemm
+  for (const auto& m : report["modes"])
+    name_width = std::max(name_width, static_cast<int>(m["mode"].get<std::string>().size()));
+  char line[512];
+  std::snprintf(line, sizeof line, "%-*s %10s %10s %10s %10s %9s %9s %8s %9s %9s %6s\n", name_width, "mode",
+                "limit GB",
                 "ms/fwd", "peak GB", "resid. GB", "H2D GB", "disk GB", "GB/s", "wait ms", "floor ms",
                 "ratio");
   out << line;
@@ -214,7 +219,7 @@ void print_table(std::ostream& out, const json& report) {
         m["vram_limit_bytes"].is_null() ? "none" : gb(m["vram_limit_bytes"].get<double>());
     const std::string ratio = m["ratio"].is_null() ? "-" : format("%.2f", m["ratio"].get<double>());
     std::snprintf(
-        line, sizeof line, "%-12s %10s %10.1f %10s %10s %9s %9s %8.2f %9.1f %9.1f %6s\n",
+        line, sizeof line, "%-*s %10s %10.1f %10s %10s %9s %9s %8.2f %9.1f %9.1f %6s\n", name_width,
         m["mode"].get<std::string>().c_str(), limit.c_str(), 1e3 * m["seconds_per_forward"].get<double>(),
         gb(m["peak_device_bytes"].get<double>()).c_str(), gb(m["resident_bytes"].get<double>()).c_str(),
         gb(m["bytes_host_to_device_per_forward"].get<double>()).c_str(),
@@ -253,7 +258,7 @@ void add_bench_arguments(CLI::App& command, BenchArguments& args) {
   command.add_option("--modes", args.modes,
                      "comma-separated modes (default all): basic, fp8, stream-bf16, "
                      "stream-fp8, dynamic-25, dynamic-50, dynamic-75, disk-warm, disk-cold, fp8-gemm, "
-                     "stream-fp8-gemm");
+                     "stream-fp8-gemm; also limit-G, limit-G-bf16, limit-G-fp8-gemm (vram_limit G GiB)");
   command
       .add_option("--repeat", args.repeat,
                   "timed forwards per mode after one warm-up (the median is reported)")

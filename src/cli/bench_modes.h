@@ -13,6 +13,9 @@
 //   disk-cold    the same with the files dropped from the page cache before every forward
 //   fp8-gemm     fp8 with the native fp8 GEMM (--fp8-gemm): the linears multiply in fp8, nothing upcast
 //   stream-fp8-gemm  stream-fp8 with the native fp8 GEMM
+//   limit-G, limit-G-bf16, limit-G-fp8-gemm  (not in the default list; G in GiB, e.g. limit-4)
+//                dynamic, fp8 (bf16; fp8 with the native GEMM) under vram_limit = G GiB: the planner keeps
+//                what fits resident and streams the rest (issue 10's "full DiT under 4 GiB")
 #pragma once
 
 #include <optional>
@@ -29,12 +32,13 @@ struct BenchMode {
   std::optional<double> resident_fraction;
   bool cold_page_cache = false;
   bool native_fp8_gemm = false;  // --fp8-gemm
+  std::optional<double> limit_gib = std::nullopt;  // an absolute vram_limit (the limit-G modes)
 };
 
 // Every mode, in the order above.
 const std::vector<BenchMode>& bench_modes();
-// A comma-separated list of mode names (empty: every mode), in the order given. ArgumentError naming --modes,
-// the unknown or repeated name and the known ones.
+// A comma-separated list of mode names (empty: every mode of bench_modes()), in the order given; limit-G
+// modes too. ArgumentError naming --modes, the unknown or repeated name and the known ones.
 std::vector<BenchMode> parse_bench_modes(const std::string& list);
 
 }  // namespace vramkit::cli

@@ -141,11 +141,45 @@ TEST_F(BenchCli, NativeFp8GemmModesNeedNoUpcastStaging) {
             by_name["stream-fp8"].at("ring_bytes").get<double>());
 }
 
+// limit-G: an absolute vram_limit, which the planner fills with resident weights and keeps. The tiny model
+// holds 71 KB of fp8 weights (117 KB in bf16), its smallest streamed configuration about 80 KB: 0.00012 GiB
+// (126 KiB) and 0.00015 GiB in bf16 keep some weights resident and stream the rest.
+TEST_F(BenchCli, LimitModesKeepTheirBudget) {
+  const auto r = bench({"--cfg", "1", "--repeat", "5", "--modes", "limit-0.00012,limit-0.00015-bf16,limit-1",
+                        "--json", (scratch_ / "bench.json").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  EXPECT_EQ(r.stderr_text.find("above the limit"), std::string::npos) << r.stderr_text;
+  const auto report = nlohmann::json::parse(std::ifstream(scratch_ / "bench.json"));
+  std::map<std::string, nlohmann::json> by_name;
+  for (const auto& m : report.at("modes")) by_name[m.at("mode").get<std::string>()] = m;
+  for (const auto& [name, gib] : {std::pair{"limit-0.00012", 0.00012}, std::pair{"limit-0.00015-bf16", 0.00015}}) {
+    const auto& m = by_name[name];
+    const auto limit = static_cast<std::uint64_t>(gib * (1ull << 30));
+    EXPECT_EQ(m.at("vram_limit_bytes").get<std::uint64_t>(), limit) << name;
+    EXPECT_LE(m.at("peak_device_bytes").get<std::uint64_t>(), limit) << name;
+    EXPECT_GT(m.at("resident_bytes").get<std::uint64_t>(), 0u) << name;
+    EXPECT_GT(m.at("predicted_bytes_host_to_device_per_forward").get<std::uint64_t>(), 0u) << name;
+  }
+  EXPECT_NE(by_name["limit-0.00012"].at("vram_config").get<std::string>().find("offload=f8_e4m3fn@cpu"),
+            std::string::npos);
+  EXPECT_NE(by_name["limit-0.00015-bf16"].at("vram_config").get<std::string>().find("offload=bf16@cpu"),
+            std::string::npos);
+  // 1 GiB holds the tiny model: every weight resident, nothing streamed.
+  EXPECT_EQ(by_name["limit-1"].at("predicted_bytes_host_to_device_per_forward").get<std::uint64_t>(), 0u);
+  EXPECT_GT(by_name["limit-1"].at("resident_bytes").get<std::uint64_t>(), 0u);
+}
+
 TEST_F(BenchCli, BadArgumentsAreNamed) {
   auto r = bench({"--modes", "basic,warp"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.stderr_text.find("--modes: 'warp' is not a mode (basic, fp8, stream-bf16"), std::string::npos)
       << r.stderr_text;
+  for (const char* bad : {"limit-x", "limit--1", "limit-", "limit-4gib"}) {
+    r = bench({"--modes", bad});
+    EXPECT_EQ(r.exit_code, 1) << bad;
+    EXPECT_NE(r.stderr_text.find(std::string("'") + bad + "' needs a vram_limit in GiB"), std::string::npos)
+        << r.stderr_text;
+  }
   r = bench({"--modes", "basic,basic"});
   EXPECT_NE(r.stderr_text.find("'basic' is given twice"), std::string::npos) << r.stderr_text;
   r = test::run_cli({"bench", "--model", VRAMKIT_TINY_QWEN_IMAGE_DIR, "--device", "emu:1", "--width", "100"},
