@@ -94,8 +94,8 @@ void BM_CudaLinear(benchmark::State& state) {
                               seconds;
 }
 
-// range(0..2): rows, in, out; bf16 x and bias, f8_e4m3fn weight with per-row scales, bf16 y: x's quantization,
-// the fp8 GEMMs into f32 and their epilogue, as ops::fp8_linear runs them. Reports an error
+// range(0..2): rows, in, out; bf16 x and bias, f8_e4m3fn weight with per-row scales, bf16 y: x's
+// quantization, the fp8 GEMMs into f32 and their epilogue, as ops::fp8_linear runs them. Reports an error
 // where cuBLASLt has no native fp8 product (below sm_89): ops::fp8_linear would fall back to BM_CudaLinear's.
 void BM_CudaFp8Linear(benchmark::State& state) {
   if (cuda::device_count() == 0) return state.SkipWithError("no CUDA device");

@@ -210,9 +210,8 @@ void print_table(std::ostream& out, const json& report) {
     name_width = std::max(name_width, static_cast<int>(m["mode"].get<std::string>().size()));
   char line[512];
   std::snprintf(line, sizeof line, "%-*s %10s %10s %10s %10s %9s %9s %8s %9s %9s %6s\n", name_width, "mode",
-                "limit GB",
-                "ms/fwd", "peak GB", "resid. GB", "H2D GB", "disk GB", "GB/s", "wait ms", "floor ms",
-                "ratio");
+                "limit GB", "ms/fwd", "peak GB", "resid. GB", "H2D GB", "disk GB", "GB/s", "wait ms",
+                "floor ms", "ratio");
   out << line;
   for (const auto& m : report["modes"]) {
     const std::string limit =

@@ -35,7 +35,8 @@ std::optional<BenchMode> parse_limit_mode(const std::string& name) {
   if (name.rfind(prefix, 0) != 0) return std::nullopt;
   const std::string rest = name.substr(prefix.size());
   const std::size_t dash = rest.find('-');
-  const std::string number = rest.substr(0, dash), suffix = dash == std::string::npos ? "" : rest.substr(dash);
+  const std::string number = rest.substr(0, dash),
+                    suffix = dash == std::string::npos ? "" : rest.substr(dash);
   BenchMode mode{name, "dynamic", "fp8", std::nullopt};
   mode.storage_dtype = suffix == "-bf16" ? "bf16" : "fp8";
   mode.native_fp8_gemm = suffix == "-fp8-gemm";

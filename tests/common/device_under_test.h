@@ -2,8 +2,9 @@
 // written once, as value-parameterized tests over a DeviceUnderTest (tests/vram/manager_checks.h,
 // tests/models/{dit,text_encoder,vae,pipeline}_checks.h), and instantiated for the emulated device in
 // vram_tests and models_tests (prefix Emu, here) and for CUDA in cuda_model_tests (prefix Cuda,
-// tests/cuda_models/cuda_model_test_util.h), so that a fix or a new check lands on both. A checks header holds TEST_P definitions: include it in exactly one
-// source file per test binary, the one that instantiates it.
+// tests/cuda_models/cuda_model_test_util.h), so that a fix or a new check lands on both. A checks header
+// holds TEST_P definitions: include it in exactly one source file per test binary, the one that instantiates
+// it.
 #pragma once
 
 #include <gtest/gtest.h>

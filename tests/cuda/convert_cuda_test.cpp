@@ -1,6 +1,8 @@
-// Device conversions against the CPU conversions (themselves checked against ml_dtypes): every 16-bit and 8-bit
-// code decoded, and a sweep of f32 values encoded, must agree bit for bit (NaN: NaN of the same sign); the
-// row-scaled upcast on its packed path (aligned buffers, rows of whole packs) and its per-element path.
+// Device conversions against the CPU conversions (themselves checked against ml_dtypes): every 16-bit and
+// 8-bit code decoded, and a sweep of f32 values encoded, must agree bit for bit (NaN: NaN of the same sign);
+// the row-scaled upcast on its packed path (aligned buffers, rows of whole packs) and its per-element path.
+#include "ops/cuda/convert_cuda.h"
+
 #include <gtest/gtest.h>
 
 #include <bit>
@@ -15,7 +17,6 @@
 #include "backends/cuda/cuda_device.h"
 #include "core/convert.h"
 #include "cuda_test_util.h"
-#include "ops/cuda/convert_cuda.h"
 #include "vram/fp8_scaling.h"
 #include "vramkit/error.h"
 
@@ -125,8 +126,8 @@ TEST(CudaConvert, DequantizeRowsMatchesTheCpuOnEveryPath) {
   for (std::size_t i = 0; i < values.size(); ++i) values[i] = std::sin(static_cast<float>(i)) * 300;
   std::vector<std::uint8_t> want(values.size() * 2);
   convert(values.data(), DType::f32, want.data(), DType::bf16, values.size());
-  expect_same(convert_on_device(values.data(), DType::f32, DType::bf16, values.size(), true), want, DType::bf16,
-              "f32 -> bf16 with a tail");
+  expect_same(convert_on_device(values.data(), DType::f32, DType::bf16, values.size(), true), want,
+              DType::bf16, "f32 -> bf16 with a tail");
 }
 
 TEST(CudaConvert, RejectsUnsupportedPairs) {

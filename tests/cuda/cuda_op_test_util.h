@@ -74,9 +74,9 @@ inline Tensor from_device(const cuda::DeviceBuffer& buffer, const Shape& shape, 
   return from_device(buffer.data(), shape, dtype);
 }
 
-// got == want (infinities too) or |got - want| <= tolerance[i] for every element (NaN only where want is NaN),
-// same shape and dtype. On
-// failure: the number of bad elements, the worst one and the first three, with `what` naming the case.
+// got == want (infinities too) or |got - want| <= tolerance[i] for every element (NaN only where want is
+// NaN), same shape and dtype. On failure: the number of bad elements, the worst one and the first three, with
+// `what` naming the case.
 inline ::testing::AssertionResult close_to(const Tensor& got, const Tensor& want,
                                            const std::vector<double>& tolerance, const std::string& what) {
   if (got.shape() != want.shape() || got.dtype() != want.dtype())
@@ -129,7 +129,8 @@ inline double ulp_rtol(DType dt) {
 // most of the product), where the CPU rounds the sum once.
 inline std::vector<double> with_product_rounding(std::vector<double> tolerance, const Tensor& product) {
   const std::vector<float> p = product.to_floats();
-  for (std::size_t i = 0; i < tolerance.size(); ++i) tolerance[i] += ulp_rtol(product.dtype()) * std::fabs(p[i]);
+  for (std::size_t i = 0; i < tolerance.size(); ++i)
+    tolerance[i] += ulp_rtol(product.dtype()) * std::fabs(p[i]);
   return tolerance;
 }
 

@@ -133,7 +133,8 @@ TEST_F(CudaDeviceOps, LinearOfFp8WeightsWithScales) {
     const std::vector<double> tol = test::with_product_rounding(
         sum_tolerance(want, ops::linear(absolute(x), absolute(w), Tensor(), scale), 1.0 / 256),
         ops::linear(x, w, Tensor(), scale));
-    EXPECT_TRUE(test::close_to(got, want, tol, std::string("linear with ") + name(fp8) + " weight and scales"));
+    EXPECT_TRUE(
+        test::close_to(got, want, tol, std::string("linear with ") + name(fp8) + " weight and scales"));
   }
 }
 

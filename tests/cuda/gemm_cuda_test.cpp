@@ -55,7 +55,8 @@ void check_linear(cuda::GemmContext& context, DType dt, std::int64_t rows, std::
   auto at = [&](const cuda::DeviceBuffer& b) { return static_cast<char*>(b.data()) + offset; };
   cuda::launch_linear_gemm(context, {at(dx), at(dw), with_bias ? at(db) : nullptr, at(dy), dt, rows, in, out},
                            nullptr);
-  EXPECT_TRUE(test::close_to(test::from_device(at(dy), want.shape(), dt), want, gemm_tolerance(x, w, bias, want),
+  EXPECT_TRUE(test::close_to(test::from_device(at(dy), want.shape(), dt), want,
+                             gemm_tolerance(x, w, bias, want),
                              "linear x " + x.str() + " W " + w.str() + (with_bias ? " + bias" : "") +
                                  " at offset " + std::to_string(offset) + " bytes"));
 }

@@ -9,8 +9,8 @@
 
 #include "backends/cuda/cuda_accelerator.h"
 #include "backends/cuda/cuda_device.h"
-#include "cuda/cuda_test_util.h"
 #include "common/device_under_test.h"
+#include "cuda/cuda_test_util.h"
 
 namespace vramkit::test {
 

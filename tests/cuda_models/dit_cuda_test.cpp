@@ -8,8 +8,8 @@
 #include <utility>
 #include <vector>
 
-#include "cuda_model_test_util.h"
 #include "common/device_under_test.h"
+#include "cuda_model_test_util.h"
 #include "models/dit_checks.h"
 #include "models/dit_golden.h"
 #include "models/model_test_util.h"

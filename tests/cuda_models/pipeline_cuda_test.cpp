@@ -8,8 +8,8 @@
 #include <cstdlib>
 #include <string>
 
-#include "cuda_model_test_util.h"
 #include "common/device_under_test.h"
+#include "cuda_model_test_util.h"
 #include "models/pipeline_checks.h"
 #include "models/pipeline_test_util.h"
 #include "vramkit/pipeline.h"

@@ -2,8 +2,8 @@
 // cases in every memory mode, repeated forwards). Skips without a CUDA device.
 #include <gtest/gtest.h>
 
-#include "cuda_model_test_util.h"
 #include "common/device_under_test.h"
+#include "cuda_model_test_util.h"
 #include "models/text_encoder_checks.h"
 
 namespace vramkit::qwen_image::test {

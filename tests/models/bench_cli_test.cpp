@@ -152,7 +152,8 @@ TEST_F(BenchCli, LimitModesKeepTheirBudget) {
   const auto report = nlohmann::json::parse(std::ifstream(scratch_ / "bench.json"));
   std::map<std::string, nlohmann::json> by_name;
   for (const auto& m : report.at("modes")) by_name[m.at("mode").get<std::string>()] = m;
-  for (const auto& [name, gib] : {std::pair{"limit-0.00012", 0.00012}, std::pair{"limit-0.00015-bf16", 0.00015}}) {
+  for (const auto& [name, gib] :
+       {std::pair{"limit-0.00012", 0.00012}, std::pair{"limit-0.00015-bf16", 0.00015}}) {
     const auto& m = by_name[name];
     const auto limit = static_cast<std::uint64_t>(gib * (1ull << 30));
     EXPECT_EQ(m.at("vram_limit_bytes").get<std::uint64_t>(), limit) << name;

@@ -34,7 +34,9 @@ struct Mode {
   std::optional<std::uint64_t> limit;
 };
 
-inline VramConfig bf16(const char* preset) { return VramConfig::preset(preset).with_storage_dtype(DType::bf16); }
+inline VramConfig bf16(const char* preset) {
+  return VramConfig::preset(preset).with_storage_dtype(DType::bf16);
+}
 
 class ManagerOnDevice : public ::testing::TestWithParam<test::DeviceUnderTest> {
  protected:
@@ -220,9 +222,9 @@ TEST_P(ManagerOnDevice, BytesMovedMatchThePlan) {
   }
 }
 
-// The staging ring holds units by bytes, not slots: with nothing released, the copy thread stages as many units
-// as fit one after the other in the ring's bytes (here more than ring_slots: the norms are small), and a larger
-// lookahead stages more. The outputs stay the same bits.
+// The staging ring holds units by bytes, not slots: with nothing released, the copy thread stages as many
+// units as fit one after the other in the ring's bytes (here more than ring_slots: the norms are small), and
+// a larger lookahead stages more. The outputs stay the same bits.
 TEST_P(ManagerOnDevice, TheByteRingStagesMoreSmallUnitsThanSlots) {
   const auto reference = run({"basic", VramConfig::preset("none"), std::nullopt}, 1).outputs[0];
   std::size_t previous_in_flight = 0;
@@ -257,8 +259,9 @@ TEST_P(ManagerOnDevice, TheByteRingStagesMoreSmallUnitsThanSlots) {
   }
 }
 
-// A model may hold ring_slots staged leases at once, as a sliding window over the execution order, whatever the
-// mix of unit sizes: the ring never makes the next unit wait for a held one. Every lease holds the file's bytes.
+// A model may hold ring_slots staged leases at once, as a sliding window over the execution order, whatever
+// the mix of unit sizes: the ring never makes the next unit wait for a held one. Every lease holds the file's
+// bytes.
 TEST_P(ManagerOnDevice, ASlidingWindowOfRingSlotsLeasesNeverWaitsForItself) {
   for (const int slots : {1, 2, 3}) {
     ManagerOptions options;
@@ -283,13 +286,14 @@ TEST_P(ManagerOnDevice, ASlidingWindowOfRingSlotsLeasesNeverWaitsForItself) {
 }
 
 // A model registered with its units out of execution order (here reversed) and record_order: the first pass
-// stages each unit as it is acquired and records the order; later passes prefetch in it (units run ahead of the
-// computation) and give the same bits, from host copies, from disk, with resident units in between.
+// stages each unit as it is acquired and records the order; later passes prefetch in it (units run ahead of
+// the computation) and give the same bits, from host copies, from disk, with resident units in between.
 TEST_P(ManagerOnDevice, TheFirstPassRecordsTheExecutionOrder) {
   const auto reference = run({"basic", VramConfig::preset("none"), std::nullopt}, 1).outputs[0];
   const std::uint64_t half = model_bytes(bf16("dynamic")) / 2;
-  for (const Mode& mode : {Mode{"stream everything", bf16("dynamic"), 0}, Mode{"half resident", bf16("dynamic"), half},
-                           Mode{"disk", bf16("disk"), 0}, Mode{"fp8 resident, upcast", VramConfig::preset("fp8"), 0}}) {
+  for (const Mode& mode :
+       {Mode{"stream everything", bf16("dynamic"), 0}, Mode{"half resident", bf16("dynamic"), half},
+        Mode{"disk", bf16("disk"), 0}, Mode{"fp8 resident, upcast", VramConfig::preset("fp8"), 0}}) {
     auto acc = accelerator();
     ManagerOptions options;
     options.vram_limit = mode.limit;
@@ -332,8 +336,8 @@ TEST_P(ManagerOnDevice, TheFirstPassRecordsTheExecutionOrder) {
   }
 }
 
-// Once recorded, a pass that leaves the order is an ArgumentError naming the expected and the acquired unit; a
-// second pass may not begin while leases of the recorded one are held.
+// Once recorded, a pass that leaves the order is an ArgumentError naming the expected and the acquired unit;
+// a second pass may not begin while leases of the recorded one are held.
 TEST_P(ManagerOnDevice, APassThatLeavesTheRecordedOrderIsAClearError) {
   ManagerOptions options;
   options.vram_limit = 0;
@@ -342,7 +346,8 @@ TEST_P(ManagerOnDevice, APassThatLeavesTheRecordedOrderIsAClearError) {
   model_options.record_order = true;
   auto model = manager.add_model("m", files_, leaf_module_units(*files_), bf16("dynamic"), model_options);
   model->onload();
-  const std::size_t norm0 = model->unit_index("blocks.0.norm"), linear0 = model->unit_index("blocks.0.linear");
+  const std::size_t norm0 = model->unit_index("blocks.0.norm"),
+                    linear0 = model->unit_index("blocks.0.linear");
   { auto norm = model->acquire(norm0); }  // recorded first: the norm, then the linear
   {
     auto linear = model->acquire(linear0);
@@ -359,14 +364,14 @@ TEST_P(ManagerOnDevice, APassThatLeavesTheRecordedOrderIsAClearError) {
     FAIL();
   } catch (const ArgumentError& e) {
     const std::string what = e.what();
-    EXPECT_NE(what.find("unit blocks.1.linear acquired out of the recorded execution order"), std::string::npos)
+    EXPECT_NE(what.find("unit blocks.1.linear acquired out of the recorded execution order"),
+              std::string::npos)
         << what;
     EXPECT_NE(what.find("expected blocks.0.linear"), std::string::npos) << what;
   }
   { auto linear = model->acquire(linear0); }
   model->offload();
 }
-
 
 TEST_P(ManagerOnDevice, DiskModeRunsUnderAHostMemoryCapSmallerThanTheModel) {
   auto acc = accelerator();
@@ -418,7 +423,8 @@ TEST_P(ManagerOnDevice, TraceOrdersReadCopyAndCompute) {
     if (track.starts_with("disk reader") && name.starts_with("read ") && !read_end.count(name.substr(5)))
       read_end[name.substr(5)] = end;
     if (track == "copy h2d" && !copy_end.count(name)) copy_start[name] = start, copy_end[name] = end;
-    if (track == "compute" && !name.starts_with("wait ") && !compute_start.count(name)) compute_start[name] = start;
+    if (track == "compute" && !name.starts_with("wait ") && !compute_start.count(name))
+      compute_start[name] = start;
   }
   ASSERT_EQ(compute_start.size(), model->units().size());
   for (const auto& [name, start] : compute_start) {
@@ -433,7 +439,8 @@ TEST_P(ManagerOnDevice, OnloadOffloadCyclesLeakNothing) {
   ManagerOptions options;
   options.vram_limit = model_bytes(VramConfig::preset("dynamic")) / 2;
   VramManager manager(acc, options);
-  auto dynamic = manager.add_model("dynamic", files_, leaf_module_units(*files_), VramConfig::preset("dynamic"));
+  auto dynamic =
+      manager.add_model("dynamic", files_, leaf_module_units(*files_), VramConfig::preset("dynamic"));
   auto disk = manager.add_model("disk", files_, leaf_module_units(*files_), bf16("disk"));
   std::size_t pinned_after_first = 0;
   for (int cycle = 0; cycle < 5; ++cycle) {
@@ -470,12 +477,14 @@ TEST_P(ManagerOnDevice, MisuseIsAClearError) {
   {
     auto a = model->acquire(model->unit_index("blocks.0.linear"));
     auto b = model->acquire(model->unit_index("blocks.0.norm"));
-    EXPECT_THROW(model->acquire(model->unit_index("blocks.1.linear")), ArgumentError);  // a third lease, 2 slots
-    EXPECT_THROW(model->offload(), ArgumentError);                                     // leases still held
+    EXPECT_THROW(model->acquire(model->unit_index("blocks.1.linear")),
+                 ArgumentError);                    // a third lease, 2 slots
+    EXPECT_THROW(model->offload(), ArgumentError);  // leases still held
     EXPECT_THROW(b.get("blocks.0.linear.weight"), ArgumentError);
   }
   model->offload();
-  EXPECT_THROW(manager.add_model("bad", files_, {{"x", {"blocks.0.missing"}}}, bf16("dynamic")), ArgumentError);
+  EXPECT_THROW(manager.add_model("bad", files_, {{"x", {"blocks.0.missing"}}}, bf16("dynamic")),
+               ArgumentError);
   VramConfig cpu_compute;
   cpu_compute.computation_device = Placement{Placement::Kind::cpu, -1};
   EXPECT_THROW(manager.add_model("cpu", files_, leaf_module_units(*files_), cpu_compute), ArgumentError);

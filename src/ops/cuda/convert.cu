@@ -1,13 +1,14 @@
 // Elementwise dtype conversion on the GPU.
-// Algorithm: one templated kernel per (source, destination) pair; each thread converts elements in a grid-stride
-// loop, decoding to f32 and encoding from f32 (every narrow format is a subset of f32, so decoding is exact).
-// Where both buffers are aligned to a pack of kPack elements (and, with row scales, the rows hold whole packs),
-// each thread converts a pack with one wide load and one wide store: the scalar kernel's 1- to 4-byte accesses
-// reached 0.28 of the copy rate for the fp8 -> bf16 upcast on an H100. Same arithmetic per element, same bits.
-// Precision: f32->bf16 uses the same integer round-to-nearest-even as the CPU (bit-identical, NaN kept quiet with
-// its sign); f32->f16 uses the hardware RN conversion; f32->fp8 uses the CUDA fp8 intrinsics with __NV_SATFINITE
-// (finite overflow and Inf -> ±max, NaN -> NaN) or __NV_NOSAT (overflow -> NaN for e4m3fn, Inf for e5m2), which
-// is the contract of core/convert.h; tests/cuda checks every code against the CPU.
+// Algorithm: one templated kernel per (source, destination) pair; each thread converts elements in a
+// grid-stride loop, decoding to f32 and encoding from f32 (every narrow format is a subset of f32, so
+// decoding is exact). Where both buffers are aligned to a pack of kPack elements (and, with row scales, the
+// rows hold whole packs), each thread converts a pack with one wide load and one wide store: the scalar
+// kernel's 1- to 4-byte accesses reached 0.28 of the copy rate for the fp8 -> bf16 upcast on an H100. Same
+// arithmetic per element, same bits. Precision: f32->bf16 uses the same integer round-to-nearest-even as the
+// CPU (bit-identical, NaN kept quiet with its sign); f32->f16 uses the hardware RN conversion; f32->fp8 uses
+// the CUDA fp8 intrinsics with __NV_SATFINITE (finite overflow and Inf -> ±max, NaN -> NaN) or __NV_NOSAT
+// (overflow -> NaN for e4m3fn, Inf for e5m2), which is the contract of core/convert.h; tests/cuda checks
+// every code against the CPU.
 #include <cstdint>
 #include <string>
 
@@ -47,7 +48,8 @@ __global__ void convert_pack_kernel(const Pack<typename Format<From>::Storage>* 
                                     Pack<typename Format<To>::Storage>* __restrict__ dst, std::size_t packs,
                                     bool saturate, const float* __restrict__ scales, std::size_t cols) {
   const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;
-  for (std::size_t p = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x; p < packs; p += stride) {
+  for (std::size_t p = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x; p < packs;
+       p += stride) {
     const Pack<typename Format<From>::Storage> in = src[p];
     Pack<typename Format<To>::Storage> out;
     const float scale = scales ? scales[p * std::size_t{kPack} / cols] : 1.0f;

@@ -190,10 +190,11 @@ Tensor CudaDeviceOps::linear(const Tensor& x, const Tensor& weight, const Tensor
 }
 
 // Native: x's rows quantized into arena scratch (codes and scales), then per block of rows one cuBLASLt fp8
-// GEMM into f32 scratch (ops::fp8_accumulator_rows) and the kernel that applies both scales and the bias. Where cuBLASLt cannot (fp8_linear_gemm_supported: below sm_89,
-// e5m2, f32 activations, a dimension not a multiple of 16, unaligned buffers, no algorithm), the fallback is
-// linear's dequantize + GEMM in x's dtype, warned about once per shape: x is not quantized there, so its
-// result is closer to the unquantized product than the native one (and than the CPU kernel's).
+// GEMM into f32 scratch (ops::fp8_accumulator_rows) and the kernel that applies both scales and the bias.
+// Where cuBLASLt cannot (fp8_linear_gemm_supported: below sm_89, e5m2, f32 activations, a dimension not a
+// multiple of 16, unaligned buffers, no algorithm), the fallback is linear's dequantize + GEMM in x's dtype,
+// warned about once per shape: x is not quantized there, so its result is closer to the unquantized product
+// than the native one (and than the CPU kernel's).
 Tensor CudaDeviceOps::fp8_linear(const Tensor& x, const Tensor& weight, const Tensor& weight_scale,
                                  const Tensor& bias) {
   const DeviceGuard guard(device_index_);

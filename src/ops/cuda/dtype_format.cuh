@@ -3,8 +3,8 @@
 // contract as core/convert.h (bf16: integer round-to-nearest-even, bit-identical to the CPU, NaN kept quiet
 // with its sign; f16: the hardware RN conversion; fp8: the CUDA intrinsics, saturating or not). The hardware
 // conversions return an unsigned canonical NaN, the CPU's keep the NaN's sign (seen on an H100): every NaN
-// decoded or encoded here gets its sign back. Also a loader for an operand whose dtype is only known at run time
-// (weights, biases, modulation vectors of mixed dtypes).
+// decoded or encoded here gets its sign back. Also a loader for an operand whose dtype is only known at run
+// time (weights, biases, modulation vectors of mixed dtypes).
 #pragma once
 
 #include <cuda_bf16.h>
@@ -20,10 +20,14 @@ namespace vramkit::cuda {
 template <DType D>
 struct Format;
 
-__device__ inline bool is_nan_f32(float f) { return (__float_as_uint(f) & 0x7fffffffu) > 0x7f800000u; }
+__device__ inline bool is_nan_f32(float f) {
+  return (__float_as_uint(f) & 0x7fffffffu) > 0x7f800000u;
+}
 
 // A quiet NaN with the given sign.
-__device__ inline float signed_nan(bool negative) { return __uint_as_float(negative ? 0xffc00000u : 0x7fc00000u); }
+__device__ inline float signed_nan(bool negative) {
+  return __uint_as_float(negative ? 0xffc00000u : 0x7fc00000u);
+}
 
 template <>
 struct Format<DType::f32> {
@@ -95,7 +99,8 @@ struct alignas(sizeof(T) * kPack) Pack {
 
 template <DType D>
 __device__ inline void decode_pack(const void* data, std::int64_t pack, float (&out)[kPack]) {
-  const Pack<typename Format<D>::Storage> in = static_cast<const Pack<typename Format<D>::Storage>*>(data)[pack];
+  const Pack<typename Format<D>::Storage> in =
+      static_cast<const Pack<typename Format<D>::Storage>*>(data)[pack];
 #pragma unroll
   for (int j = 0; j < kPack; ++j) out[j] = Format<D>::decode(in.v[j]);
 }

@@ -96,9 +96,9 @@ struct Copy {
   __device__ float operator()(const float* v) const { return v[0]; }
 };
 
-// Each input's offset of the first element of `row`. The loops are unrolled over the largest rank so that every
-// index into the kernel's parameters is a constant: an index known only at run time made each thread copy
-// them to its local memory (a 64- to 192-byte stack frame per thread).
+// Each input's offset of the first element of `row`. The loops are unrolled over the largest rank so that
+// every index into the kernel's parameters is a constant: an index known only at run time made each thread
+// copy them to its local memory (a 64- to 192-byte stack frame per thread).
 template <int N>
 __device__ inline void row_offsets(const Geometry& g, const Inputs<N>& inputs, std::int64_t row,
                                    std::int64_t (&base)[N]) {
@@ -169,8 +169,8 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// Whether elementwise_pack_kernel can run `g`: whole packs of columns, the output aligned to a pack, and every
-// input constant along the columns or contiguous along them with every row starting on a pack.
+// Whether elementwise_pack_kernel can run `g`: whole packs of columns, the output aligned to a pack, and
+// every input constant along the columns or contiguous along them with every row starting on a pack.
 template <int N>
 bool pack_friendly(const Geometry& g, const Inputs<N>& inputs, const void* out, DType out_dtype) {
   auto aligned = [](const void* p, DType dt) {
@@ -255,8 +255,8 @@ void launch(const char* op_name, Op op, const StridedInput* const (&src)[N], voi
       elementwise_pack_kernel<T, N><<<grid, kThreads, 0, stream>>>(
           g, inputs, static_cast<Pack<typename Format<T>::Storage>*>(out), op);
     } else {
-      elementwise_kernel<T, N><<<grid, kThreads, 0, stream>>>(
-          g, inputs, static_cast<typename Format<T>::Storage*>(out), op);
+      elementwise_kernel<T, N>
+          <<<grid, kThreads, 0, stream>>>(g, inputs, static_cast<typename Format<T>::Storage*>(out), op);
     }
     VRAMKIT_CUDA_CHECK(cudaGetLastError());
   });

@@ -91,16 +91,17 @@ void launch_quantize_fp8_rows(const void* x, DType x_dtype, std::int64_t rows, s
 }
 
 void launch_scale_fp8_accumulators(const float* acc, const float* row_scales, const float* col_scales,
-                                   const void* bias, void* y, DType y_dtype, std::int64_t rows, std::int64_t cols,
-                                   cudaStream_t stream) {
+                                   const void* bias, void* y, DType y_dtype, std::int64_t rows,
+                                   std::int64_t cols, cudaStream_t stream) {
   if (rows <= 0 || cols <= 0) return;
   constexpr unsigned kColumnThreads = 256;
-  const dim3 grid(grid_blocks(cols, kColumnThreads), static_cast<unsigned>(std::min<std::int64_t>(rows, 65535)));
+  const dim3 grid(grid_blocks(cols, kColumnThreads),
+                  static_cast<unsigned>(std::min<std::int64_t>(rows, 65535)));
   dispatch_activation_dtype(y_dtype, "cuda scale_fp8_accumulators", "y", [&](auto yd) {
     constexpr DType Y = decltype(yd)::value;
-    scale_accumulators_kernel<Y><<<grid, kColumnThreads, 0, stream>>>(
-        acc, row_scales, col_scales, AnyFloat{bias, y_dtype}, static_cast<typename Format<Y>::Storage*>(y),
-        rows, cols);
+    scale_accumulators_kernel<Y>
+        <<<grid, kColumnThreads, 0, stream>>>(acc, row_scales, col_scales, AnyFloat{bias, y_dtype},
+                                              static_cast<typename Format<Y>::Storage*>(y), rows, cols);
   });
   VRAMKIT_CUDA_CHECK(cudaGetLastError());
 }

@@ -19,12 +19,12 @@ void launch_quantize_fp8_rows(const void* x, DType x_dtype, std::int64_t rows, s
                               DType fp8_dtype, float* scales, cudaStream_t stream);
 
 // The epilogue of the native fp8 linear (gemm_cuda.h's Fp8LinearGemm): acc [rows, cols] f32 (the fp8 GEMM's
-// unscaled sums), row_scales [rows] (x's), col_scales [cols] (the weight's), bias [cols] of y_dtype or null ->
-// y [rows, cols] of y_dtype (f32, bf16, f16): round(row_scale·col_scale·acc + bias), the CPU kernel's f32
+// unscaled sums), row_scales [rows] (x's), col_scales [cols] (the weight's), bias [cols] of y_dtype or null
+// -> y [rows, cols] of y_dtype (f32, bf16, f16): round(row_scale·col_scale·acc + bias), the CPU kernel's f32
 // operations in its order (bit-identical given the same sums). Throws DTypeError, CudaError.
 void launch_scale_fp8_accumulators(const float* acc, const float* row_scales, const float* col_scales,
-                                   const void* bias, void* y, DType y_dtype, std::int64_t rows, std::int64_t cols,
-                                   cudaStream_t stream);
+                                   const void* bias, void* y, DType y_dtype, std::int64_t rows,
+                                   std::int64_t cols, cudaStream_t stream);
 
 // n f32 ones at dst (the weight scales of an unscaled fp8 weight).
 void launch_fill_ones(float* dst, std::int64_t n, cudaStream_t stream);

@@ -381,12 +381,14 @@ void launch_fp8_linear_gemm(GemmContext& context, const Fp8LinearGemm& g, cudaSt
   for (std::int64_t r0 = 0; r0 < g.rows; r0 += g.accumulator_rows) {
     const std::int64_t rows = std::min(g.accumulator_rows, g.rows - r0);
     const auto offset = static_cast<std::size_t>(r0);
-    context.impl_->run(fp8_spec(g, rows), shape_text(g), g.weight,
-                       static_cast<const std::uint8_t*>(g.x_codes) + offset * static_cast<std::size_t>(g.in) * code_bytes, g.accumulator,
-                       nullptr, 1.0f, 0.0f, stream);
-    launch_scale_fp8_accumulators(g.accumulator, g.x_scales + r0, g.weight_scales, g.bias,
-                                  static_cast<std::uint8_t*>(g.y) + offset * static_cast<std::size_t>(g.out) * y_bytes, g.out_dtype, rows,
-                                  g.out, stream);
+    context.impl_->run(
+        fp8_spec(g, rows), shape_text(g), g.weight,
+        static_cast<const std::uint8_t*>(g.x_codes) + offset * static_cast<std::size_t>(g.in) * code_bytes,
+        g.accumulator, nullptr, 1.0f, 0.0f, stream);
+    launch_scale_fp8_accumulators(
+        g.accumulator, g.x_scales + r0, g.weight_scales, g.bias,
+        static_cast<std::uint8_t*>(g.y) + offset * static_cast<std::size_t>(g.out) * y_bytes, g.out_dtype,
+        rows, g.out, stream);
   }
 }
 
