@@ -11,13 +11,8 @@ cd "$(dirname "$0")/../.."
 limit=${1:-4}
 pixels=${2:-1328}
 out=${OUT:-/tmp}/full
-vramkit=build/cuda/bin/vramkit
 model=/tmp/qwen-image-60
-# The shared libraries of a build packed elsewhere (scripts/gpu-pack.sh; gpu-check.sh unpacks it there).
-[ -d build/cuda/lib ] && export LD_LIBRARY_PATH="$PWD/build/cuda/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-mkdir -p "$out"
-[ -x "$vramkit" ] || { echo "no $vramkit: run scripts/gpu-check.sh first" >&2; exit 1; }
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/card.txt"
+. tools/bench/gpu_bench_env.sh
 [ -f "$model/model_index.json" ] ||
   "$vramkit" make-test-model --arch qwen-image --layers 60 --text-layers 0 --out "$model" || exit 1
 "$vramkit" --log-level error bench --model "$model" --width "$pixels" --height "$pixels" --text-tokens 128 \

@@ -16,21 +16,13 @@ cd "$(dirname "$0")/../.."
 blocks=${1:-8}
 pixels=${2:-1328}
 out=${OUT:-/tmp}/bench
-vramkit=build/cuda/bin/vramkit
-# The shared libraries of a build packed elsewhere (scripts/gpu-pack.sh; gpu-check.sh unpacks it there).
-[ -d build/cuda/lib ] && export LD_LIBRARY_PATH="$PWD/build/cuda/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 model=/tmp/qwen-image-$blocks
-mkdir -p "$out"
-if [ ! -x "$vramkit" ]; then
-  echo "no $vramkit: run scripts/gpu-check.sh first (or cmake --preset cuda && cmake --build --preset cuda)" >&2
-  exit 1
-fi
+. tools/bench/gpu_bench_env.sh
 if [ -d .whl ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl &&
     export PYTHONPATH=/tmp/site || exit 1
 fi
 
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/card.txt"
 # No text-encoder layers (only its embedding is written): neither vramkit bench nor the peers read it.
 [ -f "$model/model_index.json" ] ||
   "$vramkit" make-test-model --arch qwen-image --layers "$blocks" --text-layers 0 --out "$model" || exit 1
