@@ -1,8 +1,10 @@
-// DiskSource: the disk tier's file descriptors (O_DIRECT where allowed), read plans and retrying reads.
+// DiskSource: the disk tier's file descriptors (O_DIRECT where allowed, the page cache first), read plans and
+// retrying reads.
 #include "vram/disk_reads.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -101,17 +103,23 @@ DiskSource::DiskSource(const WeightFiles& files, DirectIo mode) {
       if (f.fd < 0) {
         f.fd = ::open(f.path.c_str(), O_RDONLY | O_CLOEXEC);
         if (f.fd < 0) throw IoError(os_error(f.path, "cannot open", errno));
+      } else if (mode == DirectIo::automatic) {
+        f.cached_fd = ::open(f.path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (f.cached_fd < 0) throw IoError(os_error(f.path, "cannot open", errno));
       }
     }
   } catch (...) {
     for (const File& f : files_)
-      if (f.fd >= 0) ::close(f.fd);
+      for (int fd : {f.fd, f.cached_fd})
+        if (fd >= 0) ::close(fd);
     throw;
   }
 }
 
 DiskSource::~DiskSource() {
-  for (const File& f : files_) ::close(f.fd);
+  for (const File& f : files_)
+    for (int fd : {f.fd, f.cached_fd})
+      if (fd >= 0) ::close(fd);
 }
 
 std::uint64_t DiskSource::buffer_alignment() const {
@@ -154,11 +162,31 @@ DiskReadPlan DiskSource::plan(const std::vector<const WeightTensor*>& tensors) c
   return plan;
 }
 
-void DiskSource::read(const DiskRead& read, char* buffer) const {
+std::uint64_t DiskSource::read_cached(const File& f, const DiskRead& read, char* out) const {
+  std::uint64_t done = 0;
+  while (done < read.length) {
+    iovec piece{out + done, static_cast<std::size_t>(read.length - done)};
+    const ssize_t got =
+        ::preadv2(f.cached_fd, &piece, 1, static_cast<off_t>(read.file_offset + done), RWF_NOWAIT);
+    if (got > 0) {
+      done += static_cast<std::uint64_t>(got);
+      continue;
+    }
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0 && (errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS))
+      page_cache_first_.store(false, std::memory_order_relaxed);
+    break;  // EAGAIN: the next page is not cached; 0: the end of the file (the direct read reports it)
+  }
+  return done;
+}
+
+std::uint64_t DiskSource::read(const DiskRead& read, char* buffer) const {
   const File& f = files_.at(read.file);
   char* out = buffer + read.buffer_offset;
   const std::uint64_t request = align_up(read.length, f.alignment);
   std::uint64_t done = 0;
+  if (f.cached_fd >= 0 && page_cache_first_.load(std::memory_order_relaxed)) done = read_cached(f, read, out);
+  const std::uint64_t cached = done;
   while (done < read.length) {
     // A direct read must resume at an aligned position: after a short read that stopped inside a block, that
     // block is read again (the same bytes, into the same place).
@@ -178,6 +206,7 @@ void DiskSource::read(const DiskRead& read, char* buffer) const {
                         std::to_string(read.file_offset + read.length) + " (was it truncated after it was opened?)");
     done = reached;
   }
+  return cached;
 }
 
 }  // namespace vramkit

@@ -9,8 +9,16 @@
 // or overlap (adjacent tensors share blocks), each run is read as one aligned superset, and the tensors are
 // copied to the device from their unaligned offsets inside the buffer: no host-side bounce copy. Buffered reads
 // use the same plan with alignment 1 (one pread per run of contiguous tensors).
+//
+// Page cache first (direct_io auto): where the file's pages are already cached (a model just downloaded or
+// written, or read by another program), a direct read would fetch from the disk what RAM holds. So a run is
+// first read through a second, buffered descriptor with RWF_NOWAIT, which copies only cached pages and stops
+// at the first one that is not; the direct read brings the rest. Nothing is added to the cache this way
+// (measured on an H100 machine: the 4-block bench's warm disk mode read at the disk's 1.5 GB/s while
+// DiffSynth-Studio's read the cached file in a third less time).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -19,8 +27,9 @@
 
 namespace vramkit {
 
-// ManagerOptions::direct_io: auto = O_DIRECT where the filesystem accepts it, buffered reads elsewhere (logged
-// once per file); on = O_DIRECT or an IoError; off = buffered reads through the page cache.
+// ManagerOptions::direct_io: auto = O_DIRECT where the filesystem accepts it, for the pages the page cache does
+// not hold already, and buffered reads elsewhere (logged once per file); on = O_DIRECT only, or an IoError;
+// off = buffered reads through the page cache.
 enum class DirectIo { automatic, on, off };
 
 // "auto", "on", "off". Throws ArgumentError naming `option` and the value.
@@ -67,19 +76,26 @@ class DiskSource {
 
   // The reads that bring `tensors` (all from this set) into a buffer.
   DiskReadPlan plan(const std::vector<const WeightTensor*>& tensors) const;
-  // Performs one read into `buffer` (aligned to buffer_alignment()), retrying EINTR and short reads. Throws
+  // Performs one read into `buffer` (aligned to buffer_alignment()), retrying EINTR and short reads; returns
+  // the bytes the page cache served (page cache first, above; 0 for a direct read from the disk). Throws
   // FormatError naming the file and the tensors when the file ends early (truncated after opening), IoError on
-  // a read error.
-  void read(const DiskRead& read, char* buffer) const;
+  // a read error. Safe to call from several threads.
+  std::uint64_t read(const DiskRead& read, char* buffer) const;
 
  private:
   struct File {
     std::string path;
     int fd = -1;
+    int cached_fd = -1;  // buffered, beside a direct fd in auto mode: the page cache first
     std::uint64_t alignment = 1;
     std::uint64_t size = 0;  // when WeightFiles opened it
   };
+  // The cached prefix of `read` copied into `out` with RWF_NOWAIT: its length.
+  std::uint64_t read_cached(const File& f, const DiskRead& read, char* out) const;
+
   std::vector<File> files_;
+  // Cleared for good when the kernel or the filesystem refuses RWF_NOWAIT on buffered reads.
+  mutable std::atomic<bool> page_cache_first_{true};
 };
 
 }  // namespace vramkit

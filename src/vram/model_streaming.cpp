@@ -163,8 +163,9 @@ void ManagedModel::stage_now(std::int64_t k, std::size_t unit) {
   if (!resident_[unit] && l.stream_from_disk) {
     buffer = &disk_buffers_[0];
     buffer->freed->synchronize();  // the copy out of its previous unit has run
-    for (const DiskRead& read : l.disk.reads) disk_->read(read, static_cast<char*>(buffer->host));
-    manager_.telemetry().add_disk_bytes(l.disk.read_bytes);
+    std::uint64_t cached = 0;
+    for (const DiskRead& read : l.disk.reads) cached += disk_->read(read, static_cast<char*>(buffer->host));
+    manager_.telemetry().add_disk_bytes(l.disk.read_bytes, cached);
   }
   stage(k, unit, buffer, h2d);
 }
@@ -224,8 +225,9 @@ void ManagedModel::reader_loop(int index) {
       const std::size_t pos = disk_staged_[static_cast<std::size_t>(job % disk)];
       const UnitLayout& l = layouts_[staged_[pos]];
       const double start = trace ? trace->now_us() : 0.0;
-      for (const DiskRead& read : l.disk.reads) disk_->read(read, static_cast<char*>(buffer.host));
-      manager_.telemetry().add_disk_bytes(l.disk.read_bytes);
+      std::uint64_t cached = 0;
+      for (const DiskRead& read : l.disk.reads) cached += disk_->read(read, static_cast<char*>(buffer.host));
+      manager_.telemetry().add_disk_bytes(l.disk.read_bytes, cached);
       if (trace) trace->add(track, "read " + l.name, start, trace->now_us());
       {
         std::lock_guard lock(mutex_);

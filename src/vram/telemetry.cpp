@@ -11,6 +11,7 @@ std::string TelemetrySnapshot::json() const {
   j["staging_bytes"] = staging_bytes;
   j["pinned_bytes"] = pinned_bytes;
   j["bytes_disk_to_host"] = bytes_disk_to_host;
+  j["bytes_disk_from_page_cache"] = bytes_disk_from_page_cache;
   j["bytes_host_to_device"] = bytes_host_to_device;
   j["copy_wait_seconds"] = copy_wait_seconds;
   j["units_acquired"] = units_acquired;
@@ -21,6 +22,7 @@ std::string TelemetrySnapshot::json() const {
 TelemetrySnapshot Telemetry::counters() const {
   TelemetrySnapshot s;
   s.bytes_disk_to_host = disk_.load(std::memory_order_relaxed);
+  s.bytes_disk_from_page_cache = page_cache_.load(std::memory_order_relaxed);
   s.bytes_host_to_device = h2d_.load(std::memory_order_relaxed);
   s.copy_wait_seconds = static_cast<double>(wait_ns_.load(std::memory_order_relaxed)) * 1e-9;
   s.units_acquired = acquired_.load(std::memory_order_relaxed);
@@ -32,6 +34,7 @@ TelemetrySnapshot Telemetry::counters() const {
 
 void Telemetry::reset() {
   disk_ = 0;
+  page_cache_ = 0;
   h2d_ = 0;
   wait_ns_ = 0;
   acquired_ = 0;

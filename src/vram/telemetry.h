@@ -14,6 +14,7 @@ struct TelemetrySnapshot {
   std::uint64_t staging_bytes = 0;          // now: the ring of streaming buffers
   std::uint64_t pinned_bytes = 0;           // now: page-locked host memory (host copies, disk staging)
   std::uint64_t bytes_disk_to_host = 0;
+  std::uint64_t bytes_disk_from_page_cache = 0;  // of bytes_disk_to_host, those the page cache held
   std::uint64_t bytes_host_to_device = 0;
   double copy_wait_seconds = 0;             // computation blocked waiting for weights
   std::uint64_t units_acquired = 0;
@@ -25,7 +26,11 @@ struct TelemetrySnapshot {
 
 class Telemetry {
  public:
-  void add_disk_bytes(std::uint64_t n) { disk_.fetch_add(n, std::memory_order_relaxed); }
+  // `n` bytes read from the files, `cached` of them served by the page cache.
+  void add_disk_bytes(std::uint64_t n, std::uint64_t cached = 0) {
+    disk_.fetch_add(n, std::memory_order_relaxed);
+    page_cache_.fetch_add(cached, std::memory_order_relaxed);
+  }
   void add_h2d_bytes(std::uint64_t n) { h2d_.fetch_add(n, std::memory_order_relaxed); }
   void add_wait(double seconds) { wait_ns_.fetch_add(static_cast<std::uint64_t>(seconds * 1e9), std::memory_order_relaxed); }
   void add_acquire() { acquired_.fetch_add(1, std::memory_order_relaxed); }
@@ -42,7 +47,7 @@ class Telemetry {
   void reset();
 
  private:
-  std::atomic<std::uint64_t> disk_{0}, h2d_{0}, wait_ns_{0}, acquired_{0}, max_in_flight_{0};
+  std::atomic<std::uint64_t> disk_{0}, page_cache_{0}, h2d_{0}, wait_ns_{0}, acquired_{0}, max_in_flight_{0};
   std::atomic<std::int64_t> resident_{0}, staging_{0};
 };
 

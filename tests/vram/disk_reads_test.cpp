@@ -1,17 +1,22 @@
 // The disk tier's reads: O_DIRECT read plans (aligned supersets of each unit's tensors, no block read twice for
-// one use), the bytes they bring in, the fallback to buffered reads where the filesystem refuses O_DIRECT, and
-// the manager streaming from disk with them: the same output bits, and exactly the predicted bytes read.
+// one use), the bytes they bring in, the page cache first in auto mode, the fallback to buffered reads where
+// the filesystem refuses O_DIRECT, and the manager streaming from disk with them: the same output bits, and
+// exactly the predicted bytes read.
 #include "vram/disk_reads.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <new>
 #include <set>
+#include <utility>
 
 #include "backends/emu/emu_accelerator.h"
 #include "common/test_sizes.h"
@@ -71,6 +76,35 @@ class RefuseDirectIo {
   }
   DirectOpen previous_;
 };
+
+// How many of a file's pages the page cache holds (mincore over a mapping of it).
+std::uint64_t cached_pages(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) return 0;
+  const auto size = static_cast<std::size_t>(std::filesystem::file_size(path));
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  std::uint64_t cached = 0;
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  if (map != MAP_FAILED) {
+    std::vector<unsigned char> resident((size + page - 1) / page);
+    if (::mincore(map, size, resident.data()) == 0)
+      for (unsigned char r : resident) cached += r & 1;
+    ::munmap(map, size);
+  }
+  ::close(fd);
+  return cached;
+}
+
+// Whether a buffered RWF_NOWAIT read of the file's first byte succeeds (the kernel and the filesystem support
+// it and the page is cached).
+bool nowait_read_works(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  char byte = 0;
+  iovec v{&byte, 1};
+  const bool works = fd >= 0 && ::preadv2(fd, &v, 1, 0, RWF_NOWAIT) == 1;
+  if (fd >= 0) ::close(fd);
+  return works;
+}
 
 VramConfig bf16_disk() { return VramConfig::preset("disk").with_storage_dtype(DType::bf16); }
 
@@ -201,6 +235,63 @@ TEST_F(DiskReadsTest, DirectStreamingGivesTheSameBitsAndReadsThePredictedBytes) 
     EXPECT_EQ(prefix, extra) << "the read-ahead is not a whole prefix of units";
     EXPECT_EQ(emu->pinned_allocator()->allocated_bytes(), 0u);
   }
+}
+
+// auto reads the pages the page cache holds from it (a file just written) and the rest directly, with the same
+// bytes as `on`, which never looks at the page cache; the telemetry counts what the page cache served.
+TEST_F(DiskReadsTest, AutoTakesCachedPagesFromThePageCacheFirst) {
+  const auto parent = direct_io_directory();
+  if (!parent) GTEST_SKIP() << "no directory here accepts O_DIRECT (the build tree and the temp dir refuse it)";
+  write_model(*parent);
+  const auto path = files_->files()[0]->path();
+  const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  const bool all_cached = cached_pages(path) == (files_->files()[0]->file_size() + page - 1) / page;
+  if (!all_cached || !nowait_read_works(path))
+    GTEST_SKIP() << "the file just written is not wholly in the page cache, or RWF_NOWAIT reads are refused";
+  const DiskSource automatic(*files_, DirectIo::automatic), direct(*files_, DirectIo::on);
+  ASSERT_TRUE(automatic.direct(0));
+  // Reads every unit through `source`, checks the tensors' bytes, returns {bytes read, of them from the cache}.
+  auto read_every_unit = [&](const DiskSource& source) {
+    std::pair<std::uint64_t, std::uint64_t> totals{0, 0};
+    for (const auto& spec : leaf_module_units(*files_)) {
+      std::vector<const WeightTensor*> tensors;
+      for (const auto& name : spec.tensors) tensors.push_back(files_->find(name));
+      const DiskReadPlan plan = source.plan(tensors);
+      void* buffer = nullptr;
+      if (posix_memalign(&buffer, source.buffer_alignment(), plan.buffer_bytes) != 0) throw std::bad_alloc();
+      for (const DiskRead& read : plan.reads) totals.second += source.read(read, static_cast<char*>(buffer));
+      for (std::size_t i = 0; i < tensors.size(); ++i)
+        EXPECT_EQ(std::memcmp(static_cast<char*>(buffer) + plan.tensor_offsets[i],
+                              files_->view(tensors[i]->name()).data(), tensors[i]->bytes()),
+                  0)
+            << tensors[i]->name();
+      std::free(buffer);
+      totals.first += plan.read_bytes;
+    }
+    return totals;
+  };
+  const auto [read_bytes, from_cache] = read_every_unit(automatic);
+  EXPECT_EQ(from_cache, read_bytes);
+  EXPECT_EQ(read_every_unit(direct).second, 0u);
+  // Through the manager: every disk byte of a forward from the page cache, and the same output bits.
+  const auto reference = reference_output();
+  ManagerOptions options;
+  options.vram_limit = 0;
+  VramManager manager(std::make_shared<EmuAccelerator>(EmuOptions{64 * kMiB, 0, 0}), options);
+  auto model = manager.add_model("disk", files_, leaf_module_units(*files_), bf16_disk());
+  model->onload();
+  EXPECT_EQ(model_.forward(*model), reference);
+  model->offload();
+  const TelemetrySnapshot t = manager.snapshot();
+  EXPECT_GT(t.bytes_disk_to_host, 0u);
+  EXPECT_EQ(t.bytes_disk_from_page_cache, t.bytes_disk_to_host);
+  // Dropped from the page cache (where the filesystem lets its pages go): every byte from the disk.
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  ::fdatasync(fd);
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  ::close(fd);
+  if (cached_pages(path) == 0) EXPECT_EQ(read_every_unit(automatic).second, 0u);
 }
 
 // Where the filesystem refuses O_DIRECT, `auto` falls back to buffered reads and `on` is a clear error.
