@@ -155,8 +155,8 @@ ModeResult run_mode(const BenchArguments& args, const BenchMode& mode, const Wor
 }
 
 // The lower bound of a mode's forward on this machine: the slowest of computing everything resident, copying
-// its host -> device bytes at the pinned rate and reading its disk bytes at the disk rate (those the page cache
-// served come from RAM: not counted).
+// its host -> device bytes at the pinned rate and reading its disk bytes at the disk rate (those the page
+// cache served come from RAM: not counted).
 double floor_seconds(const ModeResult& r, const Ceilings& c, int repeat) {
   const double h2d = static_cast<double>(r.counters.bytes_host_to_device) / repeat;
   const double disk =
@@ -185,7 +185,8 @@ json mode_json(const ModeResult& r, const Ceilings& c, int repeat) {
   j["bytes_disk_to_host"] = r.counters.bytes_disk_to_host;
   j["bytes_host_to_device_per_forward"] = h2d;
   j["bytes_disk_to_host_per_forward"] = static_cast<double>(r.counters.bytes_disk_to_host) / repeat;
-  j["bytes_disk_from_page_cache_per_forward"] = static_cast<double>(r.counters.bytes_disk_from_page_cache) / repeat;
+  j["bytes_disk_from_page_cache_per_forward"] =
+      static_cast<double>(r.counters.bytes_disk_from_page_cache) / repeat;
   j["predicted_bytes_host_to_device_per_forward"] = r.plan.stream_bytes_per_forward;
   j["predicted_bytes_disk_to_host_per_forward"] = r.plan.disk_bytes_per_forward;
   j["achieved_h2d_gbps"] = h2d / r.median_seconds / 1e9;

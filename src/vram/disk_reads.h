@@ -5,10 +5,10 @@
 // O_DIRECT bypasses the page cache, so every byte comes from the device once per use and a model larger than
 // the host's RAM does not evict everything else. It needs the file offset, the length and the buffer address
 // aligned to the file's direct-I/O alignment (4096 bytes, or more where statx reports it). Tensors sit at
-// arbitrary offsets in a safetensors file, so a unit's tensors are grouped into runs whose aligned ranges touch
-// or overlap (adjacent tensors share blocks), each run is read as one aligned superset, and the tensors are
-// copied to the device from their unaligned offsets inside the buffer: no host-side bounce copy. Buffered reads
-// use the same plan with alignment 1 (one pread per run of contiguous tensors).
+// arbitrary offsets in a safetensors file, so a unit's tensors are grouped into runs whose aligned ranges
+// touch or overlap (adjacent tensors share blocks), each run is read as one aligned superset, and the tensors
+// are copied to the device from their unaligned offsets inside the buffer: no host-side bounce copy. Buffered
+// reads use the same plan with alignment 1 (one pread per run of contiguous tensors).
 //
 // Page cache first (direct_io auto): where the file's pages are already cached (a model just downloaded or
 // written, or read by another program), a direct read would fetch from the disk what RAM holds. So a run is
@@ -27,9 +27,9 @@
 
 namespace vramkit {
 
-// ManagerOptions::direct_io: auto = O_DIRECT where the filesystem accepts it, for the pages the page cache does
-// not hold already, and buffered reads elsewhere (logged once per file); on = O_DIRECT only, or an IoError;
-// off = buffered reads through the page cache.
+// ManagerOptions::direct_io: auto = O_DIRECT where the filesystem accepts it, for the pages the page cache
+// does not hold already, and buffered reads elsewhere (logged once per file); on = O_DIRECT only, or an
+// IoError; off = buffered reads through the page cache.
 enum class DirectIo { automatic, on, off };
 
 // "auto", "on", "off". Throws ArgumentError naming `option` and the value.
@@ -78,8 +78,8 @@ class DiskSource {
   DiskReadPlan plan(const std::vector<const WeightTensor*>& tensors) const;
   // Performs one read into `buffer` (aligned to buffer_alignment()), retrying EINTR and short reads; returns
   // the bytes the page cache served (page cache first, above; 0 for a direct read from the disk). Throws
-  // FormatError naming the file and the tensors when the file ends early (truncated after opening), IoError on
-  // a read error. Safe to call from several threads.
+  // FormatError naming the file and the tensors when the file ends early (truncated after opening), IoError
+  // on a read error. Safe to call from several threads.
   std::uint64_t read(const DiskRead& read, char* buffer) const;
 
  private:

@@ -1,7 +1,7 @@
-// The disk tier's reads: O_DIRECT read plans (aligned supersets of each unit's tensors, no block read twice for
-// one use), the bytes they bring in, the page cache first in auto mode, the fallback to buffered reads where
-// the filesystem refuses O_DIRECT, and the manager streaming from disk with them: the same output bits, and
-// exactly the predicted bytes read.
+// The disk tier's reads: O_DIRECT read plans (aligned supersets of each unit's tensors, no block read twice
+// for one use), the bytes they bring in, the page cache first in auto mode, the fallback to buffered reads
+// where the filesystem refuses O_DIRECT, and the manager streaming from disk with them: the same output bits,
+// and exactly the predicted bytes read.
 #include "vram/disk_reads.h"
 
 #include <fcntl.h>
@@ -13,8 +13,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <optional>
 #include <new>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -237,11 +237,12 @@ TEST_F(DiskReadsTest, DirectStreamingGivesTheSameBitsAndReadsThePredictedBytes) 
   }
 }
 
-// auto reads the pages the page cache holds from it (a file just written) and the rest directly, with the same
-// bytes as `on`, which never looks at the page cache; the telemetry counts what the page cache served.
+// auto reads the pages the page cache holds from it (a file just written) and the rest directly, with the
+// same bytes as `on`, which never looks at the page cache; the telemetry counts what the page cache served.
 TEST_F(DiskReadsTest, AutoTakesCachedPagesFromThePageCacheFirst) {
   const auto parent = direct_io_directory();
-  if (!parent) GTEST_SKIP() << "no directory here accepts O_DIRECT (the build tree and the temp dir refuse it)";
+  if (!parent)
+    GTEST_SKIP() << "no directory here accepts O_DIRECT (the build tree and the temp dir refuse it)";
   write_model(*parent);
   const auto path = files_->files()[0]->path();
   const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
@@ -250,7 +251,8 @@ TEST_F(DiskReadsTest, AutoTakesCachedPagesFromThePageCacheFirst) {
     GTEST_SKIP() << "the file just written is not wholly in the page cache, or RWF_NOWAIT reads are refused";
   const DiskSource automatic(*files_, DirectIo::automatic), direct(*files_, DirectIo::on);
   ASSERT_TRUE(automatic.direct(0));
-  // Reads every unit through `source`, checks the tensors' bytes, returns {bytes read, of them from the cache}.
+  // Reads every unit through `source`, checks the tensors' bytes, returns {bytes read, of them from the
+  // cache}.
   auto read_every_unit = [&](const DiskSource& source) {
     std::pair<std::uint64_t, std::uint64_t> totals{0, 0};
     for (const auto& spec : leaf_module_units(*files_)) {
