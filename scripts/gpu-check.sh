@@ -4,8 +4,9 @@
 # on the same warm machine, whose build folder the second reuses:
 #   ops  builds the cuda preset for the card present (only what the check runs), runs the CUDA op tests, runs
 #        them again under compute-sanitizer memcheck (bounded), and the CUDA op benchmarks;
-#   e2e  (builds if needed) the model and pipeline tests on CUDA, a generation of builtin:tiny, and `vramkit
-#        bench` on a 2-block full-size transformer at 1328 x 1328.
+#   e2e  (builds if needed) the manager, model and pipeline tests on CUDA, a generation of builtin:tiny, one
+#        of a full-width model cut to 2 DiT blocks and 1 text layer at 1328 x 1328 under 4 GiB, and `vramkit
+#        bench` on its transformer.
 # No argument runs both. Each step has its own log, a failing (or timed-out) step does not stop the rest, and a
 # short table comes last.
 # With .gpu-build/ present (scripts/gpu-pack.sh, carried by the device tool) nothing is built here: the packed
@@ -92,15 +93,20 @@ if [ "$phase" != ops ]; then
   vramkit=build/cuda/bin/vramkit
   step generate timeout 60 "$vramkit" generate --model builtin:tiny --prompt "a lighthouse at dusk" --device cuda \
     --width 256 --height 256 --steps 4 --seed 1 --out "$out/tiny.png" --stats "$out/generate_stats.json"
-  # Full-size shapes, random weights: 2 of the 60 DiT blocks (1.4 GB of bf16), no text encoder layers (the bench
-  # runs the transformer alone); outside $OUT, removed after.
+  # Full-size shapes, random weights: 2 of the 60 DiT blocks (1.4 GB of bf16) and 1 of the 28 text encoder
+  # layers; outside $OUT, removed after. First a whole generation at 1328 x 1328 under a 4 GiB budget (every
+  # component at its real width: the text encoder, the DiT streamed, the VAE's full-size decode), then `vramkit
+  # bench` on its transformer.
   model=$(mktemp -d /tmp/vramkit-gpu-check-model.XXXXXX)
-  step make_test_model timeout 90 "$vramkit" make-test-model --arch qwen-image --layers 2 --text-layers 0 \
+  step make_test_model timeout 90 "$vramkit" make-test-model --arch qwen-image --layers 2 --text-layers 1 \
     --out "$model" --dtype bf16
+  step generate_full timeout 120 "$vramkit" generate --model "$model" --prompt "a lighthouse at dusk" \
+    --device cuda --width 1328 --height 1328 --steps 2 --seed 1 --offload dynamic --vram-limit 4 \
+    --out "$out/full.png" --stats "$out/generate_full_stats.json"
   step bench timeout 150 "$vramkit" bench --model "$model" --device cuda --width 1328 --height 1328 --repeat 5 \
     --json "$out/bench.json"
   rm -rf "$model"
-  steps+=(cuda_model_tests generate make_test_model bench)
+  steps+=(cuda_model_tests generate make_test_model generate_full bench)
 fi
 
 echo
@@ -110,7 +116,8 @@ for k in "${steps[@]}"; do
   printf '%-24s %s\n' "$k" "${result[$k]:-not run}"
 done
 if [ "$phase" != ops ]; then
-  printf '%-24s %s\n' "generate stats" "$out/generate_stats.json" "bench json" "$out/bench.json"
+  printf '%-24s %s\n' "generate stats" "$out/generate_stats.json" "1328x1328 stats" \
+    "$out/generate_full_stats.json" "bench json" "$out/bench.json"
   echo
   echo "== vramkit bench, 2 full-size DiT blocks at 1328 x 1328 (from $out/bench.log)"
   cat "$out/bench.log" 2>/dev/null
