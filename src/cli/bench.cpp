@@ -42,6 +42,9 @@ struct ModeResult {
   TelemetrySnapshot counters;  // over the timed forwards
   std::optional<std::uint64_t> driver_used_bytes;  // cuda: the drop of the driver's free memory from before
                                                    // the mode to after its forwards
+  // What the device arena took from the device (its backed high-water mark; on CUDA in 32 MiB mapping steps):
+  // between the peak and the driver's view, which adds the memory outside the arena (cuBLASLt, cuDNN).
+  std::uint64_t arena_committed_bytes = 0;
   std::string vram_config;                  // the resolved eight keys, as `vramkit plan` prints them
   Plan plan;                                // of the token-stream model
   std::uint64_t page_cache_left_bytes = 0;  // disk-cold: the most bytes a drop left cached
@@ -144,6 +147,7 @@ ModeResult run_mode(const BenchArguments& args, const BenchMode& mode, const Wor
   }
   r.median_seconds = median(r.seconds);
   r.counters = manager.snapshot();
+  r.arena_committed_bytes = accelerator->memory_info().committed_bytes;
   if (cuda) {
     const std::uint64_t free_after = free_device_bytes(settings.device);
     r.driver_used_bytes = free_before > free_after ? free_before - free_after : 0;
@@ -179,6 +183,7 @@ json mode_json(const ModeResult& r, const Ceilings& c, int repeat) {
   j["seconds"] = r.seconds;
   j["peak_device_bytes"] = r.counters.peak_device_bytes;
   j["driver_used_bytes"] = r.driver_used_bytes ? json(*r.driver_used_bytes) : json(nullptr);
+  j["arena_committed_bytes"] = r.arena_committed_bytes;
   j["resident_bytes"] = r.plan.resident_bytes;
   j["ring_bytes"] = r.plan.ring_bytes;
   j["bytes_host_to_device"] = r.counters.bytes_host_to_device;
