@@ -67,7 +67,8 @@ TEST_F(BenchCli, ReportsEveryModeAgainstThePlanAndTheCeilings) {
     EXPECT_EQ(m.at("seconds_per_forward").get<double>(), seconds[2]);  // the median
     EXPECT_GT(m.at("peak_device_bytes").get<std::uint64_t>(), 0u);
     EXPECT_TRUE(m.at("driver_used_bytes").is_null());  // cuda only
-    EXPECT_GE(m.at("arena_committed_bytes").get<std::uint64_t>(), m.at("peak_device_bytes").get<std::uint64_t>());
+    EXPECT_GE(m.at("arena_committed_bytes").get<std::uint64_t>(),
+              m.at("peak_device_bytes").get<std::uint64_t>());
     EXPECT_GT(m.at("ratio").get<double>(), 0.0);
     EXPECT_GE(m.at("copy_wait_seconds_per_forward").get<double>(), 0.0);
     // Measured bytes over the 5 timed forwards = 5 x the plan's prediction, give or take the ring the copy
