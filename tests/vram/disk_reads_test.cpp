@@ -123,13 +123,23 @@ std::uint64_t expected_direct_bytes(const std::vector<const WeightTensor*>& tens
 class DiskReadsTest : public ::testing::Test {
  protected:
   void write_model(const std::filesystem::path& parent) {
-    dir_ = parent / ("vramkit_disk_reads_" + std::to_string(::getpid()) + "_" +
-                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir_);
+    dir_ = testing::test_folder(parent, "vramkit_disk_reads");
     files_ = model_.write(dir_);
   }
   void TearDown() override {
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+
+  // The model streamed from disk (vram_limit 0 in `options`) on a new manager, after one forward that must
+  // give the resident model's bits; the manager stays alive in `manager`.
+  std::unique_ptr<ManagedModel> streamed_from_disk(std::optional<VramManager>& manager, ManagerOptions options) {
+    options.vram_limit = 0;
+    const auto reference = reference_output();
+    manager.emplace(std::make_shared<EmuAccelerator>(EmuOptions{64 * kMiB, 0, 0}), options);
+    auto model = manager->add_model("disk", files_, leaf_module_units(*files_), bf16_disk());
+    model->onload();
+    EXPECT_EQ(model_.forward(*model), reference);
+    return model;
   }
 
   std::vector<float> reference_output() {
@@ -276,15 +286,9 @@ TEST_F(DiskReadsTest, AutoTakesCachedPagesFromThePageCacheFirst) {
   EXPECT_EQ(from_cache, read_bytes);
   EXPECT_EQ(read_every_unit(direct).second, 0u);
   // Through the manager: every disk byte of a forward from the page cache, and the same output bits.
-  const auto reference = reference_output();
-  ManagerOptions options;
-  options.vram_limit = 0;
-  VramManager manager(std::make_shared<EmuAccelerator>(EmuOptions{64 * kMiB, 0, 0}), options);
-  auto model = manager.add_model("disk", files_, leaf_module_units(*files_), bf16_disk());
-  model->onload();
-  EXPECT_EQ(model_.forward(*model), reference);
-  model->offload();
-  const TelemetrySnapshot t = manager.snapshot();
+  std::optional<VramManager> manager;
+  streamed_from_disk(manager, {})->offload();
+  const TelemetrySnapshot t = manager->snapshot();
   EXPECT_GT(t.bytes_disk_to_host, 0u);
   EXPECT_EQ(t.bytes_disk_from_page_cache, t.bytes_disk_to_host);
   // Dropped from the page cache (where the filesystem lets its pages go): every byte from the disk.
@@ -310,17 +314,13 @@ TEST_F(DiskReadsTest, AFilesystemThatRefusesDirectIoFallsBackOrFailsClearly) {
     EXPECT_NE(std::string(e.what()).find(model_.path.string()), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("refuses O_DIRECT"), std::string::npos) << e.what();
   }
-  const auto reference = reference_output();
-  ManagerOptions options;
-  options.vram_limit = 0;
-  VramManager manager(std::make_shared<EmuAccelerator>(EmuOptions{64 * kMiB, 0, 0}), options);
-  auto model = manager.add_model("disk", files_, leaf_module_units(*files_), bf16_disk());
-  model->onload();
-  EXPECT_EQ(model_.forward(*model), reference);
+  std::optional<VramManager> manager;
+  const auto model = streamed_from_disk(manager, {});
   std::uint64_t tensor_bytes = 0;
   for (const auto& t : files_->tensors()) tensor_bytes += t.bytes();
   EXPECT_EQ(model->plan().disk_bytes_per_forward, tensor_bytes);  // buffered: exactly the tensors' bytes
   model->offload();
+  ManagerOptions options;
   options.direct_io = DirectIo::on;
   VramManager strict(std::make_shared<EmuAccelerator>(EmuOptions{64 * kMiB, 0, 0}), options);
   EXPECT_THROW(strict.add_model("disk", files_, leaf_module_units(*files_), bf16_disk()), IoError);

@@ -42,10 +42,7 @@ class ManagerOnDevice : public ::testing::TestWithParam<test::DeviceUnderTest> {
  protected:
   void SetUp() override {
     VRAMKIT_REQUIRE_DEVICE(GetParam());
-    dir_ = std::filesystem::temp_directory_path() /
-           ("vramkit_manager_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir_);
+    dir_ = testing::test_folder(std::filesystem::temp_directory_path(), "vramkit_manager");
     files_ = model_.write(dir_);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }

@@ -23,10 +23,7 @@ constexpr std::size_t kMiB = 1 << 20;
 class NativeFp8Gemm : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("vramkit_native_fp8_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir_);
+    dir_ = testing::test_folder(std::filesystem::temp_directory_path(), "vramkit_native_fp8");
     files_ = model_.write(dir_);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }

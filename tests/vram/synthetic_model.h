@@ -3,6 +3,9 @@
 // loops (independent of the ops library), so that every memory mode can be compared on the same arithmetic.
 #pragma once
 
+#include <gtest/gtest.h>
+#include <unistd.h>
+
 #include <cmath>
 #include <filesystem>
 #include <memory>
@@ -16,6 +19,14 @@
 #include "vram/managed_model.h"
 
 namespace vramkit::testing {
+
+// A fresh folder for the running test under `parent`, "<prefix>_<pid>_<test name>" (the test removes it).
+inline std::filesystem::path test_folder(const std::filesystem::path& parent, const std::string& prefix) {
+  const auto dir = parent / (prefix + "_" + std::to_string(::getpid()) + "_" +
+                             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  std::filesystem::create_directories(dir);
+  return dir;
+}
 
 struct SyntheticModel {
   int blocks = 6;
