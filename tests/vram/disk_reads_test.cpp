@@ -132,7 +132,8 @@ class DiskReadsTest : public ::testing::Test {
 
   // The model streamed from disk (vram_limit 0 in `options`) on a new manager, after one forward that must
   // give the resident model's bits; the manager stays alive in `manager`.
-  std::unique_ptr<ManagedModel> streamed_from_disk(std::optional<VramManager>& manager, ManagerOptions options) {
+  std::unique_ptr<ManagedModel> streamed_from_disk(std::optional<VramManager>& manager,
+                                                   ManagerOptions options) {
     options.vram_limit = 0;
     const auto reference = reference_output();
     manager.emplace(std::make_shared<EmuAccelerator>(EmuOptions{64 * kMiB, 0, 0}), options);
