@@ -43,7 +43,7 @@ struct ModeResult {
   std::optional<std::uint64_t> driver_used_bytes;  // cuda: the drop of the driver's free memory from before
                                                    // the mode to after its forwards
   // What the device arena took from the device (its backed high-water mark; on CUDA in 32 MiB mapping steps):
-  // between the peak and the driver's view, which adds the memory outside the arena (cuBLASLt, cuDNN).
+  // between the peak and the driver's view, which adds the memory outside the arena (the CUDA context).
   std::uint64_t arena_committed_bytes = 0;
   std::string vram_config;                  // the resolved eight keys, as `vramkit plan` prints them
   Plan plan;                                // of the token-stream model

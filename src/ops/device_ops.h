@@ -20,23 +20,10 @@
 #include "ops/activation.h"
 #include "ops/attention.h"
 #include "ops/conv.h"
+#include "ops/device_scratch.h"
 #include "ops/rope.h"
 
 namespace vramkit::ops {
-
-// The most scratch a device op takes beside its result (attention's score block on the GEMM path, conv2d's
-// unfolded input): an op splits its work into pieces that fit, and the piece sizes depend on the shapes
-// alone, never on the memory left, so that every memory mode runs the same GEMMs on the same shapes (same
-// bits). The workspace estimates (models/activation_meter.h, the VAE's tiling) price this bound.
-inline constexpr std::size_t kDeviceScratchBytes = std::size_t{64} << 20;
-
-// The rows of the native fp8 linear's f32 sums a device holds at a time (rows x out f32 within
-// `scratch_bytes`, at least one row, at most `rows`).
-inline std::int64_t fp8_accumulator_rows(std::int64_t rows, std::int64_t out,
-                                         std::size_t scratch_bytes = kDeviceScratchBytes) {
-  const auto fit = static_cast<std::int64_t>(scratch_bytes / (sizeof(float) * static_cast<std::size_t>(out)));
-  return std::max<std::int64_t>(1, std::min(rows, fit));
-}
 
 enum class BinaryKind {
   add,     // a + b

@@ -30,6 +30,8 @@
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/cuda_device.h"
 #include "ops/cuda/attention_cudnn_masks_cuda.h"
+#include "ops/cuda/library_workspace.h"
+#include "ops/device_scratch.h"
 #include "vramkit/error.h"
 
 namespace vramkit::cuda {
@@ -298,10 +300,12 @@ struct CudnnAttention::Impl {
     std::string refusal;
   };
 
+  explicit Impl(std::shared_ptr<Allocator> arena) : memory(std::move(arena)) {}
+
   cudnnHandle_t handle = nullptr;
   int compute_major = 0, compute_minor = 0;
   std::map<Key, Entry> plans;
-  DeviceBuffer workspace, bias, first_valid;
+  LibraryWorkspace memory;  // per run: the key padding bias, the first valid keys, the plan's workspace
 
   const Entry& entry(DType dtype, const ops::cpu::AttentionDims& dims, bool key_mask, bool causal);
   std::string refusal(DType dtype, const ops::cpu::AttentionDims& dims, bool key_mask, bool causal) const;
@@ -447,18 +451,21 @@ const CudnnAttention::Impl::Entry& CudnnAttention::Impl::entry(DType dtype, cons
                            .key_bias = key_mask};
     std::string failure;
     e.plan = build(shape, failure);
-    if (!e.plan)
-      e.refusal = "cuDNN built no plan for " + std::string(dtype_name(dtype)) + " " + dims_text(d) +
-                  (causal ? " causal" : "") + (key_mask ? " key mask" : "") + ":" + failure;
+    const std::string what =
+        std::string(dtype_name(dtype)) + " " + dims_text(d) + (causal ? " causal" : "") + (key_mask ? " key mask" : "");
+    if (!e.plan) {
+      e.refusal = "cuDNN built no plan for " + what + ":" + failure;
+    } else if (static_cast<std::uint64_t>(e.plan->workspace_bytes) > ops::kLibraryWorkspaceBytes) {
+      // Beyond what the workspace estimates price (activation_meter.h): our own kernel runs it instead.
+      e.refusal = "cuDNN's plan for " + what + " needs " + std::to_string(e.plan->workspace_bytes) +
+                  " bytes of workspace, above ops::kLibraryWorkspaceBytes";
+      e.plan.reset();
+    }
   }
   return plans.emplace(key, std::move(e)).first->second;
 }
 
 namespace {
-
-void grow(DeviceBuffer& buffer, std::size_t bytes) {
-  if (buffer.bytes() < bytes) buffer = DeviceBuffer(bytes);
-}
 
 void check_aligned(const void* p, const char* name) {
   if (reinterpret_cast<std::uintptr_t>(p) % kByteAlignment != 0)
@@ -467,7 +474,8 @@ void check_aligned(const void* p, const char* name) {
 
 }  // namespace
 
-CudnnAttention::CudnnAttention() : impl_(std::make_unique<Impl>()) {
+CudnnAttention::CudnnAttention(std::shared_ptr<Allocator> arena)
+    : impl_(std::make_unique<Impl>(std::move(arena))) {
   int device = 0;
   VRAMKIT_CUDA_CHECK(cudaGetDevice(&device));
   VRAMKIT_CUDA_CHECK(
@@ -506,19 +514,20 @@ void CudnnAttention::run(const void* q, const void* k, const void* v, void* out,
   void* out_rows = static_cast<char*>(out) + skipped_rows * row_bytes;
 
   std::int32_t* first_valid = nullptr;
+  LibraryWorkspace::Block bias, first_valid_block;
   if (key_valid) {
-    grow(impl_->bias, static_cast<std::size_t>(dims.batch * dims.kv_len) * dtype_size(dtype));
-    grow(impl_->first_valid, static_cast<std::size_t>(dims.batch) * sizeof(std::int32_t));
-    first_valid = static_cast<std::int32_t*>(impl_->first_valid.data());
-    launch_key_padding_bias(key_valid, impl_->bias.data(), first_valid, dtype, dims.batch, dims.kv_len,
-                            stream);
+    bias = impl_->memory.take(0, static_cast<std::size_t>(dims.batch * dims.kv_len) * dtype_size(dtype));
+    first_valid_block = impl_->memory.take(1, static_cast<std::size_t>(dims.batch) * sizeof(std::int32_t));
+    first_valid = static_cast<std::int32_t*>(first_valid_block.data());
+    launch_key_padding_bias(key_valid, bias.data(), first_valid, dtype, dims.batch, dims.kv_len, stream);
   }
-  if (plan.workspace_bytes > 0) grow(impl_->workspace, static_cast<std::size_t>(plan.workspace_bytes));
+  const LibraryWorkspace::Block workspace_block =
+      impl_->memory.take(2, static_cast<std::size_t>(plan.workspace_bytes));
 
   std::vector<std::int64_t> uids{kUidQ, kUidK, kUidV, kUidO, kUidScale};
   std::vector<void*> pointers{const_cast<void*>(q_rows), const_cast<void*>(k), const_cast<void*>(v), out_rows,
                               &scale};
-  if (shape.key_bias) uids.push_back(kUidBias), pointers.push_back(impl_->bias.data());
+  if (shape.key_bias) uids.push_back(kUidBias), pointers.push_back(bias.data());
   if (shape.causal) {
     uids.push_back(kUidNegativeInfinity);
     pointers.push_back(const_cast<float*>(&plan.negative_infinity));
@@ -527,7 +536,7 @@ void CudnnAttention::run(const void* q, const void* k, const void* v, void* out,
       uids.push_back(kUidQLen), pointers.push_back(const_cast<std::int32_t*>(&plan.q_len));
     }
   }
-  void* workspace = plan.workspace_bytes > 0 ? impl_->workspace.data() : nullptr;
+  void* workspace = workspace_block.data();
   Descriptors pack_owner;
   const auto pack = pack_owner.create(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
   const auto count = static_cast<std::int64_t>(uids.size());
@@ -545,10 +554,6 @@ std::size_t CudnnAttention::cached_plans() const {
   std::size_t n = 0;
   for (const auto& [key, e] : impl_->plans) n += e.plan != nullptr;
   return n;
-}
-
-std::size_t CudnnAttention::workspace_bytes() const {
-  return impl_->workspace.bytes();
 }
 
 }  // namespace vramkit::cuda

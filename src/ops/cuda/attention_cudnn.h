@@ -27,6 +27,7 @@
 #include <memory>
 #include <string>
 
+#include "core/allocator.h"
 #include "core/dtype.h"
 #include "ops/cpu/attention.h"
 
@@ -34,15 +35,15 @@ namespace vramkit::cuda {
 
 // One cuDNN handle (its stream set per run), the cache of finalized execution plans (one per dtype, B, Hq,
 // Hkv, Lq, Lk, D, causal and key mask presence; the scale is passed by value at each run, so it is not part
-// of a plan) and the memory the plans need: the workspace and the key padding bias, each a cudaMalloc
-// buffer owned by this object and grown as needed (not counted in the VRAM budget yet; growing frees the old
-// buffer, and cudaFree waits for the device, so work still queued on it is safe). Runs through one object are
-// ordered only when they share a stream: one object per stream, not thread-safe.
+// of a plan). A run takes the memory its plan needs, the workspace and the key padding bias, from `arena` for
+// its duration (library_workspace.h), so that it counts in the VRAM budget; an object made without an arena
+// keeps its own cudaMalloc buffers. Plans whose workspace exceeds ops::kLibraryWorkspaceBytes are refused.
+// Runs through one object must be ordered (one stream): one object per stream, not thread-safe.
 class CudnnAttention {
  public:
   // Creates the cuDNN handle on the current device. Throws CudaError (naming cudnnCreate and cuDNN's status)
   // when cuDNN cannot start: no device, no driver, library missing.
-  CudnnAttention();
+  explicit CudnnAttention(std::shared_ptr<Allocator> arena = nullptr);
   ~CudnnAttention();
   CudnnAttention(const CudnnAttention&) = delete;
   CudnnAttention& operator=(const CudnnAttention&) = delete;
@@ -62,9 +63,8 @@ class CudnnAttention {
            const ops::cpu::AttentionDims& dims, const std::uint8_t* key_valid, bool causal, float scale,
            cudaStream_t stream);
 
-  // Plans built so far (refusals not counted), and the workspace's current size in bytes.
+  // Plans built so far (refusals not counted).
   std::size_t cached_plans() const;
-  std::size_t workspace_bytes() const;
 
  private:
   struct Impl;

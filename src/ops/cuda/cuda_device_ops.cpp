@@ -76,7 +76,7 @@ CudaDeviceOps::CudaDeviceOps(int device_index, cudaStream_t stream, std::shared_
       allocator_(std::move(allocator)),
       max_scratch_bytes_(max_scratch_bytes) {
   const DeviceGuard guard(device_index_);
-  gemm_ = std::make_unique<GemmContext>();
+  gemm_ = std::make_unique<GemmContext>(allocator_);
 }
 
 CudaDeviceOps::~CudaDeviceOps() = default;
@@ -453,7 +453,7 @@ CudnnAttention* CudaDeviceOps::cudnn() {
   if (!cudnn_tried_) {
     cudnn_tried_ = true;
     try {
-      cudnn_ = std::make_unique<CudnnAttention>();
+      cudnn_ = std::make_unique<CudnnAttention>(allocator_);
     } catch (const std::exception& e) {
       log_warn(std::string("cuDNN attention is unavailable, using vramkit's own kernel: ") + e.what());
     }

@@ -30,12 +30,14 @@
 #include <set>
 #include <string>
 #include <tuple>
+#include <utility>
 
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/cuda_device.h"
 #include "ops/cuda/elementwise_cuda.h"
 #include "ops/cuda/fp8_quantize_cuda.h"
 #include "ops/cuda/gemm_cuda.h"
+#include "ops/cuda/library_workspace.h"
 #include "vramkit/error.h"
 
 namespace vramkit::cuda {
@@ -95,6 +97,7 @@ struct Plan {
   cublasLtMatmulDesc_t desc = nullptr;
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
   cublasLtMatmulAlgo_t algo{};
+  std::size_t workspace_bytes = 0;  // what the algorithm needs, within the context's maximum
 
   Plan() = default;
   Plan(const Plan&) = delete;
@@ -152,8 +155,12 @@ ColumnMajorGemm linear_spec(DType dtype, DType operand_dtype, std::int64_t rows,
 }  // namespace
 
 struct GemmContext::Impl {
+  explicit Impl(std::shared_ptr<Allocator> arena, std::size_t max_workspace)
+      : workspace(std::move(arena)), max_workspace_bytes(max_workspace) {}
+
   cublasLtHandle_t handle = nullptr;
-  DeviceBuffer workspace;
+  LibraryWorkspace workspace;
+  std::size_t max_workspace_bytes;
   std::map<ColumnMajorGemm, Plan> plans;
   std::set<ColumnMajorGemm> unsupported;  // fp8 products cuBLASLt cannot run (try_plan)
   int compute_capability = 0;             // of the device the context was made on, e.g. 90
@@ -229,9 +236,8 @@ struct GemmContext::Impl {
     cublasLtMatmulHeuristicResult_t result{};
     int found = 0;
     const cublasStatus_t status = [&] {
-      const std::size_t workspace_bytes = workspace.bytes();
       cublasStatus_t s = cublasLtMatmulPreferenceSetAttribute(
-          preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes, sizeof(workspace_bytes));
+          preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &max_workspace_bytes, sizeof(max_workspace_bytes));
       for (auto attribute :
            {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
             CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
@@ -256,6 +262,7 @@ struct GemmContext::Impl {
     if (found == 0)
       throw_cublas_error(CUBLAS_STATUS_NOT_SUPPORTED, "no algorithm for " + what, __FILE__, __LINE__);
     p.algo = result.algo;
+    p.workspace_bytes = result.workspaceSize;
   }
 
   // Runs a planned product: D = alpha · op(A)·op(B) + beta · D (+ bias).
@@ -265,16 +272,17 @@ struct GemmContext::Impl {
     if (bias)  // the plan is shared by every bias of this shape; the pointer is per call
       VRAMKIT_CUBLAS_CHECK(
           cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+    const LibraryWorkspace::Block block = workspace.take(0, p.workspace_bytes);
     const cublasStatus_t status = cublasLtMatmul(handle, p.desc, &alpha, a, p.a, b, p.b, &beta, d, p.d, d,
-                                                 p.d, &p.algo, workspace.data(), workspace.bytes(), stream);
+                                                 p.d, &p.algo, block.data(), p.workspace_bytes, stream);
     if (status != CUBLAS_STATUS_SUCCESS)
       throw_cublas_error(status, "cublasLtMatmul for " + what, __FILE__, __LINE__);
   }
 };
 
-GemmContext::GemmContext(std::size_t workspace_bytes) : impl_(std::make_unique<Impl>()) {
+GemmContext::GemmContext(std::shared_ptr<Allocator> arena, std::size_t max_workspace_bytes)
+    : impl_(std::make_unique<Impl>(std::move(arena), max_workspace_bytes)) {
   VRAMKIT_CUBLAS_CHECK(cublasLtCreate(&impl_->handle));
-  if (workspace_bytes > 0) impl_->workspace = DeviceBuffer(workspace_bytes);
   int device = 0, major = 0, minor = 0;
   VRAMKIT_CUDA_CHECK(cudaGetDevice(&device));
   VRAMKIT_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));

@@ -15,6 +15,11 @@
 #include <memory>
 
 #include "core/dtype.h"
+#include "ops/device_scratch.h"
+
+namespace vramkit {
+class Allocator;
+}
 
 namespace vramkit::cuda {
 
@@ -77,17 +82,17 @@ struct MatmulGemm {
   float beta = 0.0f;
 };
 
-// One cuBLASLt handle, its workspace and the cache of matmul plans (descriptors and the heuristic's algorithm
-// per shape, dtype, bias presence and pointer alignment): the heuristic runs once per distinct linear. The
-// workspace is reused by every GEMM launched through this context, which is safe only when they are ordered,
-// so there is one context per stream and it is not thread-safe. It lives beside the compute stream it serves
-// (the CUDA accelerator's compute stream, once the ops dispatch to CUDA); the workspace comes from cudaMalloc
-// on the current device and is not counted in the VRAM budget yet.
+// One cuBLASLt handle and the cache of matmul plans (descriptors and the heuristic's algorithm per shape,
+// dtype, bias presence and pointer alignment): the heuristic runs once per distinct linear, asked for
+// algorithms whose workspace fits max_workspace_bytes. Each launch takes the workspace its algorithm needs
+// (often none) from `arena` for its duration (library_workspace.h), so that it counts in the VRAM budget; a
+// context made without an arena keeps its own cudaMalloc workspace. Launches through one context must be
+// ordered (the arena's reuse rule, and the kept workspace), so there is one context per stream and it is not
+// thread-safe: the CUDA accelerator's lives beside its compute stream.
 class GemmContext {
  public:
-  static constexpr std::size_t kDefaultWorkspaceBytes = 32u << 20;  // NVIDIA's recommendation for Hopper
-
-  explicit GemmContext(std::size_t workspace_bytes = kDefaultWorkspaceBytes);
+  explicit GemmContext(std::shared_ptr<Allocator> arena = nullptr,
+                       std::size_t max_workspace_bytes = ops::kLibraryWorkspaceBytes);
   ~GemmContext();
   GemmContext(const GemmContext&) = delete;
   GemmContext& operator=(const GemmContext&) = delete;
