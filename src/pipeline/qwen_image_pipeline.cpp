@@ -169,6 +169,7 @@ Pipeline::Pipeline(const PipelineConfig& config, bool planning_only) : impl_(std
   const VramSettings settings = resolve_vram_arguments(args, "transformer");
   ManagerOptions manager_options = settings.manager;
   manager_options.trace = config.trace;
+  manager_options.plan_device_kernels = planning_only && settings.device.device.kind == DeviceKind::cuda;
   // Planning never allocates: the host-emulated device (sized to the host's RAM, nothing reserved) stands in.
   p.manager = std::make_unique<VramManager>(
       make_accelerator(planning_only ? parse_run_device("cpu") : settings.device), manager_options);

@@ -43,23 +43,22 @@ void prepare_for_generation(QwenImageTextEncoder& text_encoder, QwenImageDit& tr
   text_encoder.managed().set_workspace_bytes(
       static_cast<std::uint64_t>(s.batch * s.encoder_tokens) * 16 +
       text_encoder_workspace_bytes(text_encoder.config(), s.batch, s.encoder_tokens, true, text_dtype,
-                                   text_encoder.managed().native_fp8_gemm()));
+                                   op_kernels_of(text_encoder.managed())));
 
   // The transformer: the modulation pass over every step, then per step the forward, next to the modulation
   // table, the prompt embeddings (f32), the latents and their batch (the forward's own output is counted by it).
   const DitConfig& c = transformer.config();
   const DType dtype = transformer.computation_dtype();
   const ActivationMeter m(dtype);
-  const bool native_fp8_gemm = transformer.managed().native_fp8_gemm();
   transformer.managed_modulation().set_workspace_bytes(
-      dit_modulation_workspace_bytes(c, s.steps, dtype, native_fp8_gemm));
+      dit_modulation_workspace_bytes(c, s.steps, dtype, op_kernels_of(transformer.managed_modulation())));
   const std::int64_t latents = s.image_tokens() * c.in_channels;
   const std::uint64_t held = dit_modulation_table_bytes(c, s.steps, dtype) +
                              ActivationMeter::f32(s.batch * s.text_tokens * c.joint_attention_dim) +
                              m.act(latents) + m.act(s.batch * latents);
   transformer.managed().set_workspace_bytes(held + dit_forward_workspace_bytes(c, s.batch, s.image_tokens(),
                                                                                s.text_tokens, s.text_mask,
-                                                                               dtype, native_fp8_gemm));
+                                                                               dtype, op_kernels_of(transformer.managed())));
 
   text_encoder.managed().announce_passes(1);
   transformer.managed_modulation().announce_passes(1);

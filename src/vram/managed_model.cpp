@@ -92,6 +92,10 @@ bool ManagedModel::native_fp8_gemm() const {
   return manager_.options().native_fp8_gemm;
 }
 
+bool ManagedModel::device_kernels() const {
+  return manager_.options().plan_device_kernels || acc_.device_ops() != nullptr;
+}
+
 ManagedModel::~ManagedModel() {
   try {
     offload();

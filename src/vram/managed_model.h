@@ -87,6 +87,9 @@ class ManagedModel {
   const std::vector<UnitLayout>& units() const { return layouts_; }
   // Whether its fp8 GEMM weights are handed out in fp8 (ManagerOptions::native_fp8_gemm).
   bool native_fp8_gemm() const;
+  // Whether its forward runs a device's own kernels (Accelerator::device_ops: CUDA), or is planned for them
+  // (ManagerOptions::plan_device_kernels), rather than the CPU kernels: what its workspace estimates price.
+  bool device_kernels() const;
   std::size_t unit_index(std::string_view name) const;  // throws ArgumentError when absent
 
   // The activations reserved from the budget (ModelOptions::workspace_bytes until changed): the caller sets

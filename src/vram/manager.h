@@ -39,6 +39,9 @@ struct ManagerOptions {
   // lease hands out their fp8 bytes (and per-row scales, UnitLease::scale) in place, and the models multiply
   // with ops::fp8_linear (activations quantized per row) instead of upcasting to the computation dtype first.
   bool native_fp8_gemm = false;
+  // The models' workspace estimates price a device's own kernels (ManagedModel::device_kernels) although the
+  // accelerator runs the CPU kernels: planning a GPU run on the emulated stand-in (`vramkit plan`).
+  bool plan_device_kernels = false;
 };
 
 struct ModelOptions {

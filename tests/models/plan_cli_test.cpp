@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cli_runner.h"
+#include "ops/device_scratch.h"
 
 namespace vramkit {
 namespace {
@@ -97,6 +98,29 @@ TEST_F(PlanCli, NativeFp8GemmShrinksTheStreamedModelsRings) {
               upcast[model].at("ring_bytes").get<std::uint64_t>());
     EXPECT_EQ(native[model].at("bytes_host_to_device_per_pass"),
               upcast[model].at("bytes_host_to_device_per_pass"));
+  }
+}
+
+// Planned for a GPU (on this machine, GPU or not: planning never opens the device), the workspaces price the
+// CUDA kernels (activation_meter.h): beside each GEMM, cuBLASLt's workspace, which the CPU kernels of the
+// emulated device do not take; the tiny models' activations are far smaller.
+TEST_F(PlanCli, ACudaPlanPricesTheGpuKernels) {
+  const auto workspaces = [&](const std::string& device) {
+    const auto r = test::run_cli({"plan", "--model", "builtin:tiny", "--device", device, "--offload", "dynamic",
+                                  "--vram-limit", "1", "--json"},
+                                 scratch_);
+    EXPECT_EQ(r.exit_code, 0) << r.stderr_text;
+    std::map<std::string, std::uint64_t> by_model;
+    const auto j = nlohmann::json::parse(r.stdout_text);
+    for (const auto& m : j.at("models"))
+      by_model[m.at("model").get<std::string>()] = m.at("workspace_bytes").get<std::uint64_t>();
+    return by_model;
+  };
+  auto emu = workspaces("emu:1"), cuda = workspaces("cuda");
+  for (const char* model : {"text_encoder", "transformer"}) {
+    SCOPED_TRACE(model);
+    EXPECT_LT(emu[model], ops::kLibraryWorkspaceBytes);
+    EXPECT_GE(cuda[model], ops::kLibraryWorkspaceBytes);
   }
 }
 

@@ -95,7 +95,7 @@ void QwenImageDit::reserve_workspace(const DitInputs& in) {
       dit_modulation_table_bytes(config_, batch, dtype) + meter.act(batch * n_img * config_.in_channels) +
       meter.act(batch * n_txt * config_.joint_attention_dim) +
       dit_forward_workspace_bytes(config_, batch, n_img, n_txt, in.encoder_mask.defined(), dtype,
-                                  model_->native_fp8_gemm()));
+                                  op_kernels_of(*model_)));
 }
 
 Tensor QwenImageDit::forward(const DitInputs& in, const DitModulation* precomputed) {

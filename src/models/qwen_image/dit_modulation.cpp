@@ -47,7 +47,7 @@ DitModulation compute_dit_modulation(ManagedModel& model, const DitConfig& confi
   if (timesteps.rank() != 1 || timesteps.size(0) == 0)
     throw ShapeError("Qwen-Image transformer modulation: timesteps " + timesteps.str() + " must be [S], S > 0");
   model.reserve_workspace(
-      dit_modulation_workspace_bytes(config, timesteps.size(0), dtype, model.native_fp8_gemm()));
+      dit_modulation_workspace_bytes(config, timesteps.size(0), dtype, op_kernels_of(model)));
   if (!model.onloaded()) model.onload();
   UnitCursor units(model);
   const Tensor host_timesteps = ops::to_host(timesteps);

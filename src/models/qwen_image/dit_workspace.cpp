@@ -12,8 +12,8 @@ std::uint64_t dit_modulation_table_bytes(const DitConfig& config, std::int64_t s
 }
 
 std::uint64_t dit_modulation_workspace_bytes(const DitConfig& config, std::int64_t steps, DType dtype,
-                                             bool native_fp8_gemm) {
-  ActivationMeter m(dtype, native_fp8_gemm);
+                                             OpKernels kernels) {
+  ActivationMeter m(dtype, kernels);
   const std::int64_t dim = config.inner_dim(), n = steps * dim;
   const std::int64_t sinusoid = steps * DitConfig::kTimestepChannels;
   // The timestep MLP: the sinusoidal projection (cast to dtype; the timesteps in f32), linear_1, SiLU, linear_2.
@@ -31,8 +31,8 @@ std::uint64_t dit_modulation_workspace_bytes(const DitConfig& config, std::int64
 
 std::uint64_t dit_forward_workspace_bytes(const DitConfig& config, std::int64_t batch,
                                           std::int64_t image_tokens, std::int64_t text_tokens, bool text_mask,
-                                          DType dtype, bool native_fp8_gemm) {
-  ActivationMeter m(dtype, native_fp8_gemm);
+                                          DType dtype, OpKernels kernels) {
+  ActivationMeter m(dtype, kernels);
   const std::int64_t dim = config.inner_dim(), ffn = config.ffn_dim();
   const std::int64_t ri = batch * image_tokens, rt = batch * text_tokens;  // rows of the two streams
   const std::int64_t a = ri * dim, t = rt * dim, s = a + t;

@@ -155,7 +155,7 @@ Tensor QwenImageTextEncoder::forward(const Tensor& input_ids, const Tensor& atte
   // same).
   model_->reserve_workspace(static_cast<std::uint64_t>(batch * length) * 16 +
                             text_encoder_workspace_bytes(config_, batch, length, attention_mask.defined(),
-                                                         dtype, model_->native_fp8_gemm()));
+                                                         dtype, op_kernels_of(*model_)));
   if (!model_->onloaded()) model_->onload();
   const Positions positions = positions_of(attention_mask, batch, length);
   const Device device = model_->device();

@@ -6,8 +6,8 @@ namespace vramkit::qwen_image {
 
 std::uint64_t text_encoder_workspace_bytes(const TextEncoderConfig& config, std::int64_t batch,
                                            std::int64_t length, bool masked, DType dtype,
-                                           bool native_fp8_gemm) {
-  ActivationMeter m(dtype, native_fp8_gemm);
+                                           OpKernels kernels) {
+  ActivationMeter m(dtype, kernels);
   const std::int64_t n = batch * length, width = config.hidden_size, kv_width = config.kv_dim();
   const std::int64_t inter_width = config.intermediate_size;
   const std::int64_t hidden = n * width, kv = n * kv_width, inter = n * inter_width;

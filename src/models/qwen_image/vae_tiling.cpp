@@ -25,18 +25,18 @@ class WorkspaceMeter {
 
   // ops::conv2d from cin channels at `in_pixels` to cout at out_h x out_w with a k x k kernel, the larger of
   // its two costs: on the CPU its f32 input and output (unless activations already are f32), its f32 weight,
-  // its im2col band (none for a plain 1x1); on a device the unfolded input of a batch element, or as many
-  // pixels of it as ops::kDeviceScratchBytes holds (none for a plain 1x1).
+  // its im2col band (none for a plain 1x1); on a device the GEMM's library workspace and the unfolded input of
+  // a batch element, or as many pixels of it as ops::kDeviceScratchBytes holds (none for a plain 1x1).
   std::uint64_t conv_scratch(std::int64_t cin, std::int64_t cout, std::int64_t in_pixels, std::int64_t out_h,
                              std::int64_t out_w, std::int64_t k, bool plain) const {
-    std::uint64_t cpu = u(cout * cin * k * k) * 4, device = 0;
+    std::uint64_t cpu = u(cout * cin * k * k) * 4, device = ops::kLibraryWorkspaceBytes;
     if (!f32_) cpu += act32(cin, in_pixels) + act32(cout, out_h * out_w);
     if (!plain) {
       constexpr std::int64_t kColsBudgetFloats = std::int64_t{2} << 20;  // the CPU kernel's band bound (cpu/conv.cpp)
       const std::int64_t rows = cin * k * k;
       const std::int64_t band = std::clamp<std::int64_t>(kColsBudgetFloats / (rows * out_w), 1, out_h);
       cpu += u(rows * band * out_w) * 4;
-      device = std::min<std::uint64_t>(u(rows * out_h * out_w) * element_, ops::kDeviceScratchBytes);
+      device += std::min<std::uint64_t>(u(rows * out_h * out_w) * element_, ops::kDeviceScratchBytes);
     }
     return std::max(cpu, device);
   }
@@ -65,8 +65,10 @@ class WorkspaceMeter {
     conv(x, c, 3 * c, h, w, 1);                     // to_qkv (its input: the normed x)
     const std::uint64_t qkv = act(3 * c, p);
     // attention: f32 q/k/v, f32 and rounded output, and a score block: the CPU kernel's, or on a device the
-    // GEMM path's (one 384-wide head: ActivationMeter::device_score_block), which is never smaller
-    at(x + qkv + act32(3 * c, p) + act32(c, p) + act(c, p) + ActivationMeter::device_score_block(p, p));
+    // GEMM path's (one 384-wide head: ActivationMeter::device_score_block) with its GEMMs' library workspace,
+    // which is never smaller
+    at(x + qkv + act32(3 * c, p) + act32(c, p) + act(c, p) + ActivationMeter::device_score_block(p, p) +
+       ops::kLibraryWorkspaceBytes);
     at(x + 2 * act(c, p));                          // attention output -> [B, C, h, w]
     conv(x, c, c, h, w, 1);                         // proj
     at(x + 2 * act(c, p));                          // + identity
