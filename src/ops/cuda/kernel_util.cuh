@@ -50,21 +50,30 @@ inline unsigned grid_blocks(std::int64_t work, unsigned threads, std::int64_t ca
   return static_cast<unsigned>(std::clamp<std::int64_t>(wanted, 1, cap));
 }
 
+// Sum / max over aligned groups of `Width` lanes (a power of two up to 32): every lane of the warp must call
+// it (the shuffles name the full warp), and each gets its own group's result.
+template <int Width = 32>
 __device__ inline float warp_sum(float v) {
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  for (int offset = Width / 2; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
   return v;
 }
 
+template <int Width = 32>
 __device__ inline float warp_max(float v) {
-  for (int offset = 16; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+  for (int offset = Width / 2; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
   return v;
 }
 
-// Reduction over the `Threads` threads that share one row: a warp reduction when Threads == 32, else through
-// `scratch` (Threads / 32 floats of shared memory). Every thread of the group must call it; every thread gets
-// the result. The trailing barrier lets the caller reuse `scratch` for the next reduction.
+// Reduction over the `Threads` threads that share one row: within the warp when Threads <= 32 (aligned groups
+// of lanes), else through `scratch` (Threads / 32 floats of shared memory). Every thread of the block's warps
+// must call it; every thread gets its group's result. The trailing barrier lets the caller reuse `scratch` for
+// the next reduction.
 template <int Threads, bool Max>
 __device__ inline float group_reduce(float v, float* scratch) {
+  if constexpr (Threads < 32) {
+    (void)scratch;
+    return Max ? warp_max<Threads>(v) : warp_sum<Threads>(v);
+  }
   v = Max ? warp_max(v) : warp_sum(v);
   if constexpr (Threads > 32) {
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;

@@ -6,6 +6,9 @@
 // Thread mapping: blocks of 256 threads; rows up to kWarpRowMax columns get one warp each (8 rows per block,
 // no shared memory: the per-head q/k norms have 128 columns), wider rows get the whole block; grid-stride
 // over rows.
+// Rows of whole packs (norm_pack_kernel), the common case: each thread reads its packs of the row once with
+// wide loads and keeps them in registers (up to kMaxRowPacks), so the row crosses memory once each way; 16
+// threads per row up to 512 columns (a head's 128: one pack per thread), 32 up to 1024, the block up to 8192.
 // Precision: statistics accumulated in f32 per thread and reduced as a tree (the CPU reference accumulates in
 // f64; relative error ~1e-6 for the widths of Qwen-Image), 1/sqrt in f32 with IEEE sqrt and division, the
 // output rounded once to x's dtype. Reference: ops/cpu/norm.cpp (layer_norm_row, rms_norm_row). Channel RMS
@@ -14,6 +17,7 @@
 // the channel loop reads a contiguous run. Sum of squares in f32 (the CPU: f64). Reference: ops/cpu/norm.cpp
 // (channel_rms_norm).
 #include <cmath>
+#include <cstdint>
 #include <string>
 
 #include "backends/cuda/cuda_check.h"
@@ -72,6 +76,76 @@ __global__ void __launch_bounds__(kBlockThreads) norm_kernel(NormArgs a) {
   }
 }
 
+constexpr int kMaxRowPacks = 4;
+
+// norm_kernel with the row in registers: thread `lane` of its group holds packs lane, lane + RowThreads, ...
+// of the row (kMaxRowPacks at most: cols <= RowThreads · kMaxRowPacks · kPack, a multiple of kPack, x and y
+// aligned to a pack). The row loop is uniform across the block (a group past the last row only joins the
+// reductions), so every lane reaches the shuffles and barriers of group_reduce. Same formulas as norm_kernel;
+// the sums add each thread's elements in another order.
+template <DType T, int RowThreads, bool Layer>
+__global__ void __launch_bounds__(kBlockThreads) norm_pack_kernel(NormArgs a) {
+  using F = Format<T>;
+  using P = Pack<typename F::Storage>;
+  __shared__ float scratch[kBlockThreads / 32];
+  constexpr int kRowsPerBlock = kBlockThreads / RowThreads;
+  const std::int64_t packs = a.cols / kPack;
+  const int lane = threadIdx.x % RowThreads;
+  const float inv_cols = 1.0f / static_cast<float>(a.cols);
+  for (std::int64_t first = static_cast<std::int64_t>(blockIdx.x) * kRowsPerBlock; first < a.rows;
+       first += static_cast<std::int64_t>(gridDim.x) * kRowsPerBlock) {
+    const std::int64_t row = first + threadIdx.x / RowThreads;
+    const bool active = row < a.rows;
+    float v[kMaxRowPacks][kPack];
+    bool held[kMaxRowPacks];
+#pragma unroll
+    for (int i = 0; i < kMaxRowPacks; ++i) {
+      const std::int64_t p = lane + i * RowThreads;
+      held[i] = active && p < packs;
+      if (held[i]) {
+        const P in = static_cast<const P*>(a.x)[row * packs + p];
+#pragma unroll
+        for (int j = 0; j < kPack; ++j) v[i][j] = F::decode(in.v[j]);
+      }
+    }
+    float mean = 0.0f;
+    if constexpr (Layer) {
+      float sum = 0.0f;
+#pragma unroll
+      for (int i = 0; i < kMaxRowPacks; ++i)
+        if (held[i])
+#pragma unroll
+          for (int j = 0; j < kPack; ++j) sum += v[i][j];
+      mean = group_reduce<RowThreads, false>(sum, scratch) * inv_cols;
+    }
+    float sq = 0.0f;
+#pragma unroll
+    for (int i = 0; i < kMaxRowPacks; ++i)
+      if (held[i])
+#pragma unroll
+        for (int j = 0; j < kPack; ++j) {
+          const float d = v[i][j] - mean;
+          sq += d * d;
+        }
+    const float rstd = 1.0f / sqrtf(group_reduce<RowThreads, false>(sq, scratch) * inv_cols + a.eps);
+#pragma unroll
+    for (int i = 0; i < kMaxRowPacks; ++i) {
+      if (!held[i]) continue;
+      const std::int64_t p = lane + i * RowThreads;
+      P out;
+#pragma unroll
+      for (int j = 0; j < kPack; ++j) {
+        const std::int64_t c = p * kPack + j;
+        float r = (v[i][j] - mean) * rstd;
+        if (a.weight.data) r *= a.weight[c];
+        if (a.bias.data) r += a.bias[c];
+        out.v[j] = F::encode(r);
+      }
+      static_cast<P*>(a.y)[row * packs + p] = out;
+    }
+  }
+}
+
 // y[b, c, s] = x[b, c, s] · root_c / max(‖x[b, :, s]‖₂, eps) · gamma[c] + bias[c].
 template <DType T>
 __global__ void __launch_bounds__(kBlockThreads)
@@ -95,9 +169,27 @@ __global__ void __launch_bounds__(kBlockThreads)
   }
 }
 
+template <DType T, int RowThreads, bool Layer>
+void launch_norm_pack(const NormArgs& a, cudaStream_t stream) {
+  constexpr int kRowsPerBlock = kBlockThreads / RowThreads;
+  norm_pack_kernel<T, RowThreads, Layer><<<grid_blocks(a.rows, kRowsPerBlock), kBlockThreads, 0, stream>>>(a);
+}
+
 template <DType T, bool Layer>
 void launch_norm(const NormArgs& a, cudaStream_t stream) {
-  if (a.cols <= kWarpRowMax) {
+  const auto aligned = [](const void* p) {
+    return reinterpret_cast<std::uintptr_t>(p) % sizeof(Pack<typename Format<T>::Storage>) == 0;
+  };
+  const std::int64_t row_packs = a.cols / kPack;
+  if (a.cols % kPack == 0 && aligned(a.x) && aligned(a.y) && row_packs <= kBlockThreads * kMaxRowPacks) {
+    if (row_packs <= 16 * kMaxRowPacks) {
+      launch_norm_pack<T, 16, Layer>(a, stream);
+    } else if (row_packs <= 32 * kMaxRowPacks) {
+      launch_norm_pack<T, 32, Layer>(a, stream);
+    } else {
+      launch_norm_pack<T, kBlockThreads, Layer>(a, stream);
+    }
+  } else if (a.cols <= kWarpRowMax) {
     constexpr int kRowsPerBlock = kBlockThreads / 32;
     norm_kernel<T, 32, Layer><<<grid_blocks(a.rows, kRowsPerBlock), kBlockThreads, 0, stream>>>(a);
   } else {
