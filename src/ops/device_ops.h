@@ -60,6 +60,12 @@ class DeviceOps {
   virtual Tensor clamp(const Tensor& x, float lo, float hi) = 0;
 
   virtual Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps) = 0;
+  // ops::layer_norm_modulate in one pass, with the two ops' bits; undefined where this device does not fuse
+  // these operands (then ops::layer_norm_modulate runs layer_norm and ternary).
+  virtual Tensor layer_norm_modulate(const Tensor& x, const Tensor& shift, const Tensor& scale, float eps) {
+    (void)x, (void)shift, (void)scale, (void)eps;
+    return Tensor();
+  }
   virtual Tensor rms_norm(const Tensor& x, const Tensor& weight, float eps) = 0;
   virtual Tensor channel_rms_norm(const Tensor& x, const Tensor& gamma, const Tensor& bias, float eps) = 0;
 

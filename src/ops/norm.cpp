@@ -4,6 +4,7 @@
 
 #include "ops/broadcast.h"
 #include "ops/cpu/norm.h"
+#include "ops/elementwise.h"
 #include "ops/op_util.h"
 #include "ops/placement.h"
 #include "vramkit/error.h"
@@ -72,6 +73,18 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
   return map_last_dim(x, [&](const float* const* in, float* out, std::int64_t n) {
     cpu::layer_norm_row(in[0], ptr(w), ptr(b), e, out, n);
   });
+}
+
+Tensor layer_norm_modulate(const Tensor& x, const Tensor& shift, const Tensor& scale, double eps) {
+  constexpr const char* kOp = "layer_norm_modulate";
+  check_x(kOp, x, 1);
+  check_eps(kOp, x, eps);
+  check_defined(kOp, "shift", shift);
+  check_defined(kOp, "scale", scale);
+  if (DeviceOps* ops = device_ops_for(op_device(kOp, {{"x", &x}, {"shift", &shift}, {"scale", &scale}})))
+    if (Tensor fused = ops->layer_norm_modulate(x, shift, scale, static_cast<float>(eps)); fused.defined())
+      return fused;
+  return modulate(layer_norm(x, Tensor(), Tensor(), eps), shift, scale);
 }
 
 Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps) {

@@ -15,6 +15,12 @@ namespace vramkit::ops {
 // weight, bias: [D] or absent (elementwise_affine=False).
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps);
 
+// modulate(layer_norm(x, no weight, no bias, eps), shift, scale): the DiT's norm1 / norm2 and its
+// modulation, bit for bit the two ops (the normalized x is rounded to x's dtype in between, as the first op's
+// result is), in one pass over x where the device fuses them (CUDA: x contiguous, shift and scale
+// [B or 1, 1, ..., D] with D contiguous, e.g. [B, 1, D] rows of a modulation); else the two ops.
+Tensor layer_norm_modulate(const Tensor& x, const Tensor& shift, const Tensor& scale, double eps);
+
 // RMSNorm over the last dimension D of x [..., D]: y = x / sqrt(mean(x²) + eps) · weight; weight [D] or
 // absent. Per-head q/k norms pass x [B, L, H, head_dim] with weight [head_dim].
 Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps);

@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "op_test_util.h"
+#include "ops/elementwise.h"
 #include "vramkit/error.h"
 
 namespace vramkit {
@@ -131,6 +133,46 @@ TEST(ChannelRmsNorm, VaeShapesGammaLayoutsAndBias) {
   const Tensor g = random_tensor({3}, DType::f32, 6), b = random_tensor({3}, DType::f32, 7);
   expect_close(ops::channel_rms_norm(zeros, g, b), zeros.shape(), reference_channel_norm(zeros, g, b, 1e-12),
                0, 0);
+}
+
+// The DiT's norm and modulation: against the double-precision norm, rounded to x's dtype, times (1 + scale)
+// plus shift in double, and bit for bit the two ops it stands for, with the modulation rows of a [B, 6·D]
+// table (strided views) and one row for the whole batch.
+TEST(LayerNormModulate, IsTheNormThenTheModulation) {
+  unsigned seed = 40;
+  for (DType dt : {DType::f32, DType::bf16})
+    for (const bool per_batch : {true, false}) {
+      SCOPED_TRACE(std::string(dtype_name(dt)) + (per_batch ? ", a row per batch element" : ", one row"));
+      const std::int64_t b = 2, l = 5, d = 24;
+      const Tensor x = random_tensor({b, l, d}, dt, seed++, -3.0f, 5.0f);
+      const Tensor table = random_tensor({per_batch ? b : 1, 6 * d}, dt, seed++);
+      const Tensor shift = table.slice(1, 0, d).unsqueeze(1), scale = table.slice(1, 3 * d, 4 * d).unsqueeze(1);
+      const Tensor y = ops::layer_norm_modulate(x, shift, scale, 1e-6);
+      const Tensor two_ops = ops::modulate(ops::layer_norm(x, Tensor(), Tensor(), 1e-6), shift, scale);
+      ASSERT_EQ(y.nbytes(), two_ops.nbytes());
+      EXPECT_EQ(std::memcmp(y.data(), two_ops.data(), y.nbytes()), 0) << "not the two ops' bits";
+      const std::vector<double> normed = values(
+          Tensor::from_floats(x.shape(), [&] {
+            std::vector<float> f;
+            for (double v : reference_row_norm(x, Tensor(), Tensor(), 1e-6, false)) f.push_back(static_cast<float>(v));
+            return f;
+          }()).to(dt));
+      const std::vector<double> sv = values(shift.contiguous()), cv = values(scale.contiguous());
+      std::vector<double> want(normed.size());
+      for (std::size_t i = 0; i < want.size(); ++i) {
+        const std::size_t row = per_batch ? i / static_cast<std::size_t>(l * d) : 0, c = i % static_cast<std::size_t>(d);
+        const std::size_t m = row * static_cast<std::size_t>(d) + c;
+        want[i] = normed[i] * (1.0 + cv[m]) + sv[m];
+      }
+      expect_close(y, x.shape(), want, 1e-5, 2 * test::rounding_rtol(dt));
+    }
+  const Tensor x = random_tensor({2, 3, 8}, DType::bf16, 1);
+  expect_error<ShapeError>(
+      [&] { ops::layer_norm_modulate(x, random_tensor({2, 1, 7}, DType::bf16, 2), random_tensor({2, 1, 8}, DType::bf16, 3), 1e-6); },
+      {"modulate", "shift bf16[2, 1, 7]"});
+  expect_error<ArgumentError>([&] { ops::layer_norm_modulate(x, Tensor(), x, 1e-6); },
+                              {"layer_norm_modulate", "shift"});
+  expect_error<ArgumentError>([&] { ops::layer_norm_modulate(x, x, x, -1); }, {"layer_norm_modulate", "eps"});
 }
 
 TEST(Norms, RejectBadArguments) {

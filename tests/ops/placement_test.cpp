@@ -77,6 +77,8 @@ TEST_F(EmulatedDeviceOps, EveryOpMatchesTheCpuBitForBit) {
   expect_same("gated_residual", {x, sc, x}, [](const auto& t) { return gated_residual(t[0], t[1], t[2]); });
   expect_same("layer_norm", {x, random_tensor({8}, bf, 7), random_tensor({8}, bf, 8)},
               [](const auto& t) { return layer_norm(t[0], t[1], t[2], 1e-6); });
+  expect_same("layer_norm_modulate", {x, shift, sc},
+              [](const auto& t) { return layer_norm_modulate(t[0], t[1], t[2], 1e-6); });
   expect_same("rms_norm", {x, random_tensor({8}, bf, 9)},
               [](const auto& t) { return rms_norm(t[0], t[1], 1e-6); });
   const Tensor image = random_tensor({1, 4, 6, 8}, bf, 10);

@@ -133,7 +133,7 @@ Tensor QwenImageDit::forward(const DitInputs& in, const DitModulation* precomput
   const Tensor& e = modulation.output;
   const std::int64_t dim = config_.inner_dim();
   const Tensor scale = e.slice(1, 0, dim).unsqueeze(1), shift = e.slice(1, dim, 2 * dim).unsqueeze(1);
-  x = ops::modulate(ops::layer_norm(x, Tensor(), Tensor(), DitConfig::kNormEps), shift, scale);
+  x = ops::layer_norm_modulate(x, shift, scale, DitConfig::kNormEps);
   return ops::to_host(ops::cast(units.linear("proj_out", x), DType::f32));
 }
 

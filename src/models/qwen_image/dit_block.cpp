@@ -23,8 +23,9 @@ Modulation split_modulation(const Tensor& mod, std::int64_t dim) {
           parts[3].unsqueeze(1), parts[4].unsqueeze(1), parts[5].unsqueeze(1)};
 }
 
+// LayerNorm without affine, then the modulation (one pass over x on a GPU).
 Tensor norm_modulate(const Tensor& x, const Tensor& shift, const Tensor& scale) {
-  return ops::modulate(ops::layer_norm(x, Tensor(), Tensor(), DitConfig::kNormEps), shift, scale);
+  return ops::layer_norm_modulate(x, shift, scale, DitConfig::kNormEps);
 }
 
 // FeedForward(dim, dim, activation_fn="gelu-approximate"): net.2(GELU_tanh(net.0.proj(y))).

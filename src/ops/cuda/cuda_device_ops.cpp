@@ -346,6 +346,30 @@ Tensor CudaDeviceOps::layer_norm(const Tensor& x, const Tensor& weight, const Te
   return y;
 }
 
+// Fused where x is contiguous (rank >= 2, rows of whole packs: layer_norm_modulate_supported) and shift and
+// scale hold one [D] vector per batch element or one for all, D contiguous: shape [B or 1, 1, ..., 1, D] in
+// x's rank, as the DiT's [B, 1, D] modulation rows (views into its [B, 6·D] table). Else undefined.
+Tensor CudaDeviceOps::layer_norm_modulate(const Tensor& x, const Tensor& shift, const Tensor& scale, float eps) {
+  const DeviceGuard guard(device_index_);
+  if (x.rank() < 2 || !x.is_contiguous() || !activation(x.dtype())) return Tensor();
+  const std::int64_t batch = x.size(0), cols = x.size(-1), rows = leading_numel(x, 1);
+  const auto vectors = [&](const Tensor& m, ModulationParam& param) {
+    if (m.rank() != x.rank() || !activation(m.dtype()) || m.size(-1) != cols || m.stride(-1) != 1) return false;
+    if (m.size(0) != batch && m.size(0) != 1) return false;
+    for (int d = 1; d + 1 < m.rank(); ++d)
+      if (m.size(d) != 1) return false;
+    param = {m.data(), m.dtype(), m.size(0) == 1 ? 0 : m.stride(0)};
+    return true;
+  };
+  ModulationParam shift_param, scale_param;
+  if (rows == 0 || cols == 0 || !vectors(shift, shift_param) || !vectors(scale, scale_param)) return Tensor();
+  Tensor y = empty(x.shape(), x.dtype());
+  if (!layer_norm_modulate_supported(x.data(), y.data(), x.dtype(), cols)) return Tensor();
+  launch_layer_norm_modulate(x.data(), y.data(), x.dtype(), rows, cols, rows / batch, shift_param, scale_param,
+                             eps, stream_);
+  return y;
+}
+
 Tensor CudaDeviceOps::rms_norm(const Tensor& x, const Tensor& weight, float eps) {
   const DeviceGuard guard(device_index_);
   Tensor y = empty(x.shape(), x.dtype());

@@ -44,6 +44,7 @@ class CudaDeviceOps final : public ops::DeviceOps {
   Tensor clamp(const Tensor& x, float lo, float hi) override;
 
   Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps) override;
+  Tensor layer_norm_modulate(const Tensor& x, const Tensor& shift, const Tensor& scale, float eps) override;
   Tensor rms_norm(const Tensor& x, const Tensor& weight, float eps) override;
   Tensor channel_rms_norm(const Tensor& x, const Tensor& gamma, const Tensor& bias, float eps) override;
 

@@ -38,6 +38,9 @@ struct NormArgs {
   AnyFloat weight;  // data == nullptr: absent
   AnyFloat bias;
   float eps;
+  // launch_layer_norm_modulate's: the row r's vectors at shift / scale + (r / rows_per_batch) · stride.
+  AnyFloat shift{}, scale{};
+  std::int64_t rows_per_batch = 1, shift_stride = 0, scale_stride = 0;
 };
 
 // RowThreads threads per row (32 or kBlockThreads); with kBlockThreads the block is one group and the row
@@ -82,8 +85,9 @@ constexpr int kMaxRowPacks = 4;
 // of the row (kMaxRowPacks at most: cols <= RowThreads · kMaxRowPacks · kPack, a multiple of kPack, x and y
 // aligned to a pack). The row loop is uniform across the block (a group past the last row only joins the
 // reductions), so every lane reaches the shuffles and barriers of group_reduce. Same formulas as norm_kernel;
-// the sums add each thread's elements in another order.
-template <DType T, int RowThreads, bool Layer>
+// the sums add each thread's elements in another order. Modulated: the normalized value is rounded to T and
+// modulated with the row's shift and scale as the modulate kernel does (elementwise.cu, Ternary).
+template <DType T, int RowThreads, bool Layer, bool Modulated = false>
 __global__ void __launch_bounds__(kBlockThreads) norm_pack_kernel(NormArgs a) {
   using F = Format<T>;
   using P = Pack<typename F::Storage>;
@@ -128,6 +132,7 @@ __global__ void __launch_bounds__(kBlockThreads) norm_pack_kernel(NormArgs a) {
           sq += d * d;
         }
     const float rstd = 1.0f / sqrtf(group_reduce<RowThreads, false>(sq, scratch) * inv_cols + a.eps);
+    const std::int64_t batch = Modulated && active ? row / a.rows_per_batch : 0;
 #pragma unroll
     for (int i = 0; i < kMaxRowPacks; ++i) {
       if (!held[i]) continue;
@@ -139,6 +144,11 @@ __global__ void __launch_bounds__(kBlockThreads) norm_pack_kernel(NormArgs a) {
         float r = (v[i][j] - mean) * rstd;
         if (a.weight.data) r *= a.weight[c];
         if (a.bias.data) r += a.bias[c];
+        if constexpr (Modulated) {
+          const float normed = F::decode(F::encode(r));
+          const float scale = a.scale[batch * a.scale_stride + c], shift = a.shift[batch * a.shift_stride + c];
+          r = __fadd_rn(__fmul_rn(normed, __fadd_rn(1.0f, scale)), shift);
+        }
         out.v[j] = F::encode(r);
       }
       static_cast<P*>(a.y)[row * packs + p] = out;
@@ -169,26 +179,38 @@ __global__ void __launch_bounds__(kBlockThreads)
   }
 }
 
-template <DType T, int RowThreads, bool Layer>
+template <DType T, int RowThreads, bool Layer, bool Modulated>
 void launch_norm_pack(const NormArgs& a, cudaStream_t stream) {
   constexpr int kRowsPerBlock = kBlockThreads / RowThreads;
-  norm_pack_kernel<T, RowThreads, Layer><<<grid_blocks(a.rows, kRowsPerBlock), kBlockThreads, 0, stream>>>(a);
+  norm_pack_kernel<T, RowThreads, Layer, Modulated>
+      <<<grid_blocks(a.rows, kRowsPerBlock), kBlockThreads, 0, stream>>>(a);
+}
+
+// Whether norm_pack_kernel takes rows of `cols` elements of `dtype` at x and y.
+bool packed_rows(const void* x, const void* y, DType dtype, std::int64_t cols) {
+  const auto aligned = [&](const void* p) {
+    return reinterpret_cast<std::uintptr_t>(p) % (kPack * dtype_size(dtype)) == 0;
+  };
+  return cols % kPack == 0 && cols / kPack <= kBlockThreads * kMaxRowPacks && aligned(x) && aligned(y);
+}
+
+// norm_pack_kernel with the fewest threads a row whose registers hold it.
+template <DType T, bool Layer, bool Modulated>
+void launch_packed_rows(const NormArgs& a, cudaStream_t stream) {
+  const std::int64_t row_packs = a.cols / kPack;
+  if (row_packs <= 16 * kMaxRowPacks) {
+    launch_norm_pack<T, 16, Layer, Modulated>(a, stream);
+  } else if (row_packs <= 32 * kMaxRowPacks) {
+    launch_norm_pack<T, 32, Layer, Modulated>(a, stream);
+  } else {
+    launch_norm_pack<T, kBlockThreads, Layer, Modulated>(a, stream);
+  }
 }
 
 template <DType T, bool Layer>
 void launch_norm(const NormArgs& a, cudaStream_t stream) {
-  const auto aligned = [](const void* p) {
-    return reinterpret_cast<std::uintptr_t>(p) % sizeof(Pack<typename Format<T>::Storage>) == 0;
-  };
-  const std::int64_t row_packs = a.cols / kPack;
-  if (a.cols % kPack == 0 && aligned(a.x) && aligned(a.y) && row_packs <= kBlockThreads * kMaxRowPacks) {
-    if (row_packs <= 16 * kMaxRowPacks) {
-      launch_norm_pack<T, 16, Layer>(a, stream);
-    } else if (row_packs <= 32 * kMaxRowPacks) {
-      launch_norm_pack<T, 32, Layer>(a, stream);
-    } else {
-      launch_norm_pack<T, kBlockThreads, Layer>(a, stream);
-    }
+  if (packed_rows(a.x, a.y, T, a.cols)) {
+    launch_packed_rows<T, Layer, false>(a, stream);
   } else if (a.cols <= kWarpRowMax) {
     constexpr int kRowsPerBlock = kBlockThreads / 32;
     norm_kernel<T, 32, Layer><<<grid_blocks(a.rows, kRowsPerBlock), kBlockThreads, 0, stream>>>(a);
@@ -232,6 +254,39 @@ void launch_channel_rms_norm(const void* x, void* y, DType dtype, std::int64_t b
         static_cast<const typename Format<T>::Storage*>(x), static_cast<typename Format<T>::Storage*>(y),
         batch, channels, spatial, AnyFloat{gamma.data, gamma.dtype}, AnyFloat{bias.data, bias.dtype}, eps,
         static_cast<float>(std::sqrt(static_cast<double>(channels))));
+    VRAMKIT_CUDA_CHECK(cudaGetLastError());
+  });
+}
+
+bool layer_norm_modulate_supported(const void* x, const void* y, DType dtype, std::int64_t cols) {
+  return activation_dtype(dtype) && cols > 0 && packed_rows(x, y, dtype, cols);
+}
+
+void launch_layer_norm_modulate(const void* x, void* y, DType dtype, std::int64_t rows, std::int64_t cols,
+                                std::int64_t rows_per_batch, ModulationParam shift, ModulationParam scale,
+                                float eps, cudaStream_t stream) {
+  constexpr const char* kOp = "cuda layer_norm_modulate";
+  if (rows < 0 || rows_per_batch <= 0 || shift.batch_stride < 0 || scale.batch_stride < 0)
+    throw ArgumentError(std::string(kOp) + ": bad sizes (rows " + std::to_string(rows) + ", rows per batch " +
+                        std::to_string(rows_per_batch) + ", strides " + std::to_string(shift.batch_stride) +
+                        " / " + std::to_string(scale.batch_stride) + ")");
+  if (!shift.data || !scale.data) throw ArgumentError(std::string(kOp) + ": shift and scale are required");
+  check_activation_dtype(shift.dtype, kOp, "shift");
+  check_activation_dtype(scale.dtype, kOp, "scale");
+  dispatch_activation_dtype(dtype, kOp, "x", [&](auto t) {
+    constexpr DType T = decltype(t)::value;
+    if (!layer_norm_modulate_supported(x, y, T, cols))
+      throw ArgumentError(std::string(kOp) + ": " + std::to_string(cols) +
+                          " columns or the buffers' alignment do not fit the kernel (check "
+                          "layer_norm_modulate_supported first)");
+    if (rows == 0) return;
+    NormArgs a{x, y, rows, cols, {}, {}, eps};
+    a.shift = {shift.data, shift.dtype};
+    a.scale = {scale.data, scale.dtype};
+    a.rows_per_batch = rows_per_batch;
+    a.shift_stride = shift.batch_stride;
+    a.scale_stride = scale.batch_stride;
+    launch_packed_rows<T, true, true>(a, stream);
     VRAMKIT_CUDA_CHECK(cudaGetLastError());
   });
 }

@@ -23,6 +23,26 @@ struct NormParam {
 void launch_layer_norm(const void* x, void* y, DType dtype, std::int64_t rows, std::int64_t cols,
                        NormParam weight, NormParam bias, float eps, cudaStream_t stream);
 
+// One modulation vector per batch element: element c of batch element b at data + b · batch_stride + c
+// (elements; batch_stride 0: one vector for the whole batch). dtype f32 / bf16 / f16.
+struct ModulationParam {
+  const void* data = nullptr;
+  DType dtype = DType::f32;
+  std::int64_t batch_stride = 0;
+};
+
+// Whether launch_layer_norm_modulate takes these buffers: rows of whole packs of 8 elements, at most 8192
+// columns, x and y aligned to a pack (the kernel that keeps a row in registers).
+bool layer_norm_modulate_supported(const void* x, const void* y, DType dtype, std::int64_t cols);
+
+// y[r, :] = n · (1 + scale[b]) + shift[b] with n = layer_norm(x[r, :]) without affine, rounded to `dtype`,
+// and b = r / rows_per_batch (ops::layer_norm_modulate): the bits of launch_layer_norm followed by the
+// modulate of launch_ternary, in one pass. x and y contiguous rows x cols (y may alias x). Throws
+// ArgumentError when layer_norm_modulate_supported is false or a size is bad, DTypeError, CudaError.
+void launch_layer_norm_modulate(const void* x, void* y, DType dtype, std::int64_t rows, std::int64_t cols,
+                                std::int64_t rows_per_batch, ModulationParam shift, ModulationParam scale,
+                                float eps, cudaStream_t stream);
+
 // y[r, :] = x[r, :] / sqrt(mean(x[r, :]²) + eps) · weight. The per-head q/k norm of the DiT and the text
 // encoder is this with rows = B·L·H and cols = head_dim (x [B, L, H, head_dim] contiguous, weight
 // [head_dim]).
