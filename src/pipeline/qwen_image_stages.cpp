@@ -94,21 +94,22 @@ GenerationPlan plan_generation(QwenImageTextEncoder& text_encoder, QwenImageDit&
                                QwenImageVaeDecoder& vae, const GenerationSizes& s, const GenerateOptions& options,
                                const PlanOptions& o) {
   GenerationPlan g;
-  const auto add = [&](const std::string& stage, int passes, ManagedModel& model) -> ModelPlan& {
-    const Plan plan = model.make_plan();
+  const auto add = [&](const std::string& stage, int passes, const ManagedModel& model, const Plan& plan) -> ModelPlan& {
     g.vram_limit = plan.vram_limit;
     return g.models.emplace_back(model_plan(stage, passes, model, plan, o));
   };
-  add("text encoder", 1, text_encoder.managed());
-  add("denoise", 1, transformer.managed_modulation());
-  add("denoise", s.steps, transformer.managed());
+  add("text encoder", 1, text_encoder.managed(), text_encoder.managed().make_plan());
+  add("denoise", 1, transformer.managed_modulation(), transformer.managed_modulation().make_plan());
+  add("denoise", s.steps, transformer.managed(), transformer.managed().make_plan());
 
   // The VAE decodes in one pass or in tiles, whichever its activations leave room for (decode() chooses the
-  // same way, against the budget left once its resident weights and ring are in place).
-  ModelPlan& v = add("vae decode", 1, vae.managed());
+  // same way, against the budget left once its resident weights and ring are in place): its table shows the
+  // activations of the decode chosen, not the one tile its onload reserves.
+  Plan vae_plan = vae.managed().make_plan();
   const VaeDecodePlan d = vae.plan(1, s.latent_height, s.latent_width, decode_options(options));
-  v.workspace_bytes = d.workspace_bytes;
-  v.peak_device_bytes = v.resident_bytes + v.ring_bytes + d.workspace_bytes;
+  vae_plan.workspace_bytes = d.workspace_bytes;
+  vae_plan.peak_device_bytes = vae_plan.resident_bytes + vae_plan.ring_bytes + d.workspace_bytes;
+  ModelPlan& v = add("vae decode", 1, vae.managed(), vae_plan);
   v.passes = static_cast<int>(d.passes());
   if (d.tiled) {
     v.note = "decodes in " + std::to_string(d.rows.size()) + " x " + std::to_string(d.columns.size()) +
