@@ -1,6 +1,7 @@
 // attention: validation and dispatch (contract in attention.h, kernel in cpu/attention.cpp).
 #include "ops/attention.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "ops/cpu/attention.h"
@@ -18,6 +19,14 @@ std::string shapes(const Tensor& q, const Tensor& k, const Tensor& v) {
 }
 
 }  // namespace
+
+Tensor key_mask_of_lengths(const std::vector<std::int64_t>& lengths, std::int64_t kv_len) {
+  Tensor mask = Tensor::zeros({static_cast<std::int64_t>(lengths.size()), kv_len}, DType::boolean);
+  auto* m = mask.data_as<std::uint8_t>();
+  for (std::size_t b = 0; b < lengths.size(); ++b)
+    for (std::int64_t j = 0; j < std::min(lengths[b], kv_len); ++j) m[b * static_cast<std::size_t>(kv_len) + static_cast<std::size_t>(j)] = 1;
+  return mask;
+}
 
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options) {
   check_defined(kAttention, "q", q);
@@ -46,6 +55,17 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
       throw ShapeError(std::string(kAttention) + ": key_mask " + m.str() + " must be [B, Lk] for " +
                        shapes(q, k, v));
   }
+  if (!options.key_lengths.empty()) {
+    if (options.key_mask.defined())
+      throw ArgumentError(std::string(kAttention) + ": " + shapes(q, k, v) + ": key_mask and key_lengths together");
+    if (static_cast<std::int64_t>(options.key_lengths.size()) != k.size(0))
+      throw ShapeError(std::string(kAttention) + ": " + std::to_string(options.key_lengths.size()) +
+                       " key lengths for " + shapes(q, k, v) + " (one per batch element)");
+    for (const std::int64_t n : options.key_lengths)
+      if (n < 0 || n > k.size(1))
+        throw ArgumentError(std::string(kAttention) + ": key length " + std::to_string(n) + " outside [0, " +
+                            std::to_string(k.size(1)) + "] for " + shapes(q, k, v));
+  }
   const float scale = options.scale.value_or(1.0f / std::sqrt(static_cast<float>(q.size(3))));
   if (!std::isfinite(scale))
     throw ArgumentError(std::string(kAttention) + ": scale " + std::to_string(scale) + " is not finite");
@@ -55,7 +75,9 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
     return d->attention(q, k, v, resolved);
   }
   // One byte per key, non-zero -> 1, contiguous.
-  const Tensor valid = options.key_mask.defined() ? options.key_mask.to(DType::boolean) : Tensor();
+  const Tensor valid = options.key_mask.defined()       ? options.key_mask.to(DType::boolean)
+                       : !options.key_lengths.empty() ? key_mask_of_lengths(options.key_lengths, k.size(1))
+                                                      : Tensor();
 
   const Tensor q32 = to_f32_contiguous(q);
   const Tensor k32 = to_f32_contiguous(k);

@@ -12,6 +12,10 @@
 //   key
 //     (the convention of transformers' attention_mask and diffusers' encoder_hidden_states_mask). A mask
 //     rather than lengths, so that left padding (Qwen2.5-VL batches) is expressible.
+//   - key lengths (optional, instead of a mask): key_lengths[b] valid keys, the first ones, in batch b (keys
+//     j >= key_lengths[b] are padding). Host values, so a device needs no mask buffer and can leave the
+//     padding out of the computation altogether (cuDNN's unmasked kernel on each sequence's valid keys,
+//     faster than its masked one).
 //   - causal (optional): key j is allowed when j <= i + (Lk - Lq), i.e. the mask is aligned to the bottom
 //   right
 //     (the last query sees every key; for Lq == Lk this is the usual lower-triangular mask).
@@ -23,7 +27,9 @@
 // cpu/attention.cpp).
 #pragma once
 
+#include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "core/tensor.h"
 
@@ -33,8 +39,12 @@ struct AttentionOptions {
   bool causal = false;
   Tensor key_mask;  // undefined: every key is valid; else [B, Lk] bool/u8/i32/i64, non-zero = valid
   std::optional<float> scale;  // default 1/sqrt(D)
+  std::vector<std::int64_t> key_lengths;  // empty: none; else B counts in [0, Lk] (not with key_mask)
 };
 
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options = {});
+
+// The host key mask [B, kv_len] (bool) of key lengths: the first lengths[b] keys of batch b valid.
+Tensor key_mask_of_lengths(const std::vector<std::int64_t>& lengths, std::int64_t kv_len);
 
 }  // namespace vramkit::ops

@@ -387,6 +387,30 @@ TEST_F(CudaDeviceOps, FusedAttentionMatchesTheCpu) {
   }
 }
 
+// Key lengths (the DiT's text padding, last in each sequence): bf16 / f16 run each sequence through cuDNN's
+// unmasked kernel over its valid keys, f32 through the GEMM path with the lengths as a mask; a sequence with
+// no key gives zeros. The padded keys hold 50 in v, as in padded_keys. Against the CPU.
+TEST_F(CudaDeviceOps, AttentionWithKeyLengthsMatchesTheCpu) {
+  SCOPED_TRACE(test::seed_trace(seed_));
+  const std::vector<std::int64_t> lengths{45, 30, 0};
+  for (DType dt : {DType::bf16, DType::f16, DType::f32}) {
+    const double atol = dt == DType::bf16 ? 1.0 / 256 : dt == DType::f16 ? 1.0 / 2048 : kGemmAttentionAtol;
+    const Tensor q = test::random_tensor({3, 37, 4, 128}, dt, seed_);
+    const Tensor k = test::random_tensor({3, 45, 2, 128}, dt, seed_ + 1);
+    std::vector<float> v = test::random_tensor({3, 45, 2, 128}, dt, seed_ + 2).to_floats();
+    for (std::size_t b = 0; b < lengths.size(); ++b)
+      for (std::int64_t j = lengths[b]; j < 45; ++j)
+        for (std::size_t i = 0; i < 256; ++i) v[(b * 45 + static_cast<std::size_t>(j)) * 256 + i] = 50.0f;
+    const Tensor vt = Tensor::from_floats({3, 45, 2, 128}, v).to(dt);
+    ops::AttentionOptions options;
+    options.key_lengths = lengths;
+    const Tensor want = ops::attention(q, k, vt, options);
+    const Tensor got = host(ops::attention(cuda(q), cuda(k), cuda(vt), options));
+    EXPECT_TRUE(test::close_to(got, want, atol, test::ulp_rtol(dt), name(dt) + " key lengths 45, 30, 0"));
+    for (const float x : got.slice(0, 2, 3).to_floats()) ASSERT_EQ(x, 0.0f) << "a sequence without keys";
+  }
+}
+
 // f32 (any head_dim) and head dims the fused kernel does not take go through S = q·kᵀ, the masks, softmax,
 // P·V per head in f32; bf16 outputs round once at the end.
 TEST_F(CudaDeviceOps, GemmAttentionMatchesTheCpu) {

@@ -14,6 +14,7 @@
 #include "dit_checks.h"
 #include "dit_golden.h"
 #include "model_test_util.h"
+#include "models/qwen_image/dit_block.h"
 #include "models/qwen_image/timestep_embedding.h"
 #include "models/unit_cursor.h"
 #include "vramkit/error.h"
@@ -56,6 +57,22 @@ TEST_F(DitParity, PaddedBatchMatchesEachPromptAlone) {
   const Tensor single = dit->forward(alone);
   // Only the summation length of the softmax differs (masked keys contribute exact zeros).
   EXPECT_LE(relative_l2(together.slice(0, 1, 2).contiguous(), single), 1e-6);
+}
+
+// The text padding as the joint attention sees it, keys [image, text]: text masks of valid tokens then padding
+// become the valid length of each joint sequence; a mask with a hole (or left padding) stays a mask, ones for
+// the image, then the text mask.
+TEST(JointKeys, LeadingValidTokensBecomeLengthsElseAMask) {
+  const Tensor prefixes = Tensor::from_floats({2, 4}, std::vector<float>{1, 1, 1, 1, 1, 1, 0, 0}).to(DType::i64);
+  const JointKeys lengths = joint_keys(prefixes, 3);
+  EXPECT_EQ(lengths.lengths, (std::vector<std::int64_t>{7, 5}));
+  EXPECT_FALSE(lengths.mask.defined());
+  const Tensor hole = Tensor::from_floats({2, 4}, std::vector<float>{1, 1, 1, 1, 1, 0, 1, 0}).to(DType::i64);
+  const JointKeys masked = joint_keys(hole, 3);
+  EXPECT_TRUE(masked.lengths.empty());
+  ASSERT_TRUE(masked.mask.defined());
+  EXPECT_EQ(masked.mask.dtype(), DType::u8);
+  EXPECT_EQ(masked.mask.to_floats(), (std::vector<float>{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0}));
 }
 
 TEST_F(DitParity, MismatchedInputsAreShapeErrors) {

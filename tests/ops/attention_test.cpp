@@ -140,6 +140,25 @@ TEST(Attention, KeyPaddingMask) {
   check_case({2, 11, lk, 2, 2, 8}, DType::f32, neg, 60);
 }
 
+// Key lengths are the key padding mask whose valid keys come first: the same bits as that mask, a sequence
+// with no key gives zeros, and against the double-precision reference.
+TEST(Attention, KeyLengthsAreAMaskOfLeadingKeys) {
+  const std::vector<std::int64_t> lengths{600, 0, 523};
+  std::vector<float> flags(3 * 600, 0.0f);
+  for (std::size_t b = 0; b < lengths.size(); ++b)
+    for (std::int64_t j = 0; j < lengths[b]; ++j) flags[b * 600 + static_cast<std::size_t>(j)] = 1.0f;
+  AttentionOptions by_lengths, by_mask;
+  by_lengths.key_lengths = lengths;
+  by_mask.key_mask = mask_of(flags, 3, DType::u8);
+  const Tensor q = random_normal({3, 11, 2, 8}, DType::bf16, 70);
+  const Tensor k = random_normal({3, 600, 2, 8}, DType::bf16, 71), v = random_normal({3, 600, 2, 8}, DType::bf16, 72);
+  const Tensor got = attention(q, k, v, by_lengths), want = attention(q, k, v, by_mask);
+  EXPECT_EQ(values(got), values(want));
+  for (const double x : values(got.slice(0, 1, 2))) EXPECT_EQ(x, 0.0);
+  check_case({3, 11, 600, 2, 2, 8}, DType::f32, by_mask, 73);
+  EXPECT_EQ(values(key_mask_of_lengths(lengths, 600)), values(by_mask.key_mask.to(DType::boolean)));
+}
+
 TEST(Attention, CausalWithLeftPaddingAndEmptyBatch) {
   const std::int64_t l = 13;
   std::vector<float> flags(2 * l, 1.0f);
@@ -226,6 +245,17 @@ TEST(Attention, RejectsBadArguments) {
   AttentionOptions float_mask;
   float_mask.key_mask = Tensor::zeros({2, 7}, DType::f32);
   EXPECT_TRUE(throws_with<DTypeError>([&] { attention(q, k3, k3, float_mask); }, {"key_mask", "f32"}));
+  AttentionOptions lengths_and_mask;
+  lengths_and_mask.key_lengths = {7, 7};
+  lengths_and_mask.key_mask = Tensor::zeros({2, 7}, DType::boolean);
+  EXPECT_TRUE(throws_with<ArgumentError>([&] { attention(q, k3, k3, lengths_and_mask); },
+                                         {"attention", "key_mask and key_lengths"}));
+  AttentionOptions one_length;
+  one_length.key_lengths = {7};
+  EXPECT_TRUE(throws_with<ShapeError>([&] { attention(q, k3, k3, one_length); }, {"attention", "1 key lengths"}));
+  AttentionOptions long_length;
+  long_length.key_lengths = {7, 8};
+  EXPECT_TRUE(throws_with<ArgumentError>([&] { attention(q, k3, k3, long_length); }, {"key length 8", "[0, 7]"}));
   AttentionOptions inf_scale;
   inf_scale.scale = std::numeric_limits<float>::infinity();
   EXPECT_TRUE(throws_with<ArgumentError>([&] { attention(q, k3, k3, inf_scale); }, {"attention", "scale"}));

@@ -15,20 +15,6 @@
 namespace vramkit::qwen_image {
 namespace {
 
-// The key padding mask of the joint [text, image] sequence as u8 [B, L + N]: the text mask, then ones.
-Tensor joint_key_mask(const Tensor& text_mask, std::int64_t n_img) {
-  const std::int64_t batch = text_mask.size(0), n_txt = text_mask.size(1);
-  const std::vector<float> m = text_mask.to(DType::f32).to_floats();
-  Tensor out = Tensor::zeros({batch, n_txt + n_img}, DType::u8);
-  auto* o = out.data_as<std::uint8_t>();
-  for (std::int64_t b = 0; b < batch; ++b) {
-    for (std::int64_t i = 0; i < n_txt; ++i)
-      o[b * (n_txt + n_img) + i] = m[static_cast<std::size_t>(b * n_txt + i)] != 0.0f ? 1 : 0;
-    for (std::int64_t i = 0; i < n_img; ++i) o[b * (n_txt + n_img) + n_txt + i] = 1;
-  }
-  return out;
-}
-
 void check_inputs(const DitConfig& c, const DitInputs& in) {
   const auto fail = [&](const std::string& what) {
     throw ShapeError("Qwen-Image transformer forward: hidden_states " + in.hidden_states.str() +
@@ -122,11 +108,13 @@ Tensor QwenImageDit::forward(const DitInputs& in, const DitModulation* precomput
       ops::qwen_image_rope(in.grid[0], in.grid[1], in.grid[2], n_txt, rope_config);
   const ops::QwenImageRope rope{ops::to_device(host_rope.image, device),
                                 ops::to_device(host_rope.text, device)};
-  const Tensor key_mask = in.encoder_mask.defined()
-                              ? ops::to_device(joint_key_mask(ops::to_host(in.encoder_mask), n_img), device)
-                              : Tensor();
+  JointKeys keys;
+  if (in.encoder_mask.defined()) {
+    keys = joint_keys(ops::to_host(in.encoder_mask), n_img);
+    if (keys.mask.defined()) keys.mask = ops::to_device(keys.mask, device);
+  }
 
-  const BlockContext ctx{config_, modulation, rope, key_mask};
+  const BlockContext ctx{config_, modulation, rope, keys};
   for (std::int64_t i = 0; i < config_.num_layers; ++i) run_block(units, ctx, i, x, c);
 
   // AdaLayerNormContinuous: the projection holds scale then shift.

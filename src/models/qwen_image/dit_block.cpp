@@ -35,8 +35,10 @@ Tensor mlp(UnitCursor& units, const std::string& prefix, const Tensor& y) {
 }
 
 // Joint attention (QwenDoubleStreamAttnProcessor2_0) of the modulated, normed streams xa [B, N, D] and
-// ca [B, L, D]: image q/k/v, text q/k/v, per-head RMS norms, RoPE, then one attention over [text, image]
-// (text first) -> [B, L + N, D]. A function of its own so that the projections die when it returns
+// ca [B, L, D]: image q/k/v, text q/k/v, per-head RMS norms, RoPE, then one attention over [image, text] ->
+// [B, N + L, D]. diffusers joins [text, image]; the order of the keys changes only the order of the softmax's
+// sums, and with the text last its padding is the end of each sequence: the attention takes key lengths
+// instead of a mask (JointKeys), and a GPU leaves the padding out of its work. A function of its own so that the projections die when it returns
 // (dit_workspace.h counts the activations alive at each step).
 Tensor joint_attention(UnitCursor& units, const BlockContext& ctx, const std::string& p, const Tensor& xa,
                        const Tensor& ca) {
@@ -59,13 +61,37 @@ Tensor joint_attention(UnitCursor& units, const BlockContext& ctx, const std::st
   k_txt = ops::apply_rope(k_txt, ctx.rope.text);
 
   ops::AttentionOptions options;
-  options.key_mask = ctx.key_mask;
-  return ops::attention(ops::concat({q_txt, q_img}, 1), ops::concat({k_txt, k_img}, 1),
-                        ops::concat({v_txt, v_img}, 1), options)
+  options.key_lengths = ctx.keys.lengths;
+  options.key_mask = ctx.keys.mask;
+  return ops::attention(ops::concat({q_img, q_txt}, 1), ops::concat({k_img, k_txt}, 1),
+                        ops::concat({v_img, v_txt}, 1), options)
       .reshape({batch, xa.size(1) + ca.size(1), heads * head_dim});
 }
 
 }  // namespace
+
+JointKeys joint_keys(const Tensor& text_mask, std::int64_t n_img) {
+  const std::int64_t batch = text_mask.size(0), n_txt = text_mask.size(1);
+  const std::vector<float> m = text_mask.to(DType::f32).to_floats();
+  const auto valid = [&](std::int64_t b, std::int64_t i) { return m[static_cast<std::size_t>(b * n_txt + i)] != 0.0f; };
+  JointKeys keys;
+  bool prefixes = true;
+  for (std::int64_t b = 0; b < batch && prefixes; ++b) {
+    std::int64_t n = 0;
+    while (n < n_txt && valid(b, n)) ++n;
+    for (std::int64_t i = n; i < n_txt && prefixes; ++i) prefixes = !valid(b, i);
+    keys.lengths.push_back(n_img + n);
+  }
+  if (prefixes) return keys;
+  keys.lengths.clear();
+  keys.mask = Tensor::zeros({batch, n_img + n_txt}, DType::u8);
+  auto* o = keys.mask.data_as<std::uint8_t>();
+  for (std::int64_t b = 0; b < batch; ++b) {
+    for (std::int64_t i = 0; i < n_img; ++i) o[b * (n_img + n_txt) + i] = 1;
+    for (std::int64_t i = 0; i < n_txt; ++i) o[b * (n_img + n_txt) + n_img + i] = valid(b, i) ? 1 : 0;
+  }
+  return keys;
+}
 
 void run_block(UnitCursor& units, const BlockContext& ctx, std::int64_t index, Tensor& x, Tensor& c) {
   const std::string p = "transformer_blocks." + std::to_string(index) + ".";
@@ -78,8 +104,8 @@ void run_block(UnitCursor& units, const BlockContext& ctx, std::int64_t index, T
   {
     const Tensor joint =
         joint_attention(units, ctx, p, norm_modulate(x, mi.shift1, mi.scale1), norm_modulate(c, mt.shift1, mt.scale1));
-    x = ops::gated_residual(x, mi.gate1, units.linear(p + "attn.to_out.0", joint.slice(1, n_txt, n_txt + n_img)));
-    c = ops::gated_residual(c, mt.gate1, units.linear(p + "attn.to_add_out", joint.slice(1, 0, n_txt)));
+    x = ops::gated_residual(x, mi.gate1, units.linear(p + "attn.to_out.0", joint.slice(1, 0, n_img)));
+    c = ops::gated_residual(c, mt.gate1, units.linear(p + "attn.to_add_out", joint.slice(1, n_img, n_img + n_txt)));
   }
   x = ops::gated_residual(x, mi.gate2, mlp(units, p + "img_mlp", norm_modulate(x, mi.shift2, mi.scale2)));
   c = ops::gated_residual(c, mt.gate2, mlp(units, p + "txt_mlp", norm_modulate(c, mt.shift2, mt.scale2)));

@@ -447,6 +447,18 @@ Tensor CudaDeviceOps::attention(const Tensor& q, const Tensor& k, const Tensor& 
   const DType dtype = q.dtype();
   const ops::cpu::AttentionDims dims{q.size(0), q.size(1), k.size(1), q.size(2), k.size(2), q.size(3)};
   const float scale = options.scale.value_or(1.0f / std::sqrt(static_cast<float>(dims.head_dim)));
+  if (!options.key_lengths.empty()) {
+    if (Tensor out = attention_by_lengths(q, k, v, options.key_lengths, options.causal, scale); out.defined())
+      return out;
+    // Else the lengths as a key mask, on the device.
+    const Tensor host_mask = ops::key_mask_of_lengths(options.key_lengths, dims.kv_len);
+    ops::AttentionOptions masked = options;
+    masked.key_lengths.clear();
+    masked.key_mask = empty(host_mask.shape(), DType::u8);
+    VRAMKIT_CUDA_CHECK(cudaMemcpyAsync(masked.key_mask.data(), host_mask.data(), host_mask.nbytes(),
+                                       cudaMemcpyHostToDevice, stream_));
+    return attention(q, k, v, masked);
+  }
   // The key padding mask as the B·Lk bytes both paths read.
   Tensor key_valid;
   if (options.key_mask.defined()) {
@@ -470,6 +482,39 @@ Tensor CudaDeviceOps::attention(const Tensor& q, const Tensor& k, const Tensor& 
   launch_attention(qc.data(), kc.data(), vc.data(), out.data(), dtype, dims,
                    key_valid.defined() ? key_valid.data_as<std::uint8_t>() : nullptr, options.causal, scale,
                    AttentionKernel::tensor_cores, stream_);
+  return out;
+}
+
+// Each sequence through cuDNN's unmasked kernel over its first key_lengths[b] keys (a contiguous block of k
+// and v: [Lk, Hkv, D] per sequence), or zeros where it has none; undefined where cuDNN does not take every
+// sequence (causal, f32, its head_dim limits: the caller then builds a key mask).
+Tensor CudaDeviceOps::attention_by_lengths(const Tensor& q, const Tensor& k, const Tensor& v,
+                                           const std::vector<std::int64_t>& key_lengths, bool causal, float scale) {
+  const DType dtype = q.dtype();
+  if (causal || (dtype != DType::bf16 && dtype != DType::f16) || !cudnn()) return Tensor();
+  const std::int64_t batch = q.size(0), q_len = q.size(1), kv_len = k.size(1);
+  const auto sequence = [&](std::int64_t keys) {
+    return ops::cpu::AttentionDims{1, q_len, keys, q.size(2), k.size(2), q.size(3)};
+  };
+  for (const std::int64_t keys : key_lengths)
+    if (keys > 0 && !cudnn_->supports(dtype, sequence(keys), false, false)) return Tensor();
+  Tensor out = empty(q.shape(), dtype);
+  if (out.numel() == 0) return out;
+  const Tensor qc = dense(q), kc = dense(k, dtype), vc = dense(v, dtype);
+  const auto element = static_cast<std::int64_t>(dtype_size(dtype));
+  const std::int64_t q_bytes = q_len * q.size(2) * q.size(3) * element;
+  const std::int64_t kv_bytes = kv_len * k.size(2) * k.size(3) * element;
+  for (std::int64_t b = 0; b < batch; ++b) {
+    auto* o = static_cast<char*>(out.data()) + b * q_bytes;
+    const std::int64_t keys = key_lengths[static_cast<std::size_t>(b)];
+    if (keys == 0) {  // no allowed key: zeros, by ops::attention's definition
+      VRAMKIT_CUDA_CHECK(cudaMemsetAsync(o, 0, static_cast<std::size_t>(q_bytes), stream_));
+      continue;
+    }
+    cudnn_->run(static_cast<const char*>(qc.data()) + b * q_bytes, static_cast<const char*>(kc.data()) + b * kv_bytes,
+                static_cast<const char*>(vc.data()) + b * kv_bytes, o, dtype, sequence(keys), nullptr, false, scale,
+                stream_);
+  }
   return out;
 }
 

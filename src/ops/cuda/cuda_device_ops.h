@@ -6,9 +6,11 @@
 
 #include <cuda_runtime_api.h>
 
+#include <cstdint>
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "core/allocator.h"
 #include "ops/cuda/attention_cudnn.h"
@@ -71,6 +73,10 @@ class CudaDeviceOps final : public ops::DeviceOps {
   // GEMMs and a softmax, in f32.
   Tensor attention_by_gemm(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_valid,
                            bool causal, float scale);
+  // attention with key lengths: every sequence through cuDNN's unmasked kernel over its valid keys; undefined
+  // where cuDNN does not take them all.
+  Tensor attention_by_lengths(const Tensor& q, const Tensor& k, const Tensor& v,
+                              const std::vector<std::int64_t>& key_lengths, bool causal, float scale);
   // cuDNN's fused attention, created on first use; null when cuDNN cannot start here (logged once), in which
   // case our fused kernel serves every request.
   CudnnAttention* cudnn();
