@@ -64,7 +64,7 @@ std::uint64_t dit_forward_workspace_bytes(const DitConfig& config, std::int64_t 
     produced += m.act(rows * dim);
   }
   m.at(attn_in + produced + m.f32_op(a, a));  // the largest norm / RoPE, on an image q or k
-  // The three [text, image] concatenations and the attention over them.
+  // The three [image, text] concatenations and the attention over them.
   const std::int64_t joint = image_tokens + text_tokens;
   m.at(attn_in + produced + 3 * m.act(s) +
        m.attention(batch, joint, joint, dim, dim, config.attention_head_dim, text_mask));
