@@ -6,7 +6,7 @@
 //   attention (our fused kernels: tensor cores and the f32 reference; cuDNN's fused flash attention, without
 //   and with a key mask; bf16, 24 heads x 128): TFLOP/s = 4·L²·D·H / time (the issue's
 //   reference: torch SDPA 630 TFLOP/s on an H100; the ratio to the GEMM rate of the same run is the target);
-//   rms_norm, modulate and the fp8 -> bf16 weight upcast (memory-bound): GB/s = bytes read + written / time,
+//   rms_norm, modulate, the fused layer_norm + modulate and the fp8 -> bf16 weight upcast (memory-bound): GB/s = bytes read + written / time,
 //   and of_copy = that rate over a device-to-device cudaMemcpyAsync moving as many bytes (the practical HBM
 //   ceiling).
 // Compiled only in CUDA builds; skipped with an error line when there is no device. Inputs are constant bytes
@@ -185,7 +185,9 @@ void BM_CudnnAttention(benchmark::State& state) {
 // Memory-bound kernels on [rows, 3072] beside a D2D copy of as many bytes as they move.
 // range(0): rows; range(1): 0 = rms_norm (x bf16 -> y bf16, with an f32 weight), 1 = modulate with [1, 3072]
 // f32 shift and scale (the DiT's AdaLN), 2 = the fp8 weight upcast of a streamed unit (e4m3 rows times their
-// f32 scale -> bf16 staging, launch_dequantize_rows; the target: >= 80% of the copy rate).
+// f32 scale -> bf16 staging, launch_dequantize_rows; the target: >= 80% of the copy rate), 3 = the
+// DiT's LayerNorm and modulate in one pass (launch_layer_norm_modulate: the bytes of one norm, where the two
+// ops move twice as many).
 void BM_CudaMemoryBound(benchmark::State& state) {
   if (cuda::device_count() == 0) return state.SkipWithError("no CUDA device");
   const std::int64_t rows = state.range(0), cols = 3072;
@@ -201,6 +203,10 @@ void BM_CudaMemoryBound(benchmark::State& state) {
       const cuda::StridedInput xin{x.data(), DType::bf16, {cols, 1}}, mod{shift.data(), DType::f32, {0, 1}},
           scale{weight.data(), DType::f32, {0, 1}};
       cuda::launch_ternary(cuda::TernaryOp::modulate, xin, mod, scale, y.data(), DType::bf16, shape, nullptr);
+    } else if (kind == 3) {
+      cuda::launch_layer_norm_modulate(x.data(), y.data(), DType::bf16, rows, cols, rows,
+                                       {shift.data(), DType::f32, 0}, {weight.data(), DType::f32, 0}, 1e-6f,
+                                       nullptr);
     } else if (kind == 2) {
       cuda::launch_dequantize_rows(x.data(), DType::f8_e4m3fn, y.data(), DType::bf16,
                                    static_cast<std::size_t>(rows), static_cast<std::size_t>(cols),
@@ -222,8 +228,8 @@ void BM_CudaMemoryBound(benchmark::State& state) {
     state.SetIterationTime(t);
   }
   const double moved = static_cast<double>(moved_bytes) * static_cast<double>(state.iterations());
-  static const char* const kNames[] = {"rms_norm bf16", "modulate bf16",
-                                       "fp8 upcast (dequantize rows) -> bf16"};
+  static const char* const kNames[] = {"rms_norm bf16", "modulate bf16", "fp8 upcast (dequantize rows) -> bf16",
+                                       "layer_norm + modulate bf16, fused"};
   state.SetLabel(std::string(kNames[kind]) + ", " + cuda::device_info(0).name);
   state.counters["GB/s"] = moved * 1e-9 / seconds;
   state.counters["copy_GB/s"] = moved * 1e-9 / copy_seconds;
@@ -260,6 +266,7 @@ BENCHMARK(BM_CudaMemoryBound)
     ->Args({7000, 0})
     ->Args({7000, 1})
     ->Args({12288, 2})  // the DiT's MLP up-projection weight, 12288 x 3072
+    ->Args({7000, 3})
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 
