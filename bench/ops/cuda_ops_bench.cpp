@@ -6,9 +6,9 @@
 //   attention (our fused kernels: tensor cores and the f32 reference; cuDNN's fused flash attention, without
 //   and with a key mask; bf16, 24 heads x 128): TFLOP/s = 4·L²·D·H / time (the issue's
 //   reference: torch SDPA 630 TFLOP/s on an H100; the ratio to the GEMM rate of the same run is the target);
-//   rms_norm, modulate, the fused layer_norm + modulate and the fp8 -> bf16 weight upcast (memory-bound): GB/s = bytes read + written / time,
-//   and of_copy = that rate over a device-to-device cudaMemcpyAsync moving as many bytes (the practical HBM
-//   ceiling).
+//   rms_norm, modulate, the fused layer_norm + modulate and the fp8 -> bf16 weight upcast (memory-bound):
+//   GB/s = bytes read + written / time, and of_copy = that rate over a device-to-device cudaMemcpyAsync
+//   moving as many bytes (the practical HBM ceiling).
 // Compiled only in CUDA builds; skipped with an error line when there is no device. Inputs are constant bytes
 // (0x3c: about 0.0115 in bf16 and f32, normal numbers), which does not change the time of these kernels.
 #ifdef VRAMKIT_HAS_CUDA
@@ -228,7 +228,8 @@ void BM_CudaMemoryBound(benchmark::State& state) {
     state.SetIterationTime(t);
   }
   const double moved = static_cast<double>(moved_bytes) * static_cast<double>(state.iterations());
-  static const char* const kNames[] = {"rms_norm bf16", "modulate bf16", "fp8 upcast (dequantize rows) -> bf16",
+  static const char* const kNames[] = {"rms_norm bf16", "modulate bf16",
+                                       "fp8 upcast (dequantize rows) -> bf16",
                                        "layer_norm + modulate bf16, fused"};
   state.SetLabel(std::string(kNames[kind]) + ", " + cuda::device_info(0).name);
   state.counters["GB/s"] = moved * 1e-9 / seconds;

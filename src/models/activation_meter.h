@@ -1,6 +1,6 @@
 // Counts the activation bytes a model's forward keeps alive at its peak, for the workspace the VRAM planner
-// reserves (ModelOptions::workspace_bytes). A model's meter walks its forward step by step, as the code runs it,
-// and reports at each step the sum of the tensors alive then; the meter keeps the largest.
+// reserves (ModelOptions::workspace_bytes). A model's meter walks its forward step by step, as the code runs
+// it, and reports at each step the sum of the tensors alive then; the meter keeps the largest.
 //
 // The costs of the ops follow the kernels that run them (OpKernels):
 //   - the CPU kernels (src/ops/cpu; the host, and the emulated device, whose ops are those kernels on arena
@@ -79,8 +79,8 @@ class ActivationMeter {
     // CudaDeviceOps::fp8_linear: the result, the fp8 codes of x, a scale per row and per channel, the bias
     // copy, the f32 sums of a block of rows and the GEMM's workspace; or, where cuBLASLt has no fp8 GEMM, the
     // same but the sums, while linear's fallback runs beside them with the weight dequantized into x's dtype.
-    const std::uint64_t held = act(rows * out) + codes + f32(rows) + f32(out) + act(out) +
-                               (input_contiguous ? 0 : act(rows * in));
+    const std::uint64_t held =
+        act(rows * out) + codes + f32(rows) + f32(out) + act(out) + (input_contiguous ? 0 : act(rows * in));
     const std::uint64_t native =
         held + f32(ops::fp8_accumulator_rows(rows, out) * out) + ops::kLibraryWorkspaceBytes;
     const std::uint64_t fallback = held + act(out * in) + device_linear(rows, in, out, input_contiguous);
@@ -110,7 +110,8 @@ class ActivationMeter {
     const std::uint64_t mask = masked ? static_cast<std::uint64_t>(batch * kv_len) : 0;
     if (!kernels_.device) {
       const std::uint64_t copies = f32_ ? 0 : f32(q) + 2 * f32(kv);
-      const std::int64_t q_block = std::min<std::int64_t>(256, q_len), key_block = std::min<std::int64_t>(512, kv_len);
+      const std::int64_t q_block = std::min<std::int64_t>(256, q_len),
+                         key_block = std::min<std::int64_t>(512, kv_len);
       return copies + f32(q) + (f32_ ? 0 : act(q)) + f32(q_block * key_block + 2 * q_block) + mask;
     }
     const bool cudnn = !f32_ && head_dim % 8 == 0 && head_dim <= 128;
@@ -118,18 +119,20 @@ class ActivationMeter {
     const std::uint64_t by_cudnn =
         cudnn ? act(q) + (masked ? act(batch * kv_len) + f32(batch) : 0) + ops::kLibraryWorkspaceBytes : 0;
     const std::uint64_t other = fused ? act(q)
-                                      : act(q) + 2 * f32(q) + 2 * f32(kv) + device_score_block(q_len, kv_len) +
-                                            ops::kLibraryWorkspaceBytes;
+                                      : act(q) + 2 * f32(q) + 2 * f32(kv) +
+                                            device_score_block(q_len, kv_len) + ops::kLibraryWorkspaceBytes;
     return std::max(by_cudnn, other) + mask;
   }
 
  private:
-  std::uint64_t cpu_linear(std::int64_t rows, std::int64_t in, std::int64_t out, bool input_contiguous) const {
+  std::uint64_t cpu_linear(std::int64_t rows, std::int64_t in, std::int64_t out,
+                           bool input_contiguous) const {
     if (f32_) return f32_op(rows * in, rows * out, input_contiguous);
     const std::uint64_t widen = f32(std::min(ops::cpu::linear_tile_rows(in), out) * in);
     return f32(rows * in) + f32(rows * out) + f32(out) + std::max(widen, act(rows * out));
   }
-  std::uint64_t device_linear(std::int64_t rows, std::int64_t in, std::int64_t out, bool input_contiguous) const {
+  std::uint64_t device_linear(std::int64_t rows, std::int64_t in, std::int64_t out,
+                              bool input_contiguous) const {
     return act(rows * out) + (input_contiguous ? 0 : act(rows * in)) + act(out) + ops::kLibraryWorkspaceBytes;
   }
 

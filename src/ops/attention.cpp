@@ -24,7 +24,8 @@ Tensor key_mask_of_lengths(const std::vector<std::int64_t>& lengths, std::int64_
   Tensor mask = Tensor::zeros({static_cast<std::int64_t>(lengths.size()), kv_len}, DType::boolean);
   auto* m = mask.data_as<std::uint8_t>();
   for (std::size_t b = 0; b < lengths.size(); ++b)
-    for (std::int64_t j = 0; j < std::min(lengths[b], kv_len); ++j) m[b * static_cast<std::size_t>(kv_len) + static_cast<std::size_t>(j)] = 1;
+    for (std::int64_t j = 0; j < std::min(lengths[b], kv_len); ++j)
+      m[b * static_cast<std::size_t>(kv_len) + static_cast<std::size_t>(j)] = 1;
   return mask;
 }
 
@@ -57,7 +58,8 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
   }
   if (!options.key_lengths.empty()) {
     if (options.key_mask.defined())
-      throw ArgumentError(std::string(kAttention) + ": " + shapes(q, k, v) + ": key_mask and key_lengths together");
+      throw ArgumentError(std::string(kAttention) + ": " + shapes(q, k, v) +
+                          ": key_mask and key_lengths together");
     if (static_cast<std::int64_t>(options.key_lengths.size()) != k.size(0))
       throw ShapeError(std::string(kAttention) + ": " + std::to_string(options.key_lengths.size()) +
                        " key lengths for " + shapes(q, k, v) + " (one per batch element)");
@@ -75,7 +77,7 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
     return d->attention(q, k, v, resolved);
   }
   // One byte per key, non-zero -> 1, contiguous.
-  const Tensor valid = options.key_mask.defined()       ? options.key_mask.to(DType::boolean)
+  const Tensor valid = options.key_mask.defined()     ? options.key_mask.to(DType::boolean)
                        : !options.key_lengths.empty() ? key_mask_of_lengths(options.key_lengths, k.size(1))
                                                       : Tensor();
 

@@ -15,8 +15,9 @@ namespace vramkit::ops {
 inline constexpr std::size_t kDeviceScratchBytes = std::size_t{64} << 20;
 
 // The most device memory one library call (a cuBLASLt GEMM, a cuDNN attention) takes as its workspace: the
-// GEMM heuristic is asked for algorithms within it, and cuDNN plans that need more are refused (our own kernel
-// runs those). The workspace comes from the device arena for the call's duration, beside the op's scratch.
+// GEMM heuristic is asked for algorithms within it, and cuDNN plans that need more are refused (our own
+// kernel runs those). The workspace comes from the device arena for the call's duration, beside the op's
+// scratch.
 inline constexpr std::size_t kLibraryWorkspaceBytes = std::size_t{32} << 20;  // NVIDIA's advice for Hopper
 
 // The rows of the native fp8 linear's f32 sums a device holds at a time (rows x out f32 within

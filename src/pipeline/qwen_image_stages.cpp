@@ -56,9 +56,9 @@ void prepare_for_generation(QwenImageTextEncoder& text_encoder, QwenImageDit& tr
   const std::uint64_t held = dit_modulation_table_bytes(c, s.steps, dtype) +
                              ActivationMeter::f32(s.batch * s.text_tokens * c.joint_attention_dim) +
                              m.act(latents) + m.act(s.batch * latents);
-  transformer.managed().set_workspace_bytes(held + dit_forward_workspace_bytes(c, s.batch, s.image_tokens(),
-                                                                               s.text_tokens, s.text_mask,
-                                                                               dtype, op_kernels_of(transformer.managed())));
+  transformer.managed().set_workspace_bytes(
+      held + dit_forward_workspace_bytes(c, s.batch, s.image_tokens(), s.text_tokens, s.text_mask, dtype,
+                                         op_kernels_of(transformer.managed())));
 
   text_encoder.managed().announce_passes(1);
   transformer.managed_modulation().announce_passes(1);
@@ -94,7 +94,8 @@ GenerationPlan plan_generation(QwenImageTextEncoder& text_encoder, QwenImageDit&
                                QwenImageVaeDecoder& vae, const GenerationSizes& s, const GenerateOptions& options,
                                const PlanOptions& o) {
   GenerationPlan g;
-  const auto add = [&](const std::string& stage, int passes, const ManagedModel& model, const Plan& plan) -> ModelPlan& {
+  const auto add = [&](const std::string& stage, int passes, const ManagedModel& model,
+                       const Plan& plan) -> ModelPlan& {
     g.vram_limit = plan.vram_limit;
     return g.models.emplace_back(model_plan(stage, passes, model, plan, o));
   };

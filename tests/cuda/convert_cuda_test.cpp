@@ -89,8 +89,8 @@ TEST(CudaConvert, F32SweepEncodesLikeTheCpu) {
 // fp8 rows times their scales into bf16 / f16 / f32 (the weights' upcast), against the CPU's dequantize_rows:
 // aligned buffers with rows of a multiple of 8 (packed: packs with a NaN code element by element, the others
 // two codes at a time), buffers one element past an aligned address, rows of 301 (per element), rows of one
-// pack and more of them than the grid has (the row loop), scales small enough for subnormal products, and a plain conversion whose last
-// elements fill no pack.
+// pack and more of them than the grid has (the row loop), scales small enough for subnormal products, and a
+// plain conversion whose last elements fill no pack.
 TEST(CudaConvert, DequantizeRowsMatchesTheCpuOnEveryPath) {
   VRAMKIT_REQUIRE_CUDA();
   struct Case {
@@ -106,7 +106,8 @@ TEST(CudaConvert, DequantizeRowsMatchesTheCpuOnEveryPath) {
         std::vector<std::uint8_t> codes(n);
         for (auto& b : codes) b = static_cast<std::uint8_t>(rng());
         std::vector<float> scales(c.rows);
-        for (auto& v : scales) v = std::ldexp(1.0f + static_cast<float>(rng() % 1000) / 1000, c.scale_exponent);
+        for (auto& v : scales)
+          v = std::ldexp(1.0f + static_cast<float>(rng() % 1000) / 1000, c.scale_exponent);
         std::vector<std::uint8_t> want(n * out_size);
         dequantize_rows(codes.data(), fp8, c.rows, c.cols, want.data(), to, scales.data());
         cuda::DeviceBuffer src((n + c.src_offset) * in_size), dst((n + c.dst_offset) * out_size),

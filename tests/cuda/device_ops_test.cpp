@@ -258,22 +258,26 @@ TEST_F(CudaDeviceOps, NormsMatchTheCpu) {
 
 // The fused norm and modulation: the bits of the two CUDA ops (the same row statistics, the same rounding
 // between them), with the modulation rows of a [B, 6·D] table as the DiT passes them, one row for the batch,
-// rows of 16, 32 and 256 threads, and shapes the kernel does not take (the two ops run then); close to the CPU.
+// rows of 16, 32 and 256 threads, and shapes the kernel does not take (the two ops run then); close to the
+// CPU.
 TEST_F(CudaDeviceOps, LayerNormModulateIsTheTwoOps) {
   SCOPED_TRACE(test::seed_trace(seed_));
   for (DType dt : {DType::f32, DType::bf16, DType::f16})
     for (const std::int64_t d : {128, 1024, 3072, 100})
       for (const std::int64_t table_rows : {2, 1}) {
-        const std::string what = name(dt) + " D " + std::to_string(d) + ", " + std::to_string(table_rows) +
-                                 " modulation row(s)";
+        const std::string what =
+            name(dt) + " D " + std::to_string(d) + ", " + std::to_string(table_rows) + " modulation row(s)";
         const Tensor x = test::random_tensor({2, 37, d}, dt, seed_, -3.0f, 3.0f);
         const Tensor table = test::random_tensor({table_rows, 6 * d}, dt, seed_ + 1);
         const Tensor dx = cuda(x), dtable = cuda(table);
-        const Tensor shift = dtable.slice(1, 0, d).unsqueeze(1), scale = dtable.slice(1, d, 2 * d).unsqueeze(1);
+        const Tensor shift = dtable.slice(1, 0, d).unsqueeze(1),
+                     scale = dtable.slice(1, d, 2 * d).unsqueeze(1);
         const Tensor fused = host(ops::layer_norm_modulate(dx, shift, scale, 1e-6));
-        const Tensor two_ops = host(ops::modulate(ops::layer_norm(dx, Tensor(), Tensor(), 1e-6), shift, scale));
+        const Tensor two_ops =
+            host(ops::modulate(ops::layer_norm(dx, Tensor(), Tensor(), 1e-6), shift, scale));
         EXPECT_TRUE(test::same_values(fused, two_ops, what));
-        const Tensor hshift = table.slice(1, 0, d).unsqueeze(1), hscale = table.slice(1, d, 2 * d).unsqueeze(1);
+        const Tensor hshift = table.slice(1, 0, d).unsqueeze(1),
+                     hscale = table.slice(1, d, 2 * d).unsqueeze(1);
         EXPECT_TRUE(test::close_to(fused, ops::layer_norm_modulate(x, hshift, hscale, 1e-6), 1e-5,
                                    3 * norm_rtol(dt), what + " against the CPU"));
       }

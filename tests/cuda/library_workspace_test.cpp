@@ -1,6 +1,6 @@
-// LibraryWorkspace (ops/cuda/library_workspace.h): the memory cuBLASLt and cuDNN take per launch. From an arena
-// (here one over host memory: the class never touches what it hands out), every block is counted while it
-// lives and given back exactly once; the arena's cap refuses a block as out of memory. Without an arena, a
+// LibraryWorkspace (ops/cuda/library_workspace.h): the memory cuBLASLt and cuDNN take per launch. From an
+// arena (here one over host memory: the class never touches what it hands out), every block is counted while
+// it lives and given back exactly once; the arena's cap refuses a block as out of memory. Without an arena, a
 // slot's buffer is kept and grown (needs a GPU).
 #include "ops/cuda/library_workspace.h"
 
@@ -22,8 +22,9 @@ namespace {
 struct HostArena {
   static constexpr std::size_t kBytes = std::size_t{1} << 20;
   std::unique_ptr<void, decltype(&std::free)> bytes{std::aligned_alloc(ArenaAllocator::kGranularity, kBytes),
-                                                   &std::free};
-  std::shared_ptr<ArenaAllocator> arena = std::make_shared<ArenaAllocator>(Device::cpu(), bytes.get(), kBytes);
+                                                    &std::free};
+  std::shared_ptr<ArenaAllocator> arena =
+      std::make_shared<ArenaAllocator>(Device::cpu(), bytes.get(), kBytes);
 };
 
 TEST(LibraryWorkspace, ArenaBlocksAreCountedWhileTheyLive) {

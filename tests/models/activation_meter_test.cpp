@@ -35,7 +35,8 @@ TEST(ActivationMeter, ALinearOnADeviceCostsItsResultItsBiasAndTheGemmWorkspace) 
   EXPECT_EQ(device.linear(10, 16, 32, false), 640u + 320u + 64u + kLibrary);  // x strided: its copy
   // The CPU: x and the result in f32, the f32 bias, the larger of the f32 weight tile and the bf16 result.
   const ActivationMeter cpu(DType::bf16, kCpu);
-  const std::uint64_t tile = 4u * static_cast<std::uint64_t>(std::min<std::int64_t>(ops::cpu::linear_tile_rows(16), 32)) * 16u;
+  const std::uint64_t tile =
+      4u * static_cast<std::uint64_t>(std::min<std::int64_t>(ops::cpu::linear_tile_rows(16), 32)) * 16u;
   EXPECT_EQ(cpu.linear(10, 16, 32), 640u + 1280u + 128u + std::max<std::uint64_t>(tile, 640u));
 }
 
@@ -44,7 +45,7 @@ TEST(ActivationMeter, ANativeFp8LinearOnADeviceCostsTheLargerOfItsTwoPaths) {
   // rows 10, in 16, out 32. Held on both paths: the result (640), x's codes (160), row and channel scales
   // (40 + 128), the bias copy (64).
   const std::uint64_t held = 640 + 160 + 40 + 128 + 64;
-  const std::uint64_t native = held + 4 * 10 * 32 + kLibrary;                  // the f32 sums of every row
+  const std::uint64_t native = held + 4 * 10 * 32 + kLibrary;                 // the f32 sums of every row
   const std::uint64_t fallback = held + 2 * 16 * 32 + (640 + 64 + kLibrary);  // bf16 weight + linear's cost
   EXPECT_EQ(device.linear(10, 16, 32), std::max(native, fallback));
 }

@@ -59,11 +59,12 @@ TEST_F(DitParity, PaddedBatchMatchesEachPromptAlone) {
   EXPECT_LE(relative_l2(together.slice(0, 1, 2).contiguous(), single), 1e-6);
 }
 
-// The text padding as the joint attention sees it, keys [image, text]: text masks of valid tokens then padding
-// become the valid length of each joint sequence; a mask with a hole (or left padding) stays a mask, ones for
-// the image, then the text mask.
+// The text padding as the joint attention sees it, keys [image, text]: text masks of valid tokens then
+// padding become the valid length of each joint sequence; a mask with a hole (or left padding) stays a mask,
+// ones for the image, then the text mask.
 TEST(JointKeys, LeadingValidTokensBecomeLengthsElseAMask) {
-  const Tensor prefixes = Tensor::from_floats({2, 4}, std::vector<float>{1, 1, 1, 1, 1, 1, 0, 0}).to(DType::i64);
+  const Tensor prefixes =
+      Tensor::from_floats({2, 4}, std::vector<float>{1, 1, 1, 1, 1, 1, 0, 0}).to(DType::i64);
   const JointKeys lengths = joint_keys(prefixes, 3);
   EXPECT_EQ(lengths.lengths, (std::vector<std::int64_t>{7, 5}));
   EXPECT_FALSE(lengths.mask.defined());

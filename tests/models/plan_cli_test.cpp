@@ -106,8 +106,8 @@ TEST_F(PlanCli, NativeFp8GemmShrinksTheStreamedModelsRings) {
 // emulated device do not take; the tiny models' activations are far smaller.
 TEST_F(PlanCli, ACudaPlanPricesTheGpuKernels) {
   const auto workspaces = [&](const std::string& device) {
-    const auto r = test::run_cli({"plan", "--model", "builtin:tiny", "--device", device, "--offload", "dynamic",
-                                  "--vram-limit", "1", "--json"},
+    const auto r = test::run_cli({"plan", "--model", "builtin:tiny", "--device", device, "--offload",
+                                  "dynamic", "--vram-limit", "1", "--json"},
                                  scratch_);
     EXPECT_EQ(r.exit_code, 0) << r.stderr_text;
     std::map<std::string, std::uint64_t> by_model;

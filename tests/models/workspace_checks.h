@@ -64,7 +64,8 @@ constexpr WeightStorage kStorages[] = {{"bf16", false}, {"fp8, native fp8 GEMM",
 // Within the estimate, and the estimate within 4x of it (the f32 scratch, see above) plus `device_only`: what
 // a device's estimate may price that the run did not take (the libraries' workspace, and the score block of
 // the GEMM-path attention, which the tiny models' head_dim 32 takes where cuDNN does not).
-inline void expect_close_above(std::uint64_t estimate, std::uint64_t measured, std::uint64_t device_only = 0) {
+inline void expect_close_above(std::uint64_t estimate, std::uint64_t measured,
+                               std::uint64_t device_only = 0) {
   EXPECT_GE(estimate, measured);
   EXPECT_LE(static_cast<double>(estimate),
             4.0 * static_cast<double>(measured) + static_cast<double>(device_only));
@@ -115,9 +116,8 @@ TEST_P(WorkspaceOnDevice, TransformerEstimateCoversTheForward) {
     const std::vector<float> schedule{1.0f, 0.9f, 0.75f, 0.5f, 0.3f, 0.1f, 0.02f};
     const std::uint64_t precompute = measured_peak(
         manager, [&] { modulation = dit->precompute_modulation(Tensor::from_floats({7}, schedule)); });
-    expect_close_above(
-        dit_modulation_workspace_bytes(c, 7, dtype, op_kernels_of(dit->managed_modulation())), precompute,
-        device_only(dit->managed_modulation(), 0));
+    expect_close_above(dit_modulation_workspace_bytes(c, 7, dtype, op_kernels_of(dit->managed_modulation())),
+                       precompute, device_only(dit->managed_modulation(), 0));
     const std::uint64_t measured = measured_peak(manager, [&] { dit->forward(in, &modulation); });
     const std::uint64_t estimate = dit_forward_workspace_bytes(c, batch, grid_h * grid_w, text, true, dtype,
                                                                op_kernels_of(dit->managed()));

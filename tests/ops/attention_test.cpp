@@ -151,7 +151,8 @@ TEST(Attention, KeyLengthsAreAMaskOfLeadingKeys) {
   by_lengths.key_lengths = lengths;
   by_mask.key_mask = mask_of(flags, 3, DType::u8);
   const Tensor q = random_normal({3, 11, 2, 8}, DType::bf16, 70);
-  const Tensor k = random_normal({3, 600, 2, 8}, DType::bf16, 71), v = random_normal({3, 600, 2, 8}, DType::bf16, 72);
+  const Tensor k = random_normal({3, 600, 2, 8}, DType::bf16, 71),
+               v = random_normal({3, 600, 2, 8}, DType::bf16, 72);
   const Tensor got = attention(q, k, v, by_lengths), want = attention(q, k, v, by_mask);
   EXPECT_EQ(values(got), values(want));
   for (const double x : values(got.slice(0, 1, 2))) EXPECT_EQ(x, 0.0);
@@ -252,10 +253,12 @@ TEST(Attention, RejectsBadArguments) {
                                          {"attention", "key_mask and key_lengths"}));
   AttentionOptions one_length;
   one_length.key_lengths = {7};
-  EXPECT_TRUE(throws_with<ShapeError>([&] { attention(q, k3, k3, one_length); }, {"attention", "1 key lengths"}));
+  EXPECT_TRUE(
+      throws_with<ShapeError>([&] { attention(q, k3, k3, one_length); }, {"attention", "1 key lengths"}));
   AttentionOptions long_length;
   long_length.key_lengths = {7, 8};
-  EXPECT_TRUE(throws_with<ArgumentError>([&] { attention(q, k3, k3, long_length); }, {"key length 8", "[0, 7]"}));
+  EXPECT_TRUE(
+      throws_with<ArgumentError>([&] { attention(q, k3, k3, long_length); }, {"key length 8", "[0, 7]"}));
   AttentionOptions inf_scale;
   inf_scale.scale = std::numeric_limits<float>::infinity();
   EXPECT_TRUE(throws_with<ArgumentError>([&] { attention(q, k3, k3, inf_scale); }, {"attention", "scale"}));

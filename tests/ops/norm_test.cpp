@@ -146,21 +146,26 @@ TEST(LayerNormModulate, IsTheNormThenTheModulation) {
       const std::int64_t b = 2, l = 5, d = 24;
       const Tensor x = random_tensor({b, l, d}, dt, seed++, -3.0f, 5.0f);
       const Tensor table = random_tensor({per_batch ? b : 1, 6 * d}, dt, seed++);
-      const Tensor shift = table.slice(1, 0, d).unsqueeze(1), scale = table.slice(1, 3 * d, 4 * d).unsqueeze(1);
+      const Tensor shift = table.slice(1, 0, d).unsqueeze(1),
+                   scale = table.slice(1, 3 * d, 4 * d).unsqueeze(1);
       const Tensor y = ops::layer_norm_modulate(x, shift, scale, 1e-6);
       const Tensor two_ops = ops::modulate(ops::layer_norm(x, Tensor(), Tensor(), 1e-6), shift, scale);
       ASSERT_EQ(y.nbytes(), two_ops.nbytes());
       EXPECT_EQ(std::memcmp(y.data(), two_ops.data(), y.nbytes()), 0) << "not the two ops' bits";
-      const std::vector<double> normed = values(
-          Tensor::from_floats(x.shape(), [&] {
-            std::vector<float> f;
-            for (double v : reference_row_norm(x, Tensor(), Tensor(), 1e-6, false)) f.push_back(static_cast<float>(v));
-            return f;
-          }()).to(dt));
+      const std::vector<double> normed =
+          values(Tensor::from_floats(x.shape(),
+                                     [&] {
+                                       std::vector<float> f;
+                                       for (double v : reference_row_norm(x, Tensor(), Tensor(), 1e-6, false))
+                                         f.push_back(static_cast<float>(v));
+                                       return f;
+                                     }())
+                     .to(dt));
       const std::vector<double> sv = values(shift.contiguous()), cv = values(scale.contiguous());
       std::vector<double> want(normed.size());
       for (std::size_t i = 0; i < want.size(); ++i) {
-        const std::size_t row = per_batch ? i / static_cast<std::size_t>(l * d) : 0, c = i % static_cast<std::size_t>(d);
+        const std::size_t row = per_batch ? i / static_cast<std::size_t>(l * d) : 0,
+                          c = i % static_cast<std::size_t>(d);
         const std::size_t m = row * static_cast<std::size_t>(d) + c;
         want[i] = normed[i] * (1.0 + cv[m]) + sv[m];
       }
@@ -168,7 +173,10 @@ TEST(LayerNormModulate, IsTheNormThenTheModulation) {
     }
   const Tensor x = random_tensor({2, 3, 8}, DType::bf16, 1);
   expect_error<ShapeError>(
-      [&] { ops::layer_norm_modulate(x, random_tensor({2, 1, 7}, DType::bf16, 2), random_tensor({2, 1, 8}, DType::bf16, 3), 1e-6); },
+      [&] {
+        ops::layer_norm_modulate(x, random_tensor({2, 1, 7}, DType::bf16, 2),
+                                 random_tensor({2, 1, 8}, DType::bf16, 3), 1e-6);
+      },
       {"modulate", "shift bf16[2, 1, 7]"});
   expect_error<ArgumentError>([&] { ops::layer_norm_modulate(x, Tensor(), x, 1e-6); },
                               {"layer_norm_modulate", "shift"});

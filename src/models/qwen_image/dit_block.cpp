@@ -38,8 +38,8 @@ Tensor mlp(UnitCursor& units, const std::string& prefix, const Tensor& y) {
 // ca [B, L, D]: image q/k/v, text q/k/v, per-head RMS norms, RoPE, then one attention over [image, text] ->
 // [B, N + L, D]. diffusers joins [text, image]; the order of the keys changes only the order of the softmax's
 // sums, and with the text last its padding is the end of each sequence: the attention takes key lengths
-// instead of a mask (JointKeys), and a GPU leaves the padding out of its work. A function of its own so that the projections die when it returns
-// (dit_workspace.h counts the activations alive at each step).
+// instead of a mask (JointKeys), and a GPU leaves the padding out of its work. A function of its own so that
+// the projections die when it returns (dit_workspace.h counts the activations alive at each step).
 Tensor joint_attention(UnitCursor& units, const BlockContext& ctx, const std::string& p, const Tensor& xa,
                        const Tensor& ca) {
   const std::int64_t heads = ctx.config.num_attention_heads, head_dim = ctx.config.attention_head_dim;
@@ -73,7 +73,9 @@ Tensor joint_attention(UnitCursor& units, const BlockContext& ctx, const std::st
 JointKeys joint_keys(const Tensor& text_mask, std::int64_t n_img) {
   const std::int64_t batch = text_mask.size(0), n_txt = text_mask.size(1);
   const std::vector<float> m = text_mask.to(DType::f32).to_floats();
-  const auto valid = [&](std::int64_t b, std::int64_t i) { return m[static_cast<std::size_t>(b * n_txt + i)] != 0.0f; };
+  const auto valid = [&](std::int64_t b, std::int64_t i) {
+    return m[static_cast<std::size_t>(b * n_txt + i)] != 0.0f;
+  };
   JointKeys keys;
   bool prefixes = true;
   for (std::int64_t b = 0; b < batch && prefixes; ++b) {
@@ -105,7 +107,8 @@ void run_block(UnitCursor& units, const BlockContext& ctx, std::int64_t index, T
     const Tensor joint =
         joint_attention(units, ctx, p, norm_modulate(x, mi.shift1, mi.scale1), norm_modulate(c, mt.shift1, mt.scale1));
     x = ops::gated_residual(x, mi.gate1, units.linear(p + "attn.to_out.0", joint.slice(1, 0, n_img)));
-    c = ops::gated_residual(c, mt.gate1, units.linear(p + "attn.to_add_out", joint.slice(1, n_img, n_img + n_txt)));
+    c = ops::gated_residual(c, mt.gate1,
+                            units.linear(p + "attn.to_add_out", joint.slice(1, n_img, n_img + n_txt)));
   }
   x = ops::gated_residual(x, mi.gate2, mlp(units, p + "img_mlp", norm_modulate(x, mi.shift2, mi.scale2)));
   c = ops::gated_residual(c, mt.gate2, mlp(units, p + "txt_mlp", norm_modulate(c, mt.shift2, mt.scale2)));

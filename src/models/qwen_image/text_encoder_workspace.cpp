@@ -5,8 +5,7 @@
 namespace vramkit::qwen_image {
 
 std::uint64_t text_encoder_workspace_bytes(const TextEncoderConfig& config, std::int64_t batch,
-                                           std::int64_t length, bool masked, DType dtype,
-                                           OpKernels kernels) {
+                                           std::int64_t length, bool masked, DType dtype, OpKernels kernels) {
   ActivationMeter m(dtype, kernels);
   const std::int64_t n = batch * length, width = config.hidden_size, kv_width = config.kv_dim();
   const std::int64_t inter_width = config.intermediate_size;

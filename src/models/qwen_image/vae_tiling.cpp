@@ -25,8 +25,8 @@ class WorkspaceMeter {
 
   // ops::conv2d from cin channels at `in_pixels` to cout at out_h x out_w with a k x k kernel, the larger of
   // its two costs: on the CPU its f32 input and output (unless activations already are f32), its f32 weight,
-  // its im2col band (none for a plain 1x1); on a device the GEMM's library workspace and the unfolded input of
-  // a batch element, or as many pixels of it as ops::kDeviceScratchBytes holds (none for a plain 1x1).
+  // its im2col band (none for a plain 1x1); on a device the GEMM's library workspace and the unfolded input
+  // of a batch element, or as many pixels of it as ops::kDeviceScratchBytes holds (none for a plain 1x1).
   std::uint64_t conv_scratch(std::int64_t cin, std::int64_t cout, std::int64_t in_pixels, std::int64_t out_h,
                              std::int64_t out_w, std::int64_t k, bool plain) const {
     std::uint64_t cpu = u(cout * cin * k * k) * 4, device = ops::kLibraryWorkspaceBytes;

@@ -451,8 +451,8 @@ const CudnnAttention::Impl::Entry& CudnnAttention::Impl::entry(DType dtype, cons
                            .key_bias = key_mask};
     std::string failure;
     e.plan = build(shape, failure);
-    const std::string what =
-        std::string(dtype_name(dtype)) + " " + dims_text(d) + (causal ? " causal" : "") + (key_mask ? " key mask" : "");
+    const std::string what = std::string(dtype_name(dtype)) + " " + dims_text(d) + (causal ? " causal" : "") +
+                             (key_mask ? " key mask" : "");
     if (!e.plan) {
       e.refusal = "cuDNN built no plan for " + what + ":" + failure;
     } else if (static_cast<std::uint64_t>(e.plan->workspace_bytes) > ops::kLibraryWorkspaceBytes) {

@@ -6,11 +6,11 @@
 // scale) given by the 2-D grid: the scalar kernel's 1- to 4-byte accesses and per-element 64-bit division
 // reached 0.28 of the copy rate for the fp8 -> bf16 upcast on an H100. From fp8, a pack without a NaN code
 // converts two codes per instruction (convert_fp8_pairs: about 7 instructions per element against 20 to 28
-// element by element, per the SASS). Same arithmetic per element, same bits. Precision: f32->bf16 uses the same integer round-to-nearest-even as the
-// CPU (bit-identical, NaN kept quiet with its sign); f32->f16 uses the hardware RN conversion; f32->fp8 uses
-// the CUDA fp8 intrinsics with __NV_SATFINITE (finite overflow and Inf -> ±max, NaN -> NaN) or __NV_NOSAT
-// (overflow -> NaN for e4m3fn, Inf for e5m2), which is the contract of core/convert.h; tests/cuda checks
-// every code against the CPU.
+// element by element, per the SASS). Same arithmetic per element, same bits. Precision: f32->bf16 uses the
+// same integer round-to-nearest-even as the CPU (bit-identical, NaN kept quiet with its sign); f32->f16 uses
+// the hardware RN conversion; f32->fp8 uses the CUDA fp8 intrinsics with __NV_SATFINITE (finite overflow and
+// Inf -> ±max, NaN -> NaN) or __NV_NOSAT (overflow -> NaN for e4m3fn, Inf for e5m2), which is the contract of
+// core/convert.h; tests/cuda checks every code against the CPU.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -47,8 +47,8 @@ __global__ void convert_kernel(const typename Format<From>::Storage* __restrict_
 
 // One pack converted element by element, as convert_kernel does (`scale` multiplies when `scaled`).
 template <DType From, DType To>
-__device__ inline Pack<typename Format<To>::Storage> convert_each(const Pack<typename Format<From>::Storage>& in,
-                                                                   bool saturate, bool scaled, float scale) {
+__device__ inline Pack<typename Format<To>::Storage> convert_each(
+    const Pack<typename Format<From>::Storage>& in, bool saturate, bool scaled, float scale) {
   Pack<typename Format<To>::Storage> out;
 #pragma unroll
   for (int j = 0; j < kPack; ++j) {
@@ -80,7 +80,7 @@ __device__ inline bool has_nan_code(std::uint64_t pack) {
 // per element, enough for the upcast to be bound by instruction issue rather than memory.
 template <DType From, DType To>
 __device__ inline Pack<typename Format<To>::Storage> convert_fp8_pairs(std::uint64_t codes, bool scaled,
-                                                                        float scale) {
+                                                                       float scale) {
   constexpr __nv_fp8_interpretation_t kind = From == DType::f8_e4m3fn ? __NV_E4M3 : __NV_E5M2;
   // Output words: two elements each for bf16 / f16 (.x in the low half), one for f32.
   constexpr int kWordsPerPair = To == DType::f32 ? 2 : 1;
@@ -106,9 +106,9 @@ __device__ inline Pack<typename Format<To>::Storage> convert_fp8_pairs(std::uint
   return out;
 }
 
-// The packed twin of convert_kernel: `rows` rows of `row_packs` packs, threadIdx.x / blockIdx.x over the packs
-// of a row and threadIdx.y / blockIdx.y over rows (grid-stride loops in both), so that a thread's row, hence
-// its scale, comes without a division. A conversion without scales is one row.
+// The packed twin of convert_kernel: `rows` rows of `row_packs` packs, threadIdx.x / blockIdx.x over the
+// packs of a row and threadIdx.y / blockIdx.y over rows (grid-stride loops in both), so that a thread's row,
+// hence its scale, comes without a division. A conversion without scales is one row.
 template <DType From, DType To>
 __global__ void convert_pack_kernel(const Pack<typename Format<From>::Storage>* __restrict__ src,
                                     Pack<typename Format<To>::Storage>* __restrict__ dst, std::size_t rows,
@@ -175,9 +175,9 @@ void launch_pair(const Launch& l) {
     const dim3 threads(x, 128 / x);
     const dim3 blocks(grid_for(row_packs, threads.x), static_cast<unsigned>(std::min<std::size_t>(
                                                           (rows + threads.y - 1) / threads.y, 65535)));
-    convert_pack_kernel<From, To><<<blocks, threads, 0, l.stream>>>(
-        reinterpret_cast<const Pack<F>*>(src), reinterpret_cast<Pack<T>*>(dst), rows, row_packs, l.saturate,
-        l.scales);
+    convert_pack_kernel<From, To><<<blocks, threads, 0, l.stream>>>(reinterpret_cast<const Pack<F>*>(src),
+                                                                    reinterpret_cast<Pack<T>*>(dst), rows,
+                                                                    row_packs, l.saturate, l.scales);
     VRAMKIT_CUDA_CHECK(cudaGetLastError());
     done = rows * row_packs * std::size_t{kPack};
   }

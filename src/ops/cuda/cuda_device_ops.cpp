@@ -349,12 +349,14 @@ Tensor CudaDeviceOps::layer_norm(const Tensor& x, const Tensor& weight, const Te
 // Fused where x is contiguous (rank >= 2, rows of whole packs: layer_norm_modulate_supported) and shift and
 // scale hold one [D] vector per batch element or one for all, D contiguous: shape [B or 1, 1, ..., 1, D] in
 // x's rank, as the DiT's [B, 1, D] modulation rows (views into its [B, 6·D] table). Else undefined.
-Tensor CudaDeviceOps::layer_norm_modulate(const Tensor& x, const Tensor& shift, const Tensor& scale, float eps) {
+Tensor CudaDeviceOps::layer_norm_modulate(const Tensor& x, const Tensor& shift, const Tensor& scale,
+                                          float eps) {
   const DeviceGuard guard(device_index_);
   if (x.rank() < 2 || !x.is_contiguous() || !activation(x.dtype())) return Tensor();
   const std::int64_t batch = x.size(0), cols = x.size(-1), rows = leading_numel(x, 1);
   const auto vectors = [&](const Tensor& m, ModulationParam& param) {
-    if (m.rank() != x.rank() || !activation(m.dtype()) || m.size(-1) != cols || m.stride(-1) != 1) return false;
+    if (m.rank() != x.rank() || !activation(m.dtype()) || m.size(-1) != cols || m.stride(-1) != 1)
+      return false;
     if (m.size(0) != batch && m.size(0) != 1) return false;
     for (int d = 1; d + 1 < m.rank(); ++d)
       if (m.size(d) != 1) return false;
@@ -365,8 +367,8 @@ Tensor CudaDeviceOps::layer_norm_modulate(const Tensor& x, const Tensor& shift, 
   if (rows == 0 || cols == 0 || !vectors(shift, shift_param) || !vectors(scale, scale_param)) return Tensor();
   Tensor y = empty(x.shape(), x.dtype());
   if (!layer_norm_modulate_supported(x.data(), y.data(), x.dtype(), cols)) return Tensor();
-  launch_layer_norm_modulate(x.data(), y.data(), x.dtype(), rows, cols, rows / batch, shift_param, scale_param,
-                             eps, stream_);
+  launch_layer_norm_modulate(x.data(), y.data(), x.dtype(), rows, cols, rows / batch, shift_param,
+                             scale_param, eps, stream_);
   return y;
 }
 
@@ -489,7 +491,8 @@ Tensor CudaDeviceOps::attention(const Tensor& q, const Tensor& k, const Tensor& 
 // and v: [Lk, Hkv, D] per sequence), or zeros where it has none; undefined where cuDNN does not take every
 // sequence (causal, f32, its head_dim limits: the caller then builds a key mask).
 Tensor CudaDeviceOps::attention_by_lengths(const Tensor& q, const Tensor& k, const Tensor& v,
-                                           const std::vector<std::int64_t>& key_lengths, bool causal, float scale) {
+                                           const std::vector<std::int64_t>& key_lengths, bool causal,
+                                           float scale) {
   const DType dtype = q.dtype();
   if (causal || (dtype != DType::bf16 && dtype != DType::f16) || !cudnn()) return Tensor();
   const std::int64_t batch = q.size(0), q_len = q.size(1), kv_len = k.size(1);
@@ -511,9 +514,10 @@ Tensor CudaDeviceOps::attention_by_lengths(const Tensor& q, const Tensor& k, con
       VRAMKIT_CUDA_CHECK(cudaMemsetAsync(o, 0, static_cast<std::size_t>(q_bytes), stream_));
       continue;
     }
-    cudnn_->run(static_cast<const char*>(qc.data()) + b * q_bytes, static_cast<const char*>(kc.data()) + b * kv_bytes,
-                static_cast<const char*>(vc.data()) + b * kv_bytes, o, dtype, sequence(keys), nullptr, false, scale,
-                stream_);
+    cudnn_->run(static_cast<const char*>(qc.data()) + b * q_bytes,
+                static_cast<const char*>(kc.data()) + b * kv_bytes,
+                static_cast<const char*>(vc.data()) + b * kv_bytes, o, dtype, sequence(keys), nullptr, false,
+                scale, stream_);
   }
   return out;
 }

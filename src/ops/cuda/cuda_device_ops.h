@@ -23,9 +23,9 @@ class CudaDeviceOps final : public ops::DeviceOps {
  public:
   // Launches on `stream` of CUDA device `device_index`, allocates from `allocator` (the device arena).
   // Creates the GEMM context on that device; cuBLASLt's and cuDNN's workspaces come from the arena too, per
-  // launch (library_workspace.h). `max_scratch_bytes` bounds the scratch one op takes beside its result (ops::kDeviceScratchBytes;
-  // tests pass less to exercise the splitting): each op needs at least one query row's scores or one output
-  // pixel's columns, even above it.
+  // launch (library_workspace.h). `max_scratch_bytes` bounds the scratch one op takes beside its result
+  // (ops::kDeviceScratchBytes; tests pass less to exercise the splitting): each op needs at least one query
+  // row's scores or one output pixel's columns, even above it.
   CudaDeviceOps(int device_index, cudaStream_t stream, std::shared_ptr<Allocator> allocator,
                 std::size_t max_scratch_bytes = ops::kDeviceScratchBytes);
   ~CudaDeviceOps() override;

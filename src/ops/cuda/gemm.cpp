@@ -236,8 +236,9 @@ struct GemmContext::Impl {
     cublasLtMatmulHeuristicResult_t result{};
     int found = 0;
     const cublasStatus_t status = [&] {
-      cublasStatus_t s = cublasLtMatmulPreferenceSetAttribute(
-          preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &max_workspace_bytes, sizeof(max_workspace_bytes));
+      cublasStatus_t s =
+          cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                               &max_workspace_bytes, sizeof(max_workspace_bytes));
       for (auto attribute :
            {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
             CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})

@@ -60,14 +60,15 @@ __device__ inline float warp_sum(float v) {
 
 template <int Width = 32>
 __device__ inline float warp_max(float v) {
-  for (int offset = Width / 2; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+  for (int offset = Width / 2; offset > 0; offset >>= 1)
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
   return v;
 }
 
 // Reduction over the `Threads` threads that share one row: within the warp when Threads <= 32 (aligned groups
 // of lanes), else through `scratch` (Threads / 32 floats of shared memory). Every thread of the block's warps
-// must call it; every thread gets its group's result. The trailing barrier lets the caller reuse `scratch` for
-// the next reduction.
+// must call it; every thread gets its group's result. The trailing barrier lets the caller reuse `scratch`
+// for the next reduction.
 template <int Threads, bool Max>
 __device__ inline float group_reduce(float v, float* scratch) {
   if constexpr (Threads < 32) {

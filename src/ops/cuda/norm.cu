@@ -146,7 +146,8 @@ __global__ void __launch_bounds__(kBlockThreads) norm_pack_kernel(NormArgs a) {
         if (a.bias.data) r += a.bias[c];
         if constexpr (Modulated) {
           const float normed = F::decode(F::encode(r));
-          const float scale = a.scale[batch * a.scale_stride + c], shift = a.shift[batch * a.shift_stride + c];
+          const float scale = a.scale[batch * a.scale_stride + c],
+                      shift = a.shift[batch * a.shift_stride + c];
           r = __fadd_rn(__fmul_rn(normed, __fadd_rn(1.0f, scale)), shift);
         }
         out.v[j] = F::encode(r);
