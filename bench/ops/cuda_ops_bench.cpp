@@ -154,32 +154,58 @@ void BM_CudaAttention(benchmark::State& state) {
 }
 
 // cuDNN's fused flash attention (attention_cudnn.h) at the shape of BM_CudaAttention: range(0): L (queries =
-// keys), 24 heads of 128, batch 1, bf16; range(1): 1 = with a key padding mask (every key valid), which adds
-// the bias kernel, the [1, 1, 1, L] bias read and the empty-row pass. The plan (cuDNN compiles its kernel) is
-// built before the timing; a refusal is reported as the benchmark's error with cuDNN's reason.
+// keys), 24 heads of 128, bf16; range(1):
+//   0: batch 1, no mask;
+//   1: batch 1 with a key padding mask (every key valid), which adds the bias kernel, the [1, 1, 1, L] bias
+//      read and the empty-row pass;
+//   2: a CFG pair, batch 2 with a key mask padding the second sequence's last 100 keys (the DiT before key
+//      lengths);
+//   3: the same pair as two unmasked batch-1 runs over L and L - 100 keys (the DiT's key lengths).
+// The plans (cuDNN compiles its kernels) are built before the timing; a refusal is reported as the benchmark's
+// error with cuDNN's reason. TFLOP/s counts the allowed keys only, so 2 and 3 do the same work.
 void BM_CudnnAttention(benchmark::State& state) {
   if (cuda::device_count() == 0) return state.SkipWithError("no CUDA device");
-  const ops::cpu::AttentionDims dims{1, state.range(0), state.range(0), 24, 24, 128};
-  const bool key_mask = state.range(1) != 0;
-  const std::size_t bytes = static_cast<std::size_t>(dims.q_len * dims.q_heads * dims.head_dim) * 2;
-  const cuda::DeviceBuffer q = filled(bytes), k = filled(bytes), v = filled(bytes), out(bytes),
-                           mask(static_cast<std::size_t>(dims.kv_len));
+  const std::int64_t l = state.range(0), padded = 100;
+  const int mode = static_cast<int>(state.range(1));
+  const std::int64_t batch = mode >= 2 ? 2 : 1;
+  const ops::cpu::AttentionDims dims{batch, l, l, 24, 24, 128};
+  const bool key_mask = mode == 1 || mode == 2;
+  const std::size_t sequence_bytes = static_cast<std::size_t>(l * 24 * 128) * 2;
+  const cuda::DeviceBuffer q = filled(batch * sequence_bytes), k = filled(batch * sequence_bytes),
+                           v = filled(batch * sequence_bytes), out(batch * sequence_bytes),
+                           mask(static_cast<std::size_t>(batch * l));
   VRAMKIT_CUDA_CHECK(cudaMemset(mask.data(), 1, mask.bytes()));
+  if (mode == 2)
+    VRAMKIT_CUDA_CHECK(cudaMemset(static_cast<char*>(mask.data()) + 2 * l - padded, 0, padded));
+  const auto sequence = [&](std::int64_t keys) { return ops::cpu::AttentionDims{1, l, keys, 24, 24, 128}; };
   cuda::CudnnAttention attention;
   std::string reason;
-  if (!attention.supports(DType::bf16, dims, key_mask, false, &reason))
-    return state.SkipWithError(("cuDNN refuses: " + reason).c_str());
+  const bool supported =
+      mode == 3 ? attention.supports(DType::bf16, sequence(l), false, false, &reason) &&
+                      attention.supports(DType::bf16, sequence(l - padded), false, false, &reason)
+                : attention.supports(DType::bf16, dims, key_mask, false, &reason);
+  if (!supported) return state.SkipWithError(("cuDNN refuses: " + reason).c_str());
+  const auto* mask_bytes = static_cast<const std::uint8_t*>(mask.data());
   auto launch = [&] {
-    attention.run(q.data(), k.data(), v.data(), out.data(), DType::bf16, dims,
-                  key_mask ? static_cast<const std::uint8_t*>(mask.data()) : nullptr, false, 0.088f, nullptr);
+    if (mode != 3) {
+      attention.run(q.data(), k.data(), v.data(), out.data(), DType::bf16, dims, key_mask ? mask_bytes : nullptr,
+                    false, 0.088f, nullptr);
+      return;
+    }
+    for (std::int64_t b = 0; b < 2; ++b) {
+      const std::size_t at = static_cast<std::size_t>(b) * sequence_bytes;
+      attention.run(static_cast<const char*>(q.data()) + at, static_cast<const char*>(k.data()) + at,
+                    static_cast<const char*>(v.data()) + at, static_cast<char*>(out.data()) + at, DType::bf16,
+                    sequence(b == 0 ? l : l - padded), nullptr, false, 0.088f, nullptr);
+    }
   };
   launch();
   const double seconds = timed_iterations(state, launch);
-  const auto l = static_cast<double>(dims.q_len);
-  state.SetLabel(std::string("cuDNN SDPA") + (key_mask ? " + key mask" : "") + ", bf16, " +
-                 cuda::device_info(0).name);
+  static const char* const kNames[] = {"", " + key mask", ", CFG pair with a key mask", ", CFG pair by key lengths"};
+  state.SetLabel(std::string("cuDNN SDPA") + kNames[mode] + ", bf16, " + cuda::device_info(0).name);
+  const double keys = mode >= 2 ? 2.0 * static_cast<double>(l) - static_cast<double>(padded) : static_cast<double>(l);
   state.counters["TFLOP/s"] =
-      4.0 * l * l * 128 * 24 * static_cast<double>(state.iterations()) * 1e-12 / seconds;
+      4.0 * static_cast<double>(l) * keys * 128 * 24 * static_cast<double>(state.iterations()) * 1e-12 / seconds;
 }
 
 // Memory-bound kernels on [rows, 3072] beside a D2D copy of as many bytes as they move.
@@ -261,6 +287,8 @@ BENCHMARK(BM_CudaAttention)
 BENCHMARK(BM_CudnnAttention)
     ->Args({7000, 0})
     ->Args({7000, 1})
+    ->Args({7000, 2})
+    ->Args({7000, 3})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CudaMemoryBound)
