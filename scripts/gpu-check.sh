@@ -88,7 +88,7 @@ fi
 
 if [ "$phase" != ops ]; then
   # End to end. The model tests one at a time (-j1): each pipeline test's arena takes the device's free memory.
-  step cuda_model_tests timeout 180 ctest --preset cuda -L cuda -R "$model_suites" -j1 --timeout 120 \
+  step cuda_model_tests timeout 240 ctest --preset cuda -L cuda -R "$model_suites" -j1 --timeout 120 \
     --output-on-failure
   vramkit=build/cuda/bin/vramkit
   step generate timeout 60 "$vramkit" generate --model builtin:tiny --prompt "a lighthouse at dusk" --device cuda \
