@@ -161,8 +161,8 @@ void BM_CudaAttention(benchmark::State& state) {
 //   2: a CFG pair, batch 2 with a key mask padding the second sequence's last 100 keys (the DiT before key
 //      lengths);
 //   3: the same pair as two unmasked batch-1 runs over L and L - 100 keys (the DiT's key lengths).
-// The plans (cuDNN compiles its kernels) are built before the timing; a refusal is reported as the benchmark's
-// error with cuDNN's reason. TFLOP/s counts the allowed keys only, so 2 and 3 do the same work.
+// The plans (cuDNN compiles its kernels) are built before the timing; a refusal is reported as the
+// benchmark's error with cuDNN's reason. TFLOP/s counts the allowed keys only, so 2 and 3 do the same work.
 void BM_CudnnAttention(benchmark::State& state) {
   if (cuda::device_count() == 0) return state.SkipWithError("no CUDA device");
   const std::int64_t l = state.range(0), padded = 100;
@@ -175,8 +175,7 @@ void BM_CudnnAttention(benchmark::State& state) {
                            v = filled(batch * sequence_bytes), out(batch * sequence_bytes),
                            mask(static_cast<std::size_t>(batch * l));
   VRAMKIT_CUDA_CHECK(cudaMemset(mask.data(), 1, mask.bytes()));
-  if (mode == 2)
-    VRAMKIT_CUDA_CHECK(cudaMemset(static_cast<char*>(mask.data()) + 2 * l - padded, 0, padded));
+  if (mode == 2) VRAMKIT_CUDA_CHECK(cudaMemset(static_cast<char*>(mask.data()) + 2 * l - padded, 0, padded));
   const auto sequence = [&](std::int64_t keys) { return ops::cpu::AttentionDims{1, l, keys, 24, 24, 128}; };
   cuda::CudnnAttention attention;
   std::string reason;
@@ -188,8 +187,8 @@ void BM_CudnnAttention(benchmark::State& state) {
   const auto* mask_bytes = static_cast<const std::uint8_t*>(mask.data());
   auto launch = [&] {
     if (mode != 3) {
-      attention.run(q.data(), k.data(), v.data(), out.data(), DType::bf16, dims, key_mask ? mask_bytes : nullptr,
-                    false, 0.088f, nullptr);
+      attention.run(q.data(), k.data(), v.data(), out.data(), DType::bf16, dims,
+                    key_mask ? mask_bytes : nullptr, false, 0.088f, nullptr);
       return;
     }
     for (std::int64_t b = 0; b < 2; ++b) {
@@ -201,11 +200,13 @@ void BM_CudnnAttention(benchmark::State& state) {
   };
   launch();
   const double seconds = timed_iterations(state, launch);
-  static const char* const kNames[] = {"", " + key mask", ", CFG pair with a key mask", ", CFG pair by key lengths"};
+  static const char* const kNames[] = {"", " + key mask", ", CFG pair with a key mask",
+                                       ", CFG pair by key lengths"};
   state.SetLabel(std::string("cuDNN SDPA") + kNames[mode] + ", bf16, " + cuda::device_info(0).name);
-  const double keys = mode >= 2 ? 2.0 * static_cast<double>(l) - static_cast<double>(padded) : static_cast<double>(l);
-  state.counters["TFLOP/s"] =
-      4.0 * static_cast<double>(l) * keys * 128 * 24 * static_cast<double>(state.iterations()) * 1e-12 / seconds;
+  const double keys =
+      mode >= 2 ? 2.0 * static_cast<double>(l) - static_cast<double>(padded) : static_cast<double>(l);
+  state.counters["TFLOP/s"] = 4.0 * static_cast<double>(l) * keys * 128 * 24 *
+                              static_cast<double>(state.iterations()) * 1e-12 / seconds;
 }
 
 // Memory-bound kernels on [rows, 3072] beside a D2D copy of as many bytes as they move.
