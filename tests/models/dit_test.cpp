@@ -60,14 +60,18 @@ TEST_F(DitParity, PaddedBatchMatchesEachPromptAlone) {
 }
 
 // The text padding as the joint attention sees it, keys [image, text]: text masks of valid tokens then
-// padding become the valid length of each joint sequence; a mask with a hole (or left padding) stays a mask,
-// ones for the image, then the text mask.
+// padding become the valid length of each joint sequence (nothing when no token is padding); a mask with a
+// hole (or left padding) stays a mask, ones for the image, then the text mask.
 TEST(JointKeys, LeadingValidTokensBecomeLengthsElseAMask) {
   const Tensor prefixes =
       Tensor::from_floats({2, 4}, std::vector<float>{1, 1, 1, 1, 1, 1, 0, 0}).to(DType::i64);
   const JointKeys lengths = joint_keys(prefixes, 3);
   EXPECT_EQ(lengths.lengths, (std::vector<std::int64_t>{7, 5}));
   EXPECT_FALSE(lengths.mask.defined());
+  const JointKeys none =
+      joint_keys(Tensor::from_floats({2, 4}, std::vector<float>(8, 1.0f)).to(DType::i64), 3);
+  EXPECT_TRUE(none.lengths.empty());
+  EXPECT_FALSE(none.mask.defined());
   const Tensor hole = Tensor::from_floats({2, 4}, std::vector<float>{1, 1, 1, 1, 1, 0, 1, 0}).to(DType::i64);
   const JointKeys masked = joint_keys(hole, 3);
   EXPECT_TRUE(masked.lengths.empty());

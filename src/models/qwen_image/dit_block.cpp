@@ -1,5 +1,6 @@
 #include "models/qwen_image/dit_block.h"
 
+#include <algorithm>
 #include <string>
 
 #include "ops/activation.h"
@@ -84,7 +85,12 @@ JointKeys joint_keys(const Tensor& text_mask, std::int64_t n_img) {
     for (std::int64_t i = n; i < n_txt && prefixes; ++i) prefixes = !valid(b, i);
     keys.lengths.push_back(n_img + n);
   }
-  if (prefixes) return keys;
+  const bool padded = std::any_of(keys.lengths.begin(), keys.lengths.end(),
+                                  [&](std::int64_t n) { return n < n_img + n_txt; });
+  if (prefixes) {
+    if (!padded) keys.lengths.clear();  // every token valid: one unmasked attention over the batch
+    return keys;
+  }
   keys.lengths.clear();
   keys.mask = Tensor::zeros({batch, n_img + n_txt}, DType::u8);
   auto* o = keys.mask.data_as<std::uint8_t>();

@@ -15,7 +15,7 @@ namespace vramkit::qwen_image {
 // What every block shares.
 // The text padding as the joint attention's keys, ordered [image, text]: the valid length of each sequence
 // (its padding is last), or where the text mask is not valid tokens then padding, a u8 [B, N + L] key mask;
-// neither without padding.
+// neither when every token is valid.
 struct JointKeys {
   std::vector<std::int64_t> lengths;
   Tensor mask;
