@@ -162,8 +162,7 @@ void launch_pair(const Launch& l) {
   constexpr unsigned kThreads = 256;
   const auto* src = static_cast<const F*>(l.src);
   auto* dst = static_cast<T*>(l.dst);
-  const bool packed = reinterpret_cast<std::uintptr_t>(src) % sizeof(Pack<F>) == 0 &&
-                      reinterpret_cast<std::uintptr_t>(dst) % sizeof(Pack<T>) == 0 &&
+  const bool packed = pack_aligned(src, From) && pack_aligned(dst, To) &&
                       (l.scales == nullptr || l.cols % std::size_t{kPack} == 0);
   std::size_t done = 0;
   if (packed && l.n >= std::size_t{kPack}) {

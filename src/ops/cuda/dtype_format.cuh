@@ -97,6 +97,11 @@ struct alignas(sizeof(T) * kPack) Pack {
   T v[kPack];
 };
 
+// Whether `p` may be read or written as packs of `dt` elements (the host's test before a packed kernel).
+inline bool pack_aligned(const void* p, DType dt) {
+  return reinterpret_cast<std::uintptr_t>(p) % (kPack * dtype_size(dt)) == 0;
+}
+
 template <DType D>
 __device__ inline void decode_pack(const void* data, std::int64_t pack, float (&out)[kPack]) {
   const Pack<typename Format<D>::Storage> in =

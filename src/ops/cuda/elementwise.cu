@@ -173,14 +173,11 @@ __global__ void __launch_bounds__(kThreads)
 // every input constant along the columns or contiguous along them with every row starting on a pack.
 template <int N>
 bool pack_friendly(const Geometry& g, const Inputs<N>& inputs, const void* out, DType out_dtype) {
-  auto aligned = [](const void* p, DType dt) {
-    return reinterpret_cast<std::uintptr_t>(p) % (kPack * dtype_size(dt)) == 0;
-  };
-  if (g.cols % kPack != 0 || !aligned(out, out_dtype)) return false;
+  if (g.cols % kPack != 0 || !pack_aligned(out, out_dtype)) return false;
   for (int k = 0; k < N; ++k) {
     const Input& in = inputs.in[k];
     if (in.col_stride == 0) continue;
-    if (in.col_stride != 1 || !aligned(in.values.data, in.values.dtype)) return false;
+    if (in.col_stride != 1 || !pack_aligned(in.values.data, in.values.dtype)) return false;
     for (int d = 0; d < g.row_rank; ++d)
       if (in.row_strides[d] % kPack != 0) return false;
   }

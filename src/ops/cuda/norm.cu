@@ -189,10 +189,8 @@ void launch_norm_pack(const NormArgs& a, cudaStream_t stream) {
 
 // Whether norm_pack_kernel takes rows of `cols` elements of `dtype` at x and y.
 bool packed_rows(const void* x, const void* y, DType dtype, std::int64_t cols) {
-  const auto aligned = [&](const void* p) {
-    return reinterpret_cast<std::uintptr_t>(p) % (kPack * dtype_size(dtype)) == 0;
-  };
-  return cols % kPack == 0 && cols / kPack <= kBlockThreads * kMaxRowPacks && aligned(x) && aligned(y);
+  return cols % kPack == 0 && cols / kPack <= kBlockThreads * kMaxRowPacks && pack_aligned(x, dtype) &&
+         pack_aligned(y, dtype);
 }
 
 // norm_pack_kernel with the fewest threads a row whose registers hold it.
