@@ -33,6 +33,21 @@ Tensor gelu(const Tensor& x, GeluApproximation approximation) {
                    [&](DeviceOps& d) { return d.gelu(x, approximation); });
 }
 
+void gelu_in_place(const Tensor& x, GeluApproximation approximation) {
+  constexpr const char* kOp = "gelu_in_place";
+  check_defined(kOp, "x", x);
+  check_dtype(kOp, "x", x, kFloatActivations);
+  if (!x.is_contiguous())
+    throw ArgumentError(std::string(kOp) + ": x " + x.str() + " must be contiguous (it is overwritten)");
+  if (DeviceOps* d = device_ops_for(x.device())) return d->gelu_in_place(x, approximation);
+  // Element i of the output depends on element i of the input alone, and the row engine reads a row before
+  // it writes it at the same place: the output may be the input (row_map.h).
+  const cpu::RowOperand in = broadcast_operand(x, x.shape());
+  const auto row = approximation == GeluApproximation::tanh ? cpu::gelu_tanh_row : cpu::gelu_erf_row;
+  cpu::map_rows(x.shape(), {&in, 1}, cpu::RowOutput{x.data(), x.dtype(), x.strides()}, false,
+                [row](const float* const* ins, float* o, std::int64_t n) { row(ins[0], o, n); });
+}
+
 Tensor silu(const Tensor& x) {
   return map_unary("silu", x, cpu::silu_row, [&](DeviceOps& d) { return d.silu(x); });
 }

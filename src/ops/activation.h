@@ -14,6 +14,11 @@ enum class GeluApproximation {
 
 Tensor gelu(const Tensor& x, GeluApproximation approximation);
 
+// gelu written over x itself, with gelu's bits: for a large activation that nothing else reads (the DiT
+// MLP's hidden layer), so that it exists once. x must be contiguous (ArgumentError otherwise); the caller
+// guarantees that no other tensor views its storage, or that those views expect it overwritten.
+void gelu_in_place(const Tensor& x, GeluApproximation approximation);
+
 // x · sigmoid(x) = x / (1 + exp(-x)).
 Tensor silu(const Tensor& x);
 

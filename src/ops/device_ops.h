@@ -52,6 +52,8 @@ class DeviceOps {
   virtual Tensor matmul(const Tensor& a, const Tensor& b) = 0;
 
   virtual Tensor gelu(const Tensor& x, GeluApproximation approximation) = 0;
+  // ops::gelu_in_place: x is contiguous.
+  virtual void gelu_in_place(const Tensor& x, GeluApproximation approximation) = 0;
   virtual Tensor silu(const Tensor& x) = 0;
   // Result of the broadcast shape in a's dtype.
   virtual Tensor binary(BinaryKind kind, const Tensor& a, const Tensor& b) = 0;

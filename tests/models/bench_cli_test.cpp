@@ -144,10 +144,10 @@ TEST_F(BenchCli, NativeFp8GemmModesNeedNoUpcastStaging) {
 }
 
 // limit-G: an absolute vram_limit, which the planner fills with resident weights and keeps. The tiny model
-// holds 71 KB of fp8 weights (117 KB in bf16), its smallest streamed configuration about 80 KB: 0.00012 GiB
-// (126 KiB) and 0.00015 GiB in bf16 keep some weights resident and stream the rest.
+// holds 71 KB of fp8 weights (117 KB in bf16), its smallest streamed configuration about 65 KB: 0.00012 GiB
+// (126 KiB) and 0.00013 GiB in bf16 keep some weights resident and stream the rest.
 TEST_F(BenchCli, LimitModesKeepTheirBudget) {
-  const auto r = bench({"--cfg", "1", "--repeat", "5", "--modes", "limit-0.00012,limit-0.00015-bf16,limit-1",
+  const auto r = bench({"--cfg", "1", "--repeat", "5", "--modes", "limit-0.00012,limit-0.00013-bf16,limit-1",
                         "--json", (scratch_ / "bench.json").string()});
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
   EXPECT_EQ(r.stderr_text.find("above the limit"), std::string::npos) << r.stderr_text;
@@ -155,7 +155,7 @@ TEST_F(BenchCli, LimitModesKeepTheirBudget) {
   std::map<std::string, nlohmann::json> by_name;
   for (const auto& m : report.at("modes")) by_name[m.at("mode").get<std::string>()] = m;
   for (const auto& [name, gib] :
-       {std::pair{"limit-0.00012", 0.00012}, std::pair{"limit-0.00015-bf16", 0.00015}}) {
+       {std::pair{"limit-0.00012", 0.00012}, std::pair{"limit-0.00013-bf16", 0.00013}}) {
     const auto& m = by_name[name];
     const auto limit = static_cast<std::uint64_t>(gib * (1ull << 30));
     EXPECT_EQ(m.at("vram_limit_bytes").get<std::uint64_t>(), limit) << name;
@@ -165,7 +165,7 @@ TEST_F(BenchCli, LimitModesKeepTheirBudget) {
   }
   EXPECT_NE(by_name["limit-0.00012"].at("vram_config").get<std::string>().find("offload=f8_e4m3fn@cpu"),
             std::string::npos);
-  EXPECT_NE(by_name["limit-0.00015-bf16"].at("vram_config").get<std::string>().find("offload=bf16@cpu"),
+  EXPECT_NE(by_name["limit-0.00013-bf16"].at("vram_config").get<std::string>().find("offload=bf16@cpu"),
             std::string::npos);
   // 1 GiB holds the tiny model: every weight resident, nothing streamed.
   EXPECT_EQ(by_name["limit-1"].at("predicted_bytes_host_to_device_per_forward").get<std::uint64_t>(), 0u);

@@ -70,6 +70,36 @@ TEST(Activation, ExtremeInputsAndStridedLargeInput) {
                kActAtol, test::rounding_rtol(DType::bf16));
 }
 
+// In place: gelu's bits, over x itself, for every dtype and for rows big enough to thread.
+TEST(Activation, GeluInPlaceHasGelusBits) {
+  unsigned seed = 20;
+  for (DType dt : {DType::f32, DType::bf16, DType::f16})
+    for (const Shape& shape : {Shape{3, 7, 33}, Shape{300, 257}})
+      for (auto approx : {ops::GeluApproximation::none, ops::GeluApproximation::tanh}) {
+        SCOPED_TRACE(std::string(dtype_name(dt)) + " " + shape.str());
+        const Tensor x = random_tensor(shape, dt, seed++, -8.0f, 8.0f);
+        const Tensor want = ops::gelu(x, approx);
+        const void* storage = x.data();
+        ops::gelu_in_place(x, approx);
+        EXPECT_EQ(x.data(), storage);
+        EXPECT_EQ(values(x), values(want));
+      }
+  // A contiguous slice of rows changes those rows alone.
+  const Tensor whole = random_tensor({4, 16}, DType::bf16, 30, -8.0f, 8.0f);
+  const auto before = values(whole);
+  const Tensor rows = whole.slice(0, 1, 3);
+  const auto want = values(ops::gelu(rows, ops::GeluApproximation::tanh));
+  ops::gelu_in_place(rows, ops::GeluApproximation::tanh);
+  const auto after = values(whole);
+  for (std::size_t i = 0; i < after.size(); ++i) {
+    if (i >= 16 && i < 48) {
+      EXPECT_EQ(after[i], want[i - 16]) << i;
+    } else {
+      EXPECT_EQ(after[i], before[i]) << i;
+    }
+  }
+}
+
 TEST(Activation, SwigluSeparateAndFused) {
   for (DType dt : {DType::f32, DType::bf16}) {
     const double rtol = test::rounding_rtol(dt);
@@ -94,6 +124,10 @@ TEST(Activation, RejectsBadArguments) {
   expect_error<DTypeError>([&] { ops::silu(x.to(DType::i32)); }, {"silu", "x", "i32"});
   expect_error<DTypeError>([&] { ops::gelu(x.to(DType::f8_e5m2), ops::GeluApproximation::none); },
                            {"gelu", "x"});
+  expect_error<ArgumentError>([&] { ops::gelu_in_place(x.transpose(0, 1), ops::GeluApproximation::tanh); },
+                              {"gelu_in_place", "f32[7, 2]", "contiguous"});
+  expect_error<DTypeError>([&] { ops::gelu_in_place(x.to(DType::i32), ops::GeluApproximation::tanh); },
+                           {"gelu_in_place", "x", "i32"});
 }
 
 }  // namespace

@@ -58,6 +58,17 @@ class EmulatedDeviceOps : public ::testing::Test {
   }
 };
 
+// In place on the device: gelu's bits in the tensor's own device memory, nothing allocated.
+TEST_F(EmulatedDeviceOps, GeluInPlaceOverwritesTheDeviceTensor) {
+  const Tensor x = random_tensor({2, 5, 8}, DType::bf16, 1);
+  const Tensor on_device = up(x);
+  const std::size_t before = emu_.device_allocator()->allocated_bytes();
+  gelu_in_place(on_device, GeluApproximation::tanh);
+  EXPECT_EQ(emu_.device_allocator()->allocated_bytes(), before);
+  const Tensor want = gelu(x, GeluApproximation::tanh), host = to_host(on_device);
+  EXPECT_EQ(std::memcmp(host.data(), want.data(), want.nbytes()), 0);
+}
+
 TEST_F(EmulatedDeviceOps, EveryOpMatchesTheCpuBitForBit) {
   const DType bf = DType::bf16;
   const Tensor x = random_tensor({2, 5, 8}, bf, 1), w = random_tensor({6, 8}, bf, 2),

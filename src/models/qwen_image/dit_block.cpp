@@ -29,29 +29,43 @@ Tensor norm_modulate(const Tensor& x, const Tensor& shift, const Tensor& scale) 
   return ops::layer_norm_modulate(x, shift, scale, DitConfig::kNormEps);
 }
 
-// FeedForward(dim, dim, activation_fn="gelu-approximate"): net.2(GELU_tanh(net.0.proj(y))).
-Tensor mlp(UnitCursor& units, const std::string& prefix, const Tensor& y) {
-  const Tensor hidden = ops::gelu(units.linear(prefix + ".net.0.proj", y), ops::GeluApproximation::tanh);
+// FeedForward(dim, dim, activation_fn="gelu-approximate"): net.2(GELU_tanh(net.0.proj(y))). y is taken by
+// value and dropped once projected, and GELU overwrites the projection: the 4·D-wide hidden layer, the
+// block's largest activation, exists once and alone (dit_workspace.cpp counts this order).
+Tensor mlp(UnitCursor& units, const std::string& prefix, Tensor y) {
+  Tensor hidden = units.linear(prefix + ".net.0.proj", y);
+  y = Tensor();
+  ops::gelu_in_place(hidden, ops::GeluApproximation::tanh);
   return units.linear(prefix + ".net.2", hidden);
+}
+
+// One [image, text] join of the attention's q, k or v, releasing the two parts.
+Tensor join(Tensor& image, Tensor& text) {
+  Tensor joint = ops::concat({image, text}, 1);
+  image = Tensor();
+  text = Tensor();
+  return joint;
 }
 
 // Joint attention (QwenDoubleStreamAttnProcessor2_0) of the modulated, normed streams xa [B, N, D] and
 // ca [B, L, D]: image q/k/v, text q/k/v, per-head RMS norms, RoPE, then one attention over [image, text] ->
 // [B, N + L, D]. diffusers joins [text, image]; the order of the keys changes only the order of the softmax's
 // sums, and with the text last its padding is the end of each sequence: the attention takes key lengths
-// instead of a mask (JointKeys), and a GPU leaves the padding out of its work. A function of its own so that
-// the projections die when it returns (dit_workspace.h counts the activations alive at each step).
-Tensor joint_attention(UnitCursor& units, const BlockContext& ctx, const std::string& p, const Tensor& xa,
-                       const Tensor& ca) {
+// instead of a mask (JointKeys), and a GPU leaves the padding out of its work.
+// Activations die as early as the order of the units allows (dit_workspace.cpp counts them): the streams
+// after the six projections, each stream's q, k and v once joined, the projections with the function.
+Tensor joint_attention(UnitCursor& units, const BlockContext& ctx, const std::string& p, Tensor xa, Tensor ca) {
   const std::int64_t heads = ctx.config.num_attention_heads, head_dim = ctx.config.attention_head_dim;
-  const std::int64_t batch = xa.size(0);
+  const std::int64_t batch = xa.size(0), n_img = xa.size(1), n_txt = ca.size(1);
   const auto heads_of = [&](const Tensor& t) { return t.reshape({batch, t.size(1), heads, head_dim}); };
   Tensor q_img = heads_of(units.linear(p + "attn.to_q", xa));
   Tensor k_img = heads_of(units.linear(p + "attn.to_k", xa));
-  const Tensor v_img = heads_of(units.linear(p + "attn.to_v", xa));
+  Tensor v_img = heads_of(units.linear(p + "attn.to_v", xa));
+  xa = Tensor();
   Tensor q_txt = heads_of(units.linear(p + "attn.add_q_proj", ca));
   Tensor k_txt = heads_of(units.linear(p + "attn.add_k_proj", ca));
-  const Tensor v_txt = heads_of(units.linear(p + "attn.add_v_proj", ca));
+  Tensor v_txt = heads_of(units.linear(p + "attn.add_v_proj", ca));
+  ca = Tensor();
   q_img = units.rms_norm(p + "attn.norm_q", q_img, DitConfig::kNormEps);
   k_img = units.rms_norm(p + "attn.norm_k", k_img, DitConfig::kNormEps);
   q_txt = units.rms_norm(p + "attn.norm_added_q", q_txt, DitConfig::kNormEps);
@@ -60,13 +74,12 @@ Tensor joint_attention(UnitCursor& units, const BlockContext& ctx, const std::st
   k_img = ops::apply_rope(k_img, ctx.rope.image);
   q_txt = ops::apply_rope(q_txt, ctx.rope.text);
   k_txt = ops::apply_rope(k_txt, ctx.rope.text);
+  const Tensor q = join(q_img, q_txt), k = join(k_img, k_txt), v = join(v_img, v_txt);
 
   ops::AttentionOptions options;
   options.key_lengths = ctx.keys.lengths;
   options.key_mask = ctx.keys.mask;
-  return ops::attention(ops::concat({q_img, q_txt}, 1), ops::concat({k_img, k_txt}, 1),
-                        ops::concat({v_img, v_txt}, 1), options)
-      .reshape({batch, xa.size(1) + ca.size(1), heads * head_dim});
+  return ops::attention(q, k, v, options).reshape({batch, n_img + n_txt, heads * head_dim});
 }
 
 }  // namespace

@@ -56,31 +56,32 @@ std::uint64_t dit_forward_workspace_bytes(const DitConfig& config, std::int64_t 
   const auto norm_modulate = [&](std::int64_t n) { return std::max(m.f32_op(n, n), 2 * m.act(n)); };
   m.at(held + norm_modulate(a));
   m.at(held + m.act(a) + norm_modulate(t));
-  // joint_attention: xa and ca stay alive; six projections, then q/k norms and RoPE replace q and k one by one.
+  // joint_attention (dit_block.cpp): the six projections while xa and ca are alive, then without them the
+  // q/k norms and RoPE (each replacing its input), the three [image, text] joins (each adds the joint tensor,
+  // then drops its two parts) and the attention over the joined q, k, v.
   const std::uint64_t attn_in = held + m.act(s);
   std::uint64_t produced = 0;
   for (const std::int64_t rows : {ri, ri, ri, rt, rt, rt}) {
     m.at(attn_in + produced + m.linear(rows, dim, dim));
     produced += m.act(rows * dim);
   }
-  m.at(attn_in + produced + m.f32_op(a, a));  // the largest norm / RoPE, on an image q or k
-  // The three [image, text] concatenations and the attention over them.
+  m.at(held + produced + m.f32_op(a, a));  // the largest norm / RoPE, on an image q or k
+  m.at(held + produced + m.act(s));        // a join: every part, and its joint tensor
   const std::int64_t joint = image_tokens + text_tokens;
-  m.at(attn_in + produced + 3 * m.act(s) +
-       m.attention(batch, joint, joint, dim, dim, config.attention_head_dim, text_mask));
+  m.at(held + produced + m.attention(batch, joint, joint, dim, dim, config.attention_head_dim, text_mask));
   // to_out.0 and to_add_out on slices of the joint output, each followed by its gated residual.
   m.at(held + m.act(s) + m.linear(ri, dim, dim, !batched));
   m.at(held + m.act(s) + 2 * m.act(a));
   m.at(held + m.act(s) + m.linear(rt, dim, dim, !batched));
   m.at(held + m.act(s) + 2 * m.act(t));
-  // The MLPs: y = norm_modulate(stream), GELU(net.0.proj(y)), net.2, the gated residual.
+  // The MLPs (dit_block.cpp): y = norm_modulate(stream); net.0.proj(y), then y dropped; GELU over the
+  // projection in place; net.2; the gated residual (the old stream, the MLP's output, the new stream).
   for (const std::int64_t rows : {ri, rt}) {
     const std::int64_t n = rows * dim, hidden = rows * ffn;
     m.at(held + norm_modulate(n));
     m.at(held + m.act(n) + m.linear(rows, dim, ffn));
-    m.at(held + m.act(n) + 2 * m.act(hidden));
-    m.at(held + m.act(n) + m.act(hidden) + m.linear(rows, ffn, dim));
-    m.at(held + 3 * m.act(n));
+    m.at(held + m.act(hidden) + m.linear(rows, ffn, dim));
+    m.at(held + 2 * m.act(n));
   }
 
   // Exit: the output norm and modulation, proj_out, the f32 result.

@@ -293,6 +293,13 @@ Tensor CudaDeviceOps::gelu(const Tensor& x, ops::GeluApproximation approximation
   return y;
 }
 
+// The element-wise engine reads each element (or pack) before it writes the same place: out may be x.
+void CudaDeviceOps::gelu_in_place(const Tensor& x, ops::GeluApproximation approximation) {
+  const DeviceGuard guard(device_index_);
+  const UnaryOp op = approximation == ops::GeluApproximation::tanh ? UnaryOp::gelu_tanh : UnaryOp::gelu_erf;
+  launch_unary(op, strided(x, x.shape()), x.data(), x.dtype(), dims_of(x.shape()), stream_);
+}
+
 Tensor CudaDeviceOps::silu(const Tensor& x) {
   const DeviceGuard guard(device_index_);
   Tensor y = empty(x.shape(), x.dtype());

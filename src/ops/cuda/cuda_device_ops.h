@@ -39,6 +39,7 @@ class CudaDeviceOps final : public ops::DeviceOps {
   Tensor matmul(const Tensor& a, const Tensor& b) override;
 
   Tensor gelu(const Tensor& x, ops::GeluApproximation approximation) override;
+  void gelu_in_place(const Tensor& x, ops::GeluApproximation approximation) override;
   Tensor silu(const Tensor& x) override;
   Tensor binary(ops::BinaryKind kind, const Tensor& a, const Tensor& b) override;
   Tensor ternary(ops::TernaryKind kind, const Tensor& x, const Tensor& b, const Tensor& c) override;
