@@ -93,7 +93,7 @@ bool ManagedModel::native_fp8_gemm() const {
 }
 
 bool ManagedModel::device_kernels() const {
-  return manager_.options().plan_device_kernels || acc_.device_ops() != nullptr;
+  return manager_.device_kernels();
 }
 
 ManagedModel::~ManagedModel() {

@@ -24,6 +24,10 @@ std::unique_ptr<ManagedModel> VramManager::add_model(std::string name, std::shar
                                         std::move(options));
 }
 
+bool VramManager::device_kernels() const {
+  return options_.plan_device_kernels || accelerator_->device_ops() != nullptr;
+}
+
 TelemetrySnapshot VramManager::snapshot() const {
   TelemetrySnapshot s = telemetry_.counters();
   s.peak_device_bytes = accelerator_->device_allocator()->peak_bytes();

@@ -73,6 +73,9 @@ class VramManager {
 
   Accelerator& accelerator() { return *accelerator_; }
   const ManagerOptions& options() const { return options_; }
+  // Whether the models' forwards run a device's own kernels (ops::DeviceOps: CUDA), or are planned as if
+  // (ManagerOptions::plan_device_kernels), rather than the CPU kernels: what workspace estimates price.
+  bool device_kernels() const;
   Telemetry& telemetry() { return telemetry_; }
   // The trace of the compute and copy streams and the disk readers; null unless ManagerOptions::trace.
   TraceRecorder* trace() { return trace_.get(); }

@@ -40,6 +40,8 @@ VramConfig basic(DType computation = DType::f32) {
 
 using VaeParity = test::VaeGoldenTest;
 
+constexpr OpKernels kCpuKernels{}, kDeviceKernels{.device = true};
+
 // Tiled against untiled. The decoder's mid-block attention is global and its receptive field is wider than any
 // overlap, so tiles cannot reproduce the untiled image; on this random-weight model with tiles of 8 latent
 // pixels the reference itself differs by 0.45 (relative L2; make_qwen_image_vae_golden.py prints it), by 0.10
@@ -83,7 +85,7 @@ TEST_F(VaeParity, NativeFp8GemmLeavesTheConvWeightsUpcast) {
 // small latent decodes in one pass and a 40 x 40 one in tiles, exactly as when tiling is requested.
 TEST_F(VaeParity, DecodeTilesAutomaticallyWhenTheBudgetIsShort) {
   const VaeConfig config = VaeConfig::from_json_file(kTinyVae / "vae" / "config.json");
-  const std::uint64_t tile_workspace = vae_decode_workspace_bytes(config, 1, 32, 32, DType::f32);
+  const std::uint64_t tile_workspace = vae_decode_workspace_bytes(config, 1, 32, 32, DType::f32, kCpuKernels);
   VramManager manager = make_manager(tile_workspace + (2u << 20));
   auto decoder = QwenImageVaeDecoder::open(
       manager, kTinyVae,
@@ -102,54 +104,65 @@ TEST_F(VaeParity, DecodeTilesAutomaticallyWhenTheBudgetIsShort) {
 }
 
 // The full-size decoder (Qwen-Image's config) at 1328 x 1328 (latent 166 x 166) and 2048 x 2048: one pass needs
-// several GiB (about 2.2 GiB in f32 and 3.0 GiB in bf16, whose f32 staging costs more, at 1328); under a 1 GiB
-// budget the plan takes diffusers' tiles, whose pass needs about 0.1 GiB, and smaller ones when the budget is
-// tighter still.
+// GiB (on the CPU kernels about 2.2 GiB in f32 and 3.0 GiB in bf16, whose f32 staging costs more, at 1328; on
+// a device's about 1.2 GiB in bf16); under a 1 GiB budget the plan takes diffusers' tiles, whose pass needs
+// about 0.1 GiB, and smaller ones when the budget is tighter still.
 TEST(VaeTilePlanning, FullSizeDecodesArePlannedWithinAFewGiB) {
   const VaeConfig full;
   constexpr std::uint64_t kGiB = 1ull << 30;
-  for (const DType dtype : {DType::bf16, DType::f32})
-    for (const std::int64_t latent : {166, 256}) {
-      SCOPED_TRACE(std::string(dtype_name(dtype)) + " latent " + std::to_string(latent));
-      const VaeDecodePlan plan = plan_vae_decode(full, 1, latent, latent, dtype, kGiB);
-      std::printf("[ %s %lld ] untiled %.2f GiB, tile %lld: %.2f GiB\n", std::string(dtype_name(dtype)).c_str(),
-                  static_cast<long long>(latent), static_cast<double>(plan.untiled_workspace_bytes) / kGiB,
-                  static_cast<long long>(plan.tiling.tile), static_cast<double>(plan.workspace_bytes) / kGiB);
-      EXPECT_GT(plan.untiled_workspace_bytes, 2 * kGiB);
-      ASSERT_TRUE(plan.tiled);
-      EXPECT_EQ(plan.tiling.tile, 32);
-      EXPECT_EQ(plan.tiling.stride, 24);
-      EXPECT_LE(plan.workspace_bytes, kGiB / 4);
-      EXPECT_FALSE(plan.over_budget());
-      ASSERT_FALSE(plan.rows.empty());
-      EXPECT_EQ(plan.rows.size(), static_cast<std::size_t>((latent + 23) / 24));
-      EXPECT_EQ(plan.rows, plan.columns);
-    }
+  for (const OpKernels kernels : {kCpuKernels, kDeviceKernels})
+    for (const DType dtype : {DType::bf16, DType::f32})
+      for (const std::int64_t latent : {166, 256}) {
+        const std::string what = std::string(kernels.device ? "device " : "cpu ") + std::string(dtype_name(dtype)) +
+                                 " latent " + std::to_string(latent);
+        SCOPED_TRACE(what);
+        const VaeDecodePlan plan = plan_vae_decode(full, 1, latent, latent, dtype, kernels, kGiB);
+        std::printf("[ %s ] untiled %.2f GiB, tile %lld: %.2f GiB\n", what.c_str(),
+                    static_cast<double>(plan.untiled_workspace_bytes) / kGiB, static_cast<long long>(plan.tiling.tile),
+                    static_cast<double>(plan.workspace_bytes) / kGiB);
+        EXPECT_GT(plan.untiled_workspace_bytes, kGiB);
+        ASSERT_TRUE(plan.tiled);
+        EXPECT_EQ(plan.tiling.tile, 32);
+        EXPECT_EQ(plan.tiling.stride, 24);
+        EXPECT_LE(plan.workspace_bytes, kGiB / 4);
+        EXPECT_FALSE(plan.over_budget());
+        ASSERT_FALSE(plan.rows.empty());
+        EXPECT_EQ(plan.rows.size(), static_cast<std::size_t>((latent + 23) / 24));
+        EXPECT_EQ(plan.rows, plan.columns);
+      }
   // The untiled estimate grows with the pixel count.
-  const std::uint64_t small = vae_decode_workspace_bytes(full, 1, 83, 83, DType::bf16);
-  const std::uint64_t large = vae_decode_workspace_bytes(full, 1, 166, 166, DType::bf16);
-  EXPECT_GT(large, 3 * small);
-  EXPECT_LT(large, 5 * small);
-  EXPECT_GT(vae_decode_workspace_bytes(full, 2, 166, 166, DType::bf16), large);
+  for (const OpKernels kernels : {kCpuKernels, kDeviceKernels}) {
+    const std::uint64_t small = vae_decode_workspace_bytes(full, 1, 83, 83, DType::bf16, kernels);
+    const std::uint64_t large = vae_decode_workspace_bytes(full, 1, 166, 166, DType::bf16, kernels);
+    EXPECT_GT(large, 3 * small);
+    EXPECT_LT(large, 5 * small);
+    EXPECT_GT(vae_decode_workspace_bytes(full, 2, 166, 166, DType::bf16, kernels), large);
+  }
+  // A device's kernels stage nothing in f32: at 1328 in bf16 its pass needs under half the CPU kernels'.
+  EXPECT_LT(2 * vae_decode_workspace_bytes(full, 1, 166, 166, DType::bf16, kDeviceKernels),
+            vae_decode_workspace_bytes(full, 1, 166, 166, DType::bf16, kCpuKernels));
 
   // A tighter budget: smaller tiles with the same 3:4 overlap; none fitting: the smallest, flagged.
-  const std::uint64_t tile16 = vae_decode_workspace_bytes(full, 1, 16, 16, DType::bf16);
-  const VaeDecodePlan tight = plan_vae_decode(full, 1, 166, 166, DType::bf16, tile16);
+  const std::uint64_t tile16 = vae_decode_workspace_bytes(full, 1, 16, 16, DType::bf16, kCpuKernels);
+  const VaeDecodePlan tight = plan_vae_decode(full, 1, 166, 166, DType::bf16, kCpuKernels, tile16);
   EXPECT_EQ(tight.tiling.tile, 16);
   EXPECT_EQ(tight.tiling.stride, 12);
-  const VaeDecodePlan impossible = plan_vae_decode(full, 1, 166, 166, DType::bf16, 1u << 20);
+  const VaeDecodePlan impossible = plan_vae_decode(full, 1, 166, 166, DType::bf16, kCpuKernels, 1u << 20);
   EXPECT_EQ(impossible.tiling.tile, 8);
   EXPECT_TRUE(impossible.over_budget());
   // No budget: one pass; never: one pass even over the budget.
-  EXPECT_FALSE(plan_vae_decode(full, 1, 166, 166, DType::bf16, std::nullopt).tiled);
-  const VaeDecodePlan never = plan_vae_decode(full, 1, 166, 166, DType::bf16, kGiB, {VaeTilingMode::never, {}});
+  EXPECT_FALSE(plan_vae_decode(full, 1, 166, 166, DType::bf16, kCpuKernels, std::nullopt).tiled);
+  const VaeDecodePlan never =
+      plan_vae_decode(full, 1, 166, 166, DType::bf16, kCpuKernels, kGiB, {VaeTilingMode::never, {}});
   EXPECT_FALSE(never.tiled);
   EXPECT_TRUE(never.over_budget());
   // Bad tile sizes.
-  EXPECT_THROW(plan_vae_decode(full, 1, 16, 16, DType::bf16, {}, {VaeTilingMode::always, VaeTiling{8, 9}}),
-               ArgumentError);
-  EXPECT_THROW(plan_vae_decode(full, 1, 16, 16, DType::bf16, {}, {VaeTilingMode::always, VaeTiling{1, 1}}),
-               ArgumentError);
+  EXPECT_THROW(
+      plan_vae_decode(full, 1, 16, 16, DType::bf16, kCpuKernels, {}, {VaeTilingMode::always, VaeTiling{8, 9}}),
+      ArgumentError);
+  EXPECT_THROW(
+      plan_vae_decode(full, 1, 16, 16, DType::bf16, kCpuKernels, {}, {VaeTilingMode::always, VaeTiling{1, 1}}),
+      ArgumentError);
 }
 
 // The pipeline's scaling against double precision, and normalize undoing denormalize.

@@ -23,6 +23,8 @@
 #include "models/qwen_image/text_encoder.h"
 #include "models/qwen_image/text_encoder_workspace.h"
 #include "models/qwen_image/tiny_model.h"
+#include "models/qwen_image/vae.h"
+#include "models/qwen_image/vae_tiling.h"
 #include "ops/device_scratch.h"
 #include "vram/manager.h"
 
@@ -142,6 +144,34 @@ TEST_P(WorkspaceOnDevice, TextEncoderEstimateCoversTheForward) {
                                                     op_kernels_of(encoder->managed())),
                        measured, device_only(encoder->managed(), length));
   });
+}
+
+// The VAE's estimates (vae_tiling.h) against an untiled decode of a 40 x 48 latent and the encode of a
+// 320 x 384 image, every weight resident.
+TEST_P(WorkspaceOnDevice, VaeEstimatesCoverTheDecodeAndTheEncode) {
+  const TinyModelFolder tiny;
+  const std::int64_t h = 40, w = 48;
+  for (const DType dtype : {DType::f32, DType::bf16}) {
+    SCOPED_TRACE(std::string(dtype_name(dtype)));
+    VramManager manager(GetParam().accelerator(), ManagerOptions{});
+    const auto decoder = QwenImageVaeDecoder::open(manager, tiny.path(), resident(dtype));
+    const VaeConfig& c = decoder->config();
+    decoder->onload();
+    const Tensor z = Tensor::zeros({1, c.z_dim, 1, h, w}, DType::f32);
+    const std::uint64_t decode =
+        measured_peak(manager, [&] { decoder->decode(z, {VaeTilingMode::never, std::nullopt}); });
+    expect_close_above(vae_decode_workspace_bytes(c, 1, h, w, dtype, op_kernels_of(decoder->managed())), decode,
+                       device_only(decoder->managed(), h * w));
+    decoder->offload();
+
+    const auto encoder = QwenImageVaeEncoder::open(manager, tiny.path(), resident(dtype));
+    encoder->onload();
+    const std::int64_t f = c.spatial_factor();
+    const Tensor image = Tensor::zeros({1, c.input_channels, 1, f * h, f * w}, DType::f32);
+    const std::uint64_t encode = measured_peak(manager, [&] { encoder->encode(image); });
+    expect_close_above(vae_encode_workspace_bytes(c, 1, f * h, f * w, dtype, op_kernels_of(encoder->managed())),
+                       encode, device_only(encoder->managed(), h * w));
+  }
 }
 
 }  // namespace vramkit::qwen_image::test

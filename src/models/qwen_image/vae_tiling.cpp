@@ -4,7 +4,7 @@
 #include <string>
 
 #include "models/activation_meter.h"
-#include "ops/device_ops.h"
+#include "ops/device_scratch.h"
 #include "vramkit/error.h"
 
 namespace vramkit::qwen_image {
@@ -14,7 +14,8 @@ namespace {
 // `held` are the tensors the enclosing code keeps alive across the step (a block's input, the shortcut).
 class WorkspaceMeter {
  public:
-  WorkspaceMeter(std::int64_t batch, DType dtype) : batch_(batch), element_(dtype_size(dtype)), f32_(dtype == DType::f32) {}
+  WorkspaceMeter(std::int64_t batch, DType dtype, OpKernels kernels)
+      : batch_(batch), dtype_(dtype), element_(dtype_size(dtype)), f32_(dtype == DType::f32), kernels_(kernels) {}
 
   std::uint64_t peak() const { return peak_; }
   // An activation of `channels` x `pixels` in the computation dtype, and in f32.
@@ -23,22 +24,28 @@ class WorkspaceMeter {
 
   void at(std::uint64_t bytes) { peak_ = std::max(peak_, bytes); }
 
-  // ops::conv2d from cin channels at `in_pixels` to cout at out_h x out_w with a k x k kernel, the larger of
-  // its two costs: on the CPU its f32 input and output (unless activations already are f32), its f32 weight,
-  // its im2col band (none for a plain 1x1); on a device the GEMM's library workspace and the unfolded input
-  // of a batch element, or as many pixels of it as ops::kDeviceScratchBytes holds (none for a plain 1x1).
+  // The scratch of ops::conv2d from cin channels at `in_pixels` to cout at out_h x out_w with a k x k kernel.
+  // CPU: its f32 input and output (unless activations already are f32), its f32 weight, its im2col band
+  // (none for a plain 1x1). Device (CudaDeviceOps::conv2d): the contiguous weight in the activation dtype
+  // (the causal convolutions' last temporal tap is a strided view) and the bias, the GEMM's library
+  // workspace, the unfolded input of a batch element or as many pixels of it as ops::kDeviceScratchBytes
+  // holds (none for a plain 1x1).
   std::uint64_t conv_scratch(std::int64_t cin, std::int64_t cout, std::int64_t in_pixels, std::int64_t out_h,
                              std::int64_t out_w, std::int64_t k, bool plain) const {
-    std::uint64_t cpu = u(cout * cin * k * k) * 4, device = ops::kLibraryWorkspaceBytes;
+    const std::int64_t rows = cin * k * k;
+    if (kernels_.device) {
+      const std::uint64_t unfolded =
+          plain ? 0 : std::min<std::uint64_t>(u(rows * out_h * out_w) * element_, ops::kDeviceScratchBytes);
+      return u(cout * rows + cout) * element_ + ops::kLibraryWorkspaceBytes + unfolded;
+    }
+    std::uint64_t cpu = u(cout * rows) * 4;
     if (!f32_) cpu += act32(cin, in_pixels) + act32(cout, out_h * out_w);
     if (!plain) {
       constexpr std::int64_t kColsBudgetFloats = std::int64_t{2} << 20;  // the CPU kernel's band bound (cpu/conv.cpp)
-      const std::int64_t rows = cin * k * k;
       const std::int64_t band = std::clamp<std::int64_t>(kColsBudgetFloats / (rows * out_w), 1, out_h);
       cpu += u(rows * band * out_w) * 4;
-      device += std::min<std::uint64_t>(u(rows * out_h * out_w) * element_, ops::kDeviceScratchBytes);
     }
-    return std::max(cpu, device);
+    return cpu;
   }
   // A convolution that keeps the spatial size: held + input + output + scratch.
   void conv(std::uint64_t held, std::int64_t cin, std::int64_t cout, std::int64_t h, std::int64_t w, std::int64_t k) {
@@ -64,11 +71,12 @@ class WorkspaceMeter {
     at(2 * x);                                      // norm
     conv(x, c, 3 * c, h, w, 1);                     // to_qkv (its input: the normed x)
     const std::uint64_t qkv = act(3 * c, p);
-    // attention: f32 q/k/v, f32 and rounded output, and a score block: the CPU kernel's, or on a device the
-    // GEMM path's (one 384-wide head: ActivationMeter::device_score_block) with its GEMMs' library workspace,
-    // which is never smaller
-    at(x + qkv + act32(3 * c, p) + act32(c, p) + act(c, p) + ActivationMeter::device_score_block(p, p) +
-       ops::kLibraryWorkspaceBytes);
+    // attention over strided views of qkv. CPU: f32 q/k/v, f32 and rounded output, a score block. Device:
+    // one 384-wide head takes the GEMM path (ActivationMeter::attention).
+    const std::uint64_t cpu_score_block = ActivationMeter::f32(256 * 512 + 2 * 256);
+    at(x + qkv +
+       (kernels_.device ? ActivationMeter(dtype_, kernels_).attention(batch_, p, p, c, c, c, false)
+                        : act32(3 * c, p) + act32(c, p) + act(c, p) + cpu_score_block));
     at(x + 2 * act(c, p));                          // attention output -> [B, C, h, w]
     conv(x, c, c, h, w, 1);                         // proj
     at(x + 2 * act(c, p));                          // + identity
@@ -98,8 +106,10 @@ class WorkspaceMeter {
  private:
   static std::uint64_t u(std::int64_t v) { return static_cast<std::uint64_t>(v); }
   std::int64_t batch_;
+  DType dtype_;
   std::uint64_t element_;
   bool f32_;
+  OpKernels kernels_;
   std::uint64_t peak_ = 0;
 };
 
@@ -129,8 +139,8 @@ Weights weights(std::int64_t i, std::int64_t e) {
 }  // namespace
 
 std::uint64_t vae_decode_workspace_bytes(const VaeConfig& c, std::int64_t batch, std::int64_t height,
-                                         std::int64_t width, DType dtype) {
-  WorkspaceMeter m(batch, dtype);
+                                         std::int64_t width, DType dtype, OpKernels kernels) {
+  WorkspaceMeter m(batch, dtype, kernels);
   const std::vector<std::int64_t> dims = c.decoder_dims();
   std::int64_t h = height, w = width;
   m.at(m.act32(c.z_dim, h * w) + m.act(c.z_dim, h * w));  // the f32 input and its cast
@@ -152,8 +162,8 @@ std::uint64_t vae_decode_workspace_bytes(const VaeConfig& c, std::int64_t batch,
 }
 
 std::uint64_t vae_encode_workspace_bytes(const VaeConfig& c, std::int64_t batch, std::int64_t height,
-                                         std::int64_t width, DType dtype) {
-  WorkspaceMeter m(batch, dtype);
+                                         std::int64_t width, DType dtype, OpKernels kernels) {
+  WorkspaceMeter m(batch, dtype, kernels);
   const std::vector<std::int64_t> dims = c.encoder_dims();
   std::int64_t h = height, w = width;
   m.at(m.act32(c.input_channels, h * w) + m.act(c.input_channels, h * w));
@@ -173,11 +183,11 @@ std::uint64_t vae_encode_workspace_bytes(const VaeConfig& c, std::int64_t batch,
 }
 
 VaeDecodePlan plan_vae_decode(const VaeConfig& config, std::int64_t batch, std::int64_t height, std::int64_t width,
-                              DType dtype, std::optional<std::uint64_t> available_bytes,
+                              DType dtype, OpKernels kernels, std::optional<std::uint64_t> available_bytes,
                               const VaeDecodeOptions& options) {
   VaeDecodePlan plan;
   plan.available_bytes = available_bytes;
-  plan.untiled_workspace_bytes = vae_decode_workspace_bytes(config, batch, height, width, dtype);
+  plan.untiled_workspace_bytes = vae_decode_workspace_bytes(config, batch, height, width, dtype, kernels);
   const bool fits = !available_bytes || plan.untiled_workspace_bytes <= *available_bytes;
   if (options.tiling == VaeTilingMode::never || (options.tiling == VaeTilingMode::automatic && fits)) {
     if (options.tile) checked(*options.tile);
@@ -185,7 +195,8 @@ VaeDecodePlan plan_vae_decode(const VaeConfig& config, std::int64_t batch, std::
     return plan;
   }
   const auto tile_workspace = [&](const VaeTiling& t) {
-    return vae_decode_workspace_bytes(config, batch, std::min(t.tile, height), std::min(t.tile, width), dtype);
+    return vae_decode_workspace_bytes(config, batch, std::min(t.tile, height), std::min(t.tile, width), dtype,
+                                      kernels);
   };
   if (options.tile) {
     plan.tiling = checked(*options.tile);

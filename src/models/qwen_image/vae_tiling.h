@@ -19,6 +19,7 @@
 
 #include "core/dtype.h"
 #include "core/tensor.h"
+#include "models/activation_meter.h"
 #include "models/qwen_image/vae_config.h"
 
 namespace vramkit::qwen_image {
@@ -42,13 +43,16 @@ struct VaeDecodeOptions {
 
 // Activation bytes at the peak of one decoder pass over a latent of `height` x `width` (batch `batch`,
 // activations in `dtype`): the tensors alive at once as the forward pass keeps them (a block's input, the
-// residual shortcut, the op's input and output) plus the CPU kernels' f32 staging (inputs converted to f32,
-// f32 results before rounding, convolution weights in f32, the im2col band of about 8 MiB).
+// residual shortcut, the op's input and output) plus the scratch of the kernels that run it (OpKernels). The
+// CPU kernels' (host, emulated device): f32 staging (inputs converted to f32, f32 results before rounding,
+// convolution weights in f32, the im2col band of about 8 MiB). A device's (CUDA): the GEMM's library
+// workspace and the unfolded input of a convolution (at most ops::kDeviceScratchBytes), the contiguous
+// copy of its weight's last temporal tap, and the GEMM path's f32 copies and score block of the attention.
 std::uint64_t vae_decode_workspace_bytes(const VaeConfig& config, std::int64_t batch, std::int64_t height,
-                                         std::int64_t width, DType dtype);
+                                         std::int64_t width, DType dtype, OpKernels kernels);
 // The same for the encoder on an image of `height` x `width` pixels.
 std::uint64_t vae_encode_workspace_bytes(const VaeConfig& config, std::int64_t batch, std::int64_t height,
-                                         std::int64_t width, DType dtype);
+                                         std::int64_t width, DType dtype, OpKernels kernels);
 
 struct VaeDecodePlan {
   bool tiled = false;
@@ -64,12 +68,12 @@ struct VaeDecodePlan {
   std::int64_t passes() const { return tiled ? static_cast<std::int64_t>(rows.size() * columns.size()) : 1; }
 };
 
-// Chooses how to decode a latent of height x width. `available_bytes` is the device memory the activations may
+// Chooses how to decode a latent of height x width on `kernels`. `available_bytes` is the device memory the activations may
 // use (unset: unlimited). Automatic: one pass when it fits; else tiles, of the requested size or, without one,
 // of the largest size from diffusers' default (32, stride 24) down to 8 (stride 6), the stride always 3/4 of
 // the tile, whose workspace fits. ArgumentError for a requested tiling with tile < 2 or stride not in [1, tile].
 VaeDecodePlan plan_vae_decode(const VaeConfig& config, std::int64_t batch, std::int64_t height, std::int64_t width,
-                              DType dtype, std::optional<std::uint64_t> available_bytes,
+                              DType dtype, OpKernels kernels, std::optional<std::uint64_t> available_bytes,
                               const VaeDecodeOptions& options = {});
 
 // Assembles decoded tiles into the image: tiles[r][c] is the f32 decode [B, C, th·f, tw·f] of the latent tile
