@@ -190,7 +190,8 @@ TEST_F(CudaDeviceOps, ActivationsMatchTheCpu) {
     // In place over a contiguous copy: the bits of the GPU's gelu.
     const Tensor in_place = cuda(stored);
     ops::gelu_in_place(in_place, ops::GeluApproximation::tanh);
-    EXPECT_EQ(test::values(host(in_place)), test::values(host(ops::gelu(cuda(stored), ops::GeluApproximation::tanh))))
+    EXPECT_EQ(test::values(host(in_place)),
+              test::values(host(ops::gelu(cuda(stored), ops::GeluApproximation::tanh))))
         << "gelu in place, " << name(dt);
     const Tensor up = test::random_tensor({5, 33}, dt, seed_ + 1);
     EXPECT_TRUE(test::close_to(host(ops::swiglu(dx, cuda(up))), ops::swiglu(x, up), 1e-6, activation_rtol(dt),

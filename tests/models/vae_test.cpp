@@ -103,22 +103,23 @@ TEST_F(VaeParity, DecodeTilesAutomaticallyWhenTheBudgetIsShort) {
             decoder->decode(large, {VaeTilingMode::always, std::nullopt}).to_floats());
 }
 
-// The full-size decoder (Qwen-Image's config) at 1328 x 1328 (latent 166 x 166) and 2048 x 2048: one pass needs
-// GiB (on the CPU kernels about 2.2 GiB in f32 and 3.0 GiB in bf16, whose f32 staging costs more, at 1328; on
-// a device's about 1.2 GiB in bf16); under a 1 GiB budget the plan takes diffusers' tiles, whose pass needs
-// about 0.1 GiB, and smaller ones when the budget is tighter still.
+// The full-size decoder (Qwen-Image's config) at 1328 x 1328 (latent 166 x 166) and 2048 x 2048: one pass
+// needs GiB (on the CPU kernels about 2.2 GiB in f32 and 3.0 GiB in bf16, whose f32 staging costs more, at
+// 1328; on a device's about 1.2 GiB in bf16); under a 1 GiB budget the plan takes diffusers' tiles, whose
+// pass needs about 0.1 GiB, and smaller ones when the budget is tighter still.
 TEST(VaeTilePlanning, FullSizeDecodesArePlannedWithinAFewGiB) {
   const VaeConfig full;
   constexpr std::uint64_t kGiB = 1ull << 30;
   for (const OpKernels kernels : {kCpuKernels, kDeviceKernels})
     for (const DType dtype : {DType::bf16, DType::f32})
       for (const std::int64_t latent : {166, 256}) {
-        const std::string what = std::string(kernels.device ? "device " : "cpu ") + std::string(dtype_name(dtype)) +
-                                 " latent " + std::to_string(latent);
+        const std::string what = std::string(kernels.device ? "device " : "cpu ") +
+                                 std::string(dtype_name(dtype)) + " latent " + std::to_string(latent);
         SCOPED_TRACE(what);
         const VaeDecodePlan plan = plan_vae_decode(full, 1, latent, latent, dtype, kernels, kGiB);
         std::printf("[ %s ] untiled %.2f GiB, tile %lld: %.2f GiB\n", what.c_str(),
-                    static_cast<double>(plan.untiled_workspace_bytes) / kGiB, static_cast<long long>(plan.tiling.tile),
+                    static_cast<double>(plan.untiled_workspace_bytes) / kGiB,
+                    static_cast<long long>(plan.tiling.tile),
                     static_cast<double>(plan.workspace_bytes) / kGiB);
         EXPECT_GT(plan.untiled_workspace_bytes, kGiB);
         ASSERT_TRUE(plan.tiled);
@@ -157,12 +158,12 @@ TEST(VaeTilePlanning, FullSizeDecodesArePlannedWithinAFewGiB) {
   EXPECT_FALSE(never.tiled);
   EXPECT_TRUE(never.over_budget());
   // Bad tile sizes.
-  EXPECT_THROW(
-      plan_vae_decode(full, 1, 16, 16, DType::bf16, kCpuKernels, {}, {VaeTilingMode::always, VaeTiling{8, 9}}),
-      ArgumentError);
-  EXPECT_THROW(
-      plan_vae_decode(full, 1, 16, 16, DType::bf16, kCpuKernels, {}, {VaeTilingMode::always, VaeTiling{1, 1}}),
-      ArgumentError);
+  EXPECT_THROW(plan_vae_decode(full, 1, 16, 16, DType::bf16, kCpuKernels, {},
+                               {VaeTilingMode::always, VaeTiling{8, 9}}),
+               ArgumentError);
+  EXPECT_THROW(plan_vae_decode(full, 1, 16, 16, DType::bf16, kCpuKernels, {},
+                               {VaeTilingMode::always, VaeTiling{1, 1}}),
+               ArgumentError);
 }
 
 // The pipeline's scaling against double precision, and normalize undoing denormalize.

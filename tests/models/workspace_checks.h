@@ -158,10 +158,11 @@ TEST_P(WorkspaceOnDevice, VaeEstimatesCoverTheDecodeAndTheEncode) {
     const VaeConfig& c = decoder->config();
     decoder->onload();
     const Tensor z = Tensor::zeros({1, c.z_dim, 1, h, w}, DType::f32);
-    const std::uint64_t decode =
-        measured_peak(manager, [&] { decoder->decode(z, {VaeTilingMode::never, std::nullopt}); });
-    expect_close_above(vae_decode_workspace_bytes(c, 1, h, w, dtype, op_kernels_of(decoder->managed())), decode,
-                       device_only(decoder->managed(), h * w));
+    const std::uint64_t decode = measured_peak(manager, [&] {
+      decoder->decode(z, {VaeTilingMode::never, std::nullopt});
+    });
+    expect_close_above(vae_decode_workspace_bytes(c, 1, h, w, dtype, op_kernels_of(decoder->managed())),
+                       decode, device_only(decoder->managed(), h * w));
     decoder->offload();
 
     const auto encoder = QwenImageVaeEncoder::open(manager, tiny.path(), resident(dtype));
@@ -169,8 +170,9 @@ TEST_P(WorkspaceOnDevice, VaeEstimatesCoverTheDecodeAndTheEncode) {
     const std::int64_t f = c.spatial_factor();
     const Tensor image = Tensor::zeros({1, c.input_channels, 1, f * h, f * w}, DType::f32);
     const std::uint64_t encode = measured_peak(manager, [&] { encoder->encode(image); });
-    expect_close_above(vae_encode_workspace_bytes(c, 1, f * h, f * w, dtype, op_kernels_of(encoder->managed())),
-                       encode, device_only(encoder->managed(), h * w));
+    expect_close_above(
+        vae_encode_workspace_bytes(c, 1, f * h, f * w, dtype, op_kernels_of(encoder->managed())), encode,
+        device_only(encoder->managed(), h * w));
   }
 }
 

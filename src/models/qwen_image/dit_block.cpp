@@ -54,7 +54,8 @@ Tensor join(Tensor& image, Tensor& text) {
 // instead of a mask (JointKeys), and a GPU leaves the padding out of its work.
 // Activations die as early as the order of the units allows (dit_workspace.cpp counts them): the streams
 // after the six projections, each stream's q, k and v once joined, the projections with the function.
-Tensor joint_attention(UnitCursor& units, const BlockContext& ctx, const std::string& p, Tensor xa, Tensor ca) {
+Tensor joint_attention(UnitCursor& units, const BlockContext& ctx, const std::string& p, Tensor xa,
+                       Tensor ca) {
   const std::int64_t heads = ctx.config.num_attention_heads, head_dim = ctx.config.attention_head_dim;
   const std::int64_t batch = xa.size(0), n_img = xa.size(1), n_txt = ca.size(1);
   const auto heads_of = [&](const Tensor& t) { return t.reshape({batch, t.size(1), heads, head_dim}); };

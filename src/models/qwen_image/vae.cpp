@@ -80,9 +80,10 @@ QwenImageVaeDecoder::QwenImageVaeDecoder(VramManager& manager, VaeConfig config,
     : manager_(manager), config_(std::move(config)) {
   validate_vae_weights(config_, VaePart::decoder, *files);
   const VaeTiling tile;
-  options = with_vae_defaults(std::move(options),
-                              vae_decode_workspace_bytes(config_, 1, tile.tile, tile.tile, computation_dtype_of(vram),
-                                                         OpKernels{.device = manager.device_kernels()}));
+  options = with_vae_defaults(
+      std::move(options),
+      vae_decode_workspace_bytes(config_, 1, tile.tile, tile.tile, computation_dtype_of(vram),
+                                 OpKernels{.device = manager.device_kernels()}));
   model_ = manager.add_model("vae_decoder", std::move(files), vae_units(config_, VaePart::decoder), vram,
                              std::move(options));
 }
@@ -109,8 +110,8 @@ VaeDecodePlan QwenImageVaeDecoder::plan(std::int64_t batch, std::int64_t height,
     const std::uint64_t used = acc.device_allocator()->allocated_bytes() + onload_bytes;
     available = std::min<std::uint64_t>(*available, *limit > used ? *limit - used : 0);
   }
-  return plan_vae_decode(config_, batch, height, width, computation_dtype(), op_kernels_of(*model_), available,
-                         options);
+  return plan_vae_decode(config_, batch, height, width, computation_dtype(), op_kernels_of(*model_),
+                         available, options);
 }
 
 VaeDecodePlan QwenImageVaeDecoder::plan(const Tensor& z, const VaeDecodeOptions& options) {

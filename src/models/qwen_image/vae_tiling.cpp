@@ -15,7 +15,11 @@ namespace {
 class WorkspaceMeter {
  public:
   WorkspaceMeter(std::int64_t batch, DType dtype, OpKernels kernels)
-      : batch_(batch), dtype_(dtype), element_(dtype_size(dtype)), f32_(dtype == DType::f32), kernels_(kernels) {}
+      : batch_(batch),
+        dtype_(dtype),
+        element_(dtype_size(dtype)),
+        f32_(dtype == DType::f32),
+        kernels_(kernels) {}
 
   std::uint64_t peak() const { return peak_; }
   // An activation of `channels` x `pixels` in the computation dtype, and in f32.
@@ -41,7 +45,8 @@ class WorkspaceMeter {
     std::uint64_t cpu = u(cout * rows) * 4;
     if (!f32_) cpu += act32(cin, in_pixels) + act32(cout, out_h * out_w);
     if (!plain) {
-      constexpr std::int64_t kColsBudgetFloats = std::int64_t{2} << 20;  // the CPU kernel's band bound (cpu/conv.cpp)
+      // The CPU kernel's band bound (cpu/conv.cpp).
+      constexpr std::int64_t kColsBudgetFloats = std::int64_t{2} << 20;
       const std::int64_t band = std::clamp<std::int64_t>(kColsBudgetFloats / (rows * out_w), 1, out_h);
       cpu += u(rows * band * out_w) * 4;
     }
@@ -182,9 +187,9 @@ std::uint64_t vae_encode_workspace_bytes(const VaeConfig& c, std::int64_t batch,
   return m.peak();
 }
 
-VaeDecodePlan plan_vae_decode(const VaeConfig& config, std::int64_t batch, std::int64_t height, std::int64_t width,
-                              DType dtype, OpKernels kernels, std::optional<std::uint64_t> available_bytes,
-                              const VaeDecodeOptions& options) {
+VaeDecodePlan plan_vae_decode(const VaeConfig& config, std::int64_t batch, std::int64_t height,
+                              std::int64_t width, DType dtype, OpKernels kernels,
+                              std::optional<std::uint64_t> available_bytes, const VaeDecodeOptions& options) {
   VaeDecodePlan plan;
   plan.available_bytes = available_bytes;
   plan.untiled_workspace_bytes = vae_decode_workspace_bytes(config, batch, height, width, dtype, kernels);

@@ -68,12 +68,14 @@ struct VaeDecodePlan {
   std::int64_t passes() const { return tiled ? static_cast<std::int64_t>(rows.size() * columns.size()) : 1; }
 };
 
-// Chooses how to decode a latent of height x width on `kernels`. `available_bytes` is the device memory the activations may
-// use (unset: unlimited). Automatic: one pass when it fits; else tiles, of the requested size or, without one,
-// of the largest size from diffusers' default (32, stride 24) down to 8 (stride 6), the stride always 3/4 of
-// the tile, whose workspace fits. ArgumentError for a requested tiling with tile < 2 or stride not in [1, tile].
-VaeDecodePlan plan_vae_decode(const VaeConfig& config, std::int64_t batch, std::int64_t height, std::int64_t width,
-                              DType dtype, OpKernels kernels, std::optional<std::uint64_t> available_bytes,
+// Chooses how to decode a latent of height x width on `kernels`. `available_bytes` is the device memory the
+// activations may use (unset: unlimited). Automatic: one pass when it fits; else tiles, of the requested size
+// or, without one, of the largest size from diffusers' default (32, stride 24) down to 8 (stride 6), the
+// stride always 3/4 of the tile, whose workspace fits. ArgumentError for a requested tiling with tile < 2 or
+// stride not in [1, tile].
+VaeDecodePlan plan_vae_decode(const VaeConfig& config, std::int64_t batch, std::int64_t height,
+                              std::int64_t width, DType dtype, OpKernels kernels,
+                              std::optional<std::uint64_t> available_bytes,
                               const VaeDecodeOptions& options = {});
 
 // Assembles decoded tiles into the image: tiles[r][c] is the f32 decode [B, C, th·f, tw·f] of the latent tile
