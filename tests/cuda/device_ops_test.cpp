@@ -187,12 +187,15 @@ TEST_F(CudaDeviceOps, ActivationsMatchTheCpu) {
       EXPECT_TRUE(test::close_to(host(ops::gelu(dx, approx)), ops::gelu(x, approx), 1e-6, activation_rtol(dt),
                                  "gelu " + what));
     EXPECT_TRUE(test::close_to(host(ops::silu(dx)), ops::silu(x), 1e-6, activation_rtol(dt), "silu " + what));
-    // In place over a contiguous copy: the bits of the GPU's gelu.
-    const Tensor in_place = cuda(stored);
-    ops::gelu_in_place(in_place, ops::GeluApproximation::tanh);
-    EXPECT_EQ(test::values(host(in_place)),
-              test::values(host(ops::gelu(cuda(stored), ops::GeluApproximation::tanh))))
-        << "gelu in place, " << name(dt);
+    // In place over a contiguous copy: the bits of the GPU's gelu, element by element (660 values) and by
+    // packs of 8 (rows of 64).
+    for (const Tensor& t : {stored, test::random_tensor({6, 64}, dt, seed_ + 3, -6.0f, 6.0f)}) {
+      const Tensor in_place = cuda(t);
+      ops::gelu_in_place(in_place, ops::GeluApproximation::tanh);
+      EXPECT_EQ(test::values(host(in_place)),
+                test::values(host(ops::gelu(cuda(t), ops::GeluApproximation::tanh))))
+          << "gelu in place, " << name(dt) << " " << t.str();
+    }
     const Tensor up = test::random_tensor({5, 33}, dt, seed_ + 1);
     EXPECT_TRUE(test::close_to(host(ops::swiglu(dx, cuda(up))), ops::swiglu(x, up), 1e-6, activation_rtol(dt),
                                "swiglu with a broadcast up, " + what));
@@ -265,7 +268,9 @@ TEST_F(CudaDeviceOps, NormsMatchTheCpu) {
 // The fused norm and modulation: the bits of the two CUDA ops (the same row statistics, the same rounding
 // between them), with the modulation rows of a [B, 6·D] table as the DiT passes them, one row for the batch,
 // rows of 16, 32 and 256 threads, and shapes the kernel does not take (the two ops run then); close to the
-// CPU.
+// CPU. The GPU's f32 row statistics (the CPU's are f64) may round a normed value to the neighbouring code
+// before the modulation scales it by up to 2 and the shift cancels much of the sum: the bound is one
+// rounding of the normed value times |1 + scale|, plus one of the result.
 TEST_F(CudaDeviceOps, LayerNormModulateIsTheTwoOps) {
   SCOPED_TRACE(test::seed_trace(seed_));
   for (DType dt : {DType::f32, DType::bf16, DType::f16})
@@ -284,8 +289,22 @@ TEST_F(CudaDeviceOps, LayerNormModulateIsTheTwoOps) {
         EXPECT_TRUE(test::same_values(fused, two_ops, what));
         const Tensor hshift = table.slice(1, 0, d).unsqueeze(1),
                      hscale = table.slice(1, d, 2 * d).unsqueeze(1);
-        EXPECT_TRUE(test::close_to(fused, ops::layer_norm_modulate(x, hshift, hscale, 1e-6), 1e-5,
-                                   3 * norm_rtol(dt), what + " against the CPU"));
+        const std::vector<double> got = test::values(fused),
+                                  want = test::values(ops::layer_norm_modulate(x, hshift, hscale, 1e-6)),
+                                  normed = test::values(ops::layer_norm(x, Tensor(), Tensor(), 1e-6)),
+                                  rows = test::values(table);
+        int outside = 0;
+        for (std::size_t i = 0; i < got.size(); ++i) {
+          const std::size_t row = table_rows == 1 ? 0 : i / static_cast<std::size_t>(37 * d);
+          const double s = rows[row * static_cast<std::size_t>(6 * d) + static_cast<std::size_t>(d) +
+                                i % static_cast<std::size_t>(d)];
+          const double bound =
+              1e-5 + 2 * norm_rtol(dt) * (std::abs(normed[i]) * std::abs(1 + s) + std::abs(want[i]));
+          if (std::abs(got[i] - want[i]) > bound && outside++ < 3)
+            ADD_FAILURE() << what << " against the CPU: element " << i << " is " << got[i] << ", want "
+                          << want[i] << " within " << bound;
+        }
+        EXPECT_EQ(outside, 0) << what;
       }
 }
 
