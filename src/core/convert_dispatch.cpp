@@ -5,6 +5,10 @@
 #include "core/convert.h"
 #include "core/convert_simd.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 namespace vramkit::detail {
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -13,6 +17,15 @@ const ConvertKernels& avx2_convert_kernels_unchecked();
 #endif
 
 namespace {
+
+#if defined(__x86_64__) || defined(__i386__)
+// F16C from CPUID leaf 1 (ECX bit 29): clang before 15 has no "f16c" for __builtin_cpu_supports. The OS's
+// support of the AVX state it needs is part of the "avx2" check.
+bool cpu_has_f16c() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & bit_F16C) != 0;
+}
+#endif
 
 template <typename In, typename Out, Out (*scalar)(In)>
 void each(const In* src, Out* dst, std::size_t n) {
@@ -47,7 +60,7 @@ const ConvertKernels& scalar_convert_kernels() {
 const ConvertKernels* avx2_convert_kernels() {
 #if defined(__x86_64__) || defined(__i386__)
   static const bool supported =
-      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c") && __builtin_cpu_supports("fma");
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
   return supported ? &avx2_convert_kernels_unchecked() : nullptr;
 #else
   return nullptr;

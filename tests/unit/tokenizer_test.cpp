@@ -248,6 +248,10 @@ TEST_F(TokenizerFilesTest, MalformedFilesAreRefused) {
   expect_refused([](json& r) { r["model"]["vocab"].erase("a"); }, "a missing byte token");
   expect_refused([](json& r) { r["model"]["vocab"]["ab"] = "x"; }, "a non-integer id");
   expect_refused([](json& r) { r.erase("model"); }, "no model");
+  // Ids far beyond the token count (found by tests/fuzz/model_config_fuzz.cpp: the id table, as long as the
+  // largest id, took 64 GB; the largest int32 overflowed its length).
+  expect_refused([](json& r) { r["model"]["vocab"]["ab"] = 2000000000; }, "a vocabulary id of 2e9");
+  expect_refused([](json& r) { r["added_tokens"][0]["id"] = 2147483647; }, "an added token id of 2^31 - 1");
 
   try {  // a folder with neither tokenizer.json nor vocab.json
     Qwen2Tokenizer::from_directory(dir_ / "empty");

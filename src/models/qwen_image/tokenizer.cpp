@@ -70,9 +70,18 @@ char32_t byte_to_unicode(std::uint8_t byte) {
 Qwen2Tokenizer::Qwen2Tokenizer(const std::vector<Token>& vocab,
                                const std::vector<std::pair<std::string, std::string>>& merges,
                                const std::vector<Token>& added, const std::string& source) {
-  std::int32_t max_id = -1;
-  for (const Token& t : vocab) max_id = std::max(max_id, t.id);
-  for (const Token& t : added) max_id = std::max(max_id, t.id);
+  // The id table is as long as the largest id: an id from a corrupt file could make it huge, so ids are
+  // capped well above any real vocabulary (Qwen2: 151665 ids; the tiny test models keep Qwen2's added-token
+  // ids beside a few hundred others).
+  constexpr std::int64_t kIdLimit = std::int64_t{1} << 22;
+  std::int64_t max_id = -1;
+  for (const std::vector<Token>* list : {&vocab, &added})
+    for (const Token& t : *list) {
+      if (t.id >= kIdLimit)
+        throw FormatError(source + ": token '" + t.text + "' has id " + std::to_string(t.id) +
+                          "; ids must be below " + std::to_string(kIdLimit));
+      max_id = std::max<std::int64_t>(max_id, t.id);
+    }
   id_to_bytes_.resize(static_cast<std::size_t>(max_id + 1));
   id_known_.assign(id_to_bytes_.size(), false);
   std::fill(std::begin(byte_ids_), std::end(byte_ids_), -1);
@@ -97,7 +106,9 @@ Qwen2Tokenizer::Qwen2Tokenizer(const std::vector<Token>& vocab,
 
   merges_.reserve(merges.size());
   for (std::size_t rank = 0; rank < merges.size(); ++rank) {
-    const auto& [left, right] = merges[rank];
+    // Named references, not a structured binding: clang before 16 cannot capture those in the lambda.
+    const std::string& left = merges[rank].first;
+    const std::string& right = merges[rank].second;
     const auto find = [&](const std::string& text) {
       const auto it = text_to_id_.find(text);
       if (it == text_to_id_.end()) {

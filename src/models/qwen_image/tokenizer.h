@@ -34,7 +34,7 @@ class Qwen2Tokenizer {
 
   // Hugging Face tokenizer.json (model BPE, normalizer NFC, the Qwen2 Split + ByteLevel pre-tokenizer; merges
   // as "a b" strings or [a, b] pairs). Throws IoError (unreadable file) or FormatError (bad JSON, another
-  // tokenizer type or pre-tokenizer, a merge of unknown tokens), naming the file.
+  // tokenizer type or pre-tokenizer, a merge of unknown tokens, an id of 2^22 or more), naming the file.
   static Qwen2Tokenizer from_tokenizer_json(const std::filesystem::path& file);
   // A tokenizer folder: tokenizer.json when present, else the slow-tokenizer files vocab.json + merges.txt
   // with the added tokens of tokenizer_config.json ("added_tokens_decoder") or added_tokens.json
