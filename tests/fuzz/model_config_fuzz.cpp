@@ -1,9 +1,10 @@
 // libFuzzer target for the JSON files of a model folder, which users download or edit by hand: the
 // transformer's, VAE's and text encoder's config.json, the scheduler's scheduler_config.json, a
-// --vram-config file and the tokenizer's tokenizer.json. The input is written to a file and read by each
-// loader; each must load it or throw a vramkit::Error naming what is wrong. Anything else (a JSON library
-// exception leaking through, std::bad_alloc from a size taken on trust, a crash, an AddressSanitizer or
-// UndefinedBehaviorSanitizer report) is a finding.
+// --vram-config file, the tokenizer's tokenizer.json, and a shard index (*.safetensors.index.json, beside a
+// real shard holding tensors "x" and "y"). The input is written to a file and read by each loader; each must
+// load it or throw a vramkit::Error naming what is wrong. Anything else (a JSON library exception leaking
+// through, std::bad_alloc from a size taken on trust, a crash, an AddressSanitizer or
+// UndefinedBehaviorSanitizer report) is a finding. An index that opens has every tensor's bytes read.
 #include <unistd.h>
 
 #include <cstddef>
@@ -12,6 +13,9 @@
 #include <fstream>
 #include <string>
 
+#include "core/tensor.h"
+#include "io/model_files.h"
+#include "io/safetensors.h"
 #include "models/qwen_image/dit_config.h"
 #include "models/qwen_image/scheduler.h"
 #include "models/qwen_image/text_encoder_config.h"
@@ -22,12 +26,27 @@
 
 namespace {
 
-// A file of this process's own under the temporary directory, rewritten for every input.
+// A folder of this process's own under the temporary directory, with the shard a.safetensors; the input is
+// rewritten for every run as its model.safetensors.index.json. Removed at exit.
+struct InputFolder {
+  std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("vramkit_model_config_fuzz_" + std::to_string(getpid()));
+  std::filesystem::path file = dir / "model.safetensors.index.json";
+  InputFolder() {
+    std::filesystem::create_directories(dir);
+    vramkit::write_safetensors(dir / "a.safetensors",
+                               {{"x", vramkit::Tensor::zeros({2, 3}, vramkit::DType::f32)},
+                                {"y", vramkit::Tensor::zeros({4}, vramkit::DType::bf16)}});
+  }
+  ~InputFolder() {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
+  }
+};
+
 const std::filesystem::path& input_file() {
-  static const std::filesystem::path path =
-      std::filesystem::temp_directory_path() /
-      ("vramkit_model_config_fuzz_" + std::to_string(getpid()) + ".json");
-  return path;
+  static const InputFolder folder;
+  return folder.file;
 }
 
 template <typename Load>
@@ -53,5 +72,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   load([&] { vramkit::qwen_image::FlowMatchSchedulerConfig::from_json_file(file); });
   load([&] { vramkit::VramConfig::from_json_file(file); });
   load([&] { vramkit::Qwen2Tokenizer::from_tokenizer_json(file); });
+  load([&] {
+    const vramkit::WeightFiles files = vramkit::WeightFiles::open(file);
+    unsigned checksum = 0;
+    for (const vramkit::WeightTensor& t : files.tensors()) {
+      const vramkit::Tensor view = files.view(t.name());
+      const auto* bytes = static_cast<const unsigned char*>(view.data());
+      for (std::size_t i = 0; i < view.nbytes(); ++i) checksum += bytes[i];
+    }
+    asm volatile("" : : "r"(checksum));  // keeps the reads
+  });
   return 0;
 }
