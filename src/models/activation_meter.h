@@ -86,6 +86,13 @@ class ActivationMeter {
     const std::uint64_t fallback = held + act(out * in) + device_linear(rows, in, out, input_contiguous);
     return std::max(native, fallback);
   }
+  // The score block of the CPU attention kernel (ops/cpu/attention.cpp): 256 queries x 512 keys at most, in
+  // f32, and two f32 row vectors.
+  static std::uint64_t cpu_score_block(std::int64_t q_len, std::int64_t kv_len) {
+    const std::int64_t q_block = std::min<std::int64_t>(256, q_len),
+                       key_block = std::min<std::int64_t>(512, kv_len);
+    return f32(q_block * key_block + 2 * q_block);
+  }
   // The f32 score block [rows, kv_len] of the GEMM-path attention on a device: as many query rows as fit in
   // ops::kDeviceScratchBytes, at least one, at most q_len.
   static std::uint64_t device_score_block(std::int64_t q_len, std::int64_t kv_len) {
@@ -110,9 +117,7 @@ class ActivationMeter {
     const std::uint64_t mask = masked ? static_cast<std::uint64_t>(batch * kv_len) : 0;
     if (!kernels_.device) {
       const std::uint64_t copies = f32_ ? 0 : f32(q) + 2 * f32(kv);
-      const std::int64_t q_block = std::min<std::int64_t>(256, q_len),
-                         key_block = std::min<std::int64_t>(512, kv_len);
-      return copies + f32(q) + (f32_ ? 0 : act(q)) + f32(q_block * key_block + 2 * q_block) + mask;
+      return copies + f32(q) + (f32_ ? 0 : act(q)) + cpu_score_block(q_len, kv_len) + mask;
     }
     const bool cudnn = !f32_ && head_dim % 8 == 0 && head_dim <= 128;
     const bool fused = !f32_ && (head_dim == 64 || head_dim == 128);

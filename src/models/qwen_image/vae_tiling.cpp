@@ -23,8 +23,12 @@ class WorkspaceMeter {
 
   std::uint64_t peak() const { return peak_; }
   // An activation of `channels` x `pixels` in the computation dtype, and in f32.
-  std::uint64_t act(std::int64_t channels, std::int64_t pixels) const { return u(batch_ * channels * pixels) * element_; }
-  std::uint64_t act32(std::int64_t channels, std::int64_t pixels) const { return u(batch_ * channels * pixels) * 4; }
+  std::uint64_t act(std::int64_t channels, std::int64_t pixels) const {
+    return u(batch_ * channels * pixels) * element_;
+  }
+  std::uint64_t act32(std::int64_t channels, std::int64_t pixels) const {
+    return u(batch_ * channels * pixels) * 4;
+  }
 
   void at(std::uint64_t bytes) { peak_ = std::max(peak_, bytes); }
 
@@ -53,7 +57,8 @@ class WorkspaceMeter {
     return cpu;
   }
   // A convolution that keeps the spatial size: held + input + output + scratch.
-  void conv(std::uint64_t held, std::int64_t cin, std::int64_t cout, std::int64_t h, std::int64_t w, std::int64_t k) {
+  void conv(std::uint64_t held, std::int64_t cin, std::int64_t cout, std::int64_t h, std::int64_t w,
+            std::int64_t k) {
     at(held + act(cin, h * w) + act(cout, h * w) + conv_scratch(cin, cout, h * w, h, w, k, k == 1));
   }
 
@@ -63,28 +68,28 @@ class WorkspaceMeter {
     const std::uint64_t x = act(in, p);
     if (in != out) conv(0, in, out, h, w, 1);  // the shortcut: x is its input
     const std::uint64_t held = x + (in != out ? act(out, p) : 0);
-    at(held + 2 * act(in, p));                // norm1 -> silu
-    conv(held, in, out, h, w, 3);             // conv1
-    at(held + 2 * act(out, p));               // norm2 -> silu
-    conv(held, out, out, h, w, 3);            // conv2
-    at(held + 2 * act(out, p));               // the sum
+    at(held + 2 * act(in, p));      // norm1 -> silu
+    conv(held, in, out, h, w, 3);   // conv1
+    at(held + 2 * act(out, p));     // norm2 -> silu
+    conv(held, out, out, h, w, 3);  // conv2
+    at(held + 2 * act(out, p));     // the sum
   }
   // vae::attention_block on x [C, h x w].
   void attention_block(std::int64_t c, std::int64_t h, std::int64_t w) {
     const std::int64_t p = h * w;
     const std::uint64_t x = act(c, p);
-    at(2 * x);                                      // norm
-    conv(x, c, 3 * c, h, w, 1);                     // to_qkv (its input: the normed x)
+    at(2 * x);                   // norm
+    conv(x, c, 3 * c, h, w, 1);  // to_qkv (its input: the normed x)
     const std::uint64_t qkv = act(3 * c, p);
     // attention over strided views of qkv. CPU: f32 q/k/v, f32 and rounded output, a score block. Device:
     // one 384-wide head takes the GEMM path (ActivationMeter::attention).
-    const std::uint64_t cpu_score_block = ActivationMeter::f32(256 * 512 + 2 * 256);
     at(x + qkv +
-       (kernels_.device ? ActivationMeter(dtype_, kernels_).attention(batch_, p, p, c, c, c, false)
-                        : act32(3 * c, p) + act32(c, p) + act(c, p) + cpu_score_block));
-    at(x + 2 * act(c, p));                          // attention output -> [B, C, h, w]
-    conv(x, c, c, h, w, 1);                         // proj
-    at(x + 2 * act(c, p));                          // + identity
+       (kernels_.device
+            ? ActivationMeter(dtype_, kernels_).attention(batch_, p, p, c, c, c, false)
+            : act32(3 * c, p) + act32(c, p) + act(c, p) + ActivationMeter::cpu_score_block(p, p)));
+    at(x + 2 * act(c, p));   // attention output -> [B, C, h, w]
+    conv(x, c, c, h, w, 1);  // proj
+    at(x + 2 * act(c, p));   // + identity
   }
   void mid_block(std::int64_t c, std::int64_t h, std::int64_t w) {
     residual_block(c, c, h, w);
@@ -120,7 +125,8 @@ class WorkspaceMeter {
 
 VaeTiling checked(const VaeTiling& t) {
   if (t.tile < 2 || t.stride < 1 || t.stride > t.tile)
-    throw ArgumentError("VAE tiling: tile " + std::to_string(t.tile) + ", stride " + std::to_string(t.stride) +
+    throw ArgumentError("VAE tiling: tile " + std::to_string(t.tile) + ", stride " +
+                        std::to_string(t.stride) +
                         " (latent pixels): the tile must be >= 2 and the stride in [1, tile]");
   return t;
 }
@@ -149,13 +155,14 @@ std::uint64_t vae_decode_workspace_bytes(const VaeConfig& c, std::int64_t batch,
   const std::vector<std::int64_t> dims = c.decoder_dims();
   std::int64_t h = height, w = width;
   m.at(m.act32(c.z_dim, h * w) + m.act(c.z_dim, h * w));  // the f32 input and its cast
-  m.conv(0, c.z_dim, c.z_dim, h, w, 1);                     // post_quant_conv
-  m.conv(0, c.z_dim, dims[0], h, w, 3);                     // conv_in
+  m.conv(0, c.z_dim, c.z_dim, h, w, 1);                   // post_quant_conv
+  m.conv(0, c.z_dim, dims[0], h, w, 3);                   // conv_in
   m.mid_block(dims[0], h, w);
   const std::size_t stages = c.dim_mult.size();
   for (std::size_t i = 0; i < stages; ++i) {
     std::int64_t in = i > 0 ? dims[i] / 2 : dims[i];
-    for (std::int64_t r = 0; r <= c.num_res_blocks; ++r, in = dims[i + 1]) m.residual_block(in, dims[i + 1], h, w);
+    for (std::int64_t r = 0; r <= c.num_res_blocks; ++r, in = dims[i + 1])
+      m.residual_block(in, dims[i + 1], h, w);
     if (i + 1 == stages) continue;
     m.upsample(dims[i + 1], h, w);
     h *= 2, w *= 2;
@@ -176,7 +183,8 @@ std::uint64_t vae_encode_workspace_bytes(const VaeConfig& c, std::int64_t batch,
   const std::size_t stages = c.dim_mult.size();
   for (std::size_t i = 0; i < stages; ++i) {
     std::int64_t in = dims[i];
-    for (std::int64_t r = 0; r < c.num_res_blocks; ++r, in = dims[i + 1]) m.residual_block(in, dims[i + 1], h, w);
+    for (std::int64_t r = 0; r < c.num_res_blocks; ++r, in = dims[i + 1])
+      m.residual_block(in, dims[i + 1], h, w);
     if (i + 1 == stages) continue;
     m.downsample(dims[i + 1], h, w);
     h /= 2, w /= 2;
@@ -219,8 +227,8 @@ VaeDecodePlan plan_vae_decode(const VaeConfig& config, std::int64_t batch, std::
   return plan;
 }
 
-Tensor blend_decoded_tiles(std::vector<std::vector<Tensor>>& tiles, const VaeDecodePlan& plan, std::int64_t factor,
-                           std::int64_t height, std::int64_t width) {
+Tensor blend_decoded_tiles(std::vector<std::vector<Tensor>>& tiles, const VaeDecodePlan& plan,
+                           std::int64_t factor, std::int64_t height, std::int64_t width) {
   const std::int64_t overlap = (plan.tiling.tile - plan.tiling.stride) * factor;  // sample pixels
   const std::int64_t keep = plan.tiling.stride * factor;
   const Tensor& first = tiles.at(0).at(0);
