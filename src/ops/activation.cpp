@@ -12,24 +12,35 @@
 namespace vramkit::ops {
 namespace {
 
+using RowKernel = void (*)(const float*, float*, std::int64_t);
+
+// A one-input row kernel over x (host-accessible) into `out`: a fresh tensor, or x itself (row_map.h's
+// in-place map: element i of the output depends on element i of the input alone).
+void run_rows(const Tensor& x, RowKernel row, const cpu::RowOutput& out) {
+  const cpu::RowOperand in = broadcast_operand(x, x.shape());
+  cpu::map_rows(x.shape(), {&in, 1}, out, false,
+                [row](const float* const* ins, float* o, std::int64_t n) { row(ins[0], o, n); });
+}
+
 // Checks x and runs a one-input row kernel over it, or the device's own op.
-Tensor map_unary(std::string_view op, const Tensor& x, void (*row)(const float*, float*, std::int64_t),
+Tensor map_unary(std::string_view op, const Tensor& x, RowKernel row,
                  const std::function<Tensor(DeviceOps&)>& on_device) {
   check_defined(op, "x", x);
   check_dtype(op, "x", x, kFloatActivations);
   if (DeviceOps* d = device_ops_for(x.device())) return on_device(*d);
   auto [result, out] = new_output(x.shape(), x.dtype(), x.device());
-  const cpu::RowOperand in = broadcast_operand(x, x.shape());
-  cpu::map_rows(x.shape(), {&in, 1}, out, false,
-                [row](const float* const* ins, float* o, std::int64_t n) { row(ins[0], o, n); });
+  run_rows(x, row, out);
   return result;
+}
+
+RowKernel gelu_row(GeluApproximation approximation) {
+  return approximation == GeluApproximation::tanh ? cpu::gelu_tanh_row : cpu::gelu_erf_row;
 }
 
 }  // namespace
 
 Tensor gelu(const Tensor& x, GeluApproximation approximation) {
-  return map_unary("gelu", x,
-                   approximation == GeluApproximation::tanh ? cpu::gelu_tanh_row : cpu::gelu_erf_row,
+  return map_unary("gelu", x, gelu_row(approximation),
                    [&](DeviceOps& d) { return d.gelu(x, approximation); });
 }
 
@@ -40,12 +51,7 @@ void gelu_in_place(const Tensor& x, GeluApproximation approximation) {
   if (!x.is_contiguous())
     throw ArgumentError(std::string(kOp) + ": x " + x.str() + " must be contiguous (it is overwritten)");
   if (DeviceOps* d = device_ops_for(x.device())) return d->gelu_in_place(x, approximation);
-  // Element i of the output depends on element i of the input alone, and the row engine reads a row before
-  // it writes it at the same place: the output may be the input (row_map.h).
-  const cpu::RowOperand in = broadcast_operand(x, x.shape());
-  const auto row = approximation == GeluApproximation::tanh ? cpu::gelu_tanh_row : cpu::gelu_erf_row;
-  cpu::map_rows(x.shape(), {&in, 1}, cpu::RowOutput{x.data(), x.dtype(), x.strides()}, false,
-                [row](const float* const* ins, float* o, std::int64_t n) { row(ins[0], o, n); });
+  run_rows(x, gelu_row(approximation), cpu::RowOutput{x.data(), x.dtype(), x.strides()});
 }
 
 Tensor silu(const Tensor& x) {
