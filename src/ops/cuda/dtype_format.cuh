@@ -138,6 +138,28 @@ struct AnyFloat {
         return decode_pack<DType::f32>(data, pack, out);
     }
   }
+
+  // Elements first ... first + kPack - 1 at any alignment: one dtype test for the run, not one per element.
+  // Unrolled kernels that read an operand per element otherwise repeat the three-way branch for each one,
+  // which multiplies their code (norm.cu's packed kernels took minutes of cicc so).
+  __device__ void load_run(std::int64_t first, float (&out)[kPack]) const {
+    switch (dtype) {
+      case DType::bf16:
+        return decode_run<DType::bf16>(first, out);
+      case DType::f16:
+        return decode_run<DType::f16>(first, out);
+      default:
+        return decode_run<DType::f32>(first, out);
+    }
+  }
+
+ private:
+  template <DType D>
+  __device__ void decode_run(std::int64_t first, float (&out)[kPack]) const {
+    const auto* in = static_cast<const typename Format<D>::Storage*>(data) + first;
+#pragma unroll
+    for (int j = 0; j < kPack; ++j) out[j] = Format<D>::decode(in[j]);
+  }
 };
 
 }  // namespace vramkit::cuda

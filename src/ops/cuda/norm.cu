@@ -137,18 +137,22 @@ __global__ void __launch_bounds__(kBlockThreads) norm_pack_kernel(NormArgs a) {
     for (int i = 0; i < kMaxRowPacks; ++i) {
       if (!held[i]) continue;
       const std::int64_t p = lane + i * RowThreads;
+      float weight[kPack], bias[kPack], scale[kPack], shift[kPack];
+      if (a.weight.data) a.weight.load_run(p * kPack, weight);
+      if (a.bias.data) a.bias.load_run(p * kPack, bias);
+      if constexpr (Modulated) {
+        a.scale.load_run(batch * a.scale_stride + p * kPack, scale);
+        a.shift.load_run(batch * a.shift_stride + p * kPack, shift);
+      }
       P out;
 #pragma unroll
       for (int j = 0; j < kPack; ++j) {
-        const std::int64_t c = p * kPack + j;
         float r = (v[i][j] - mean) * rstd;
-        if (a.weight.data) r *= a.weight[c];
-        if (a.bias.data) r += a.bias[c];
+        if (a.weight.data) r *= weight[j];
+        if (a.bias.data) r += bias[j];
         if constexpr (Modulated) {
           const float normed = F::decode(F::encode(r));
-          const float scale = a.scale[batch * a.scale_stride + c],
-                      shift = a.shift[batch * a.shift_stride + c];
-          r = __fadd_rn(__fmul_rn(normed, __fadd_rn(1.0f, scale)), shift);
+          r = __fadd_rn(__fmul_rn(normed, __fadd_rn(1.0f, scale[j])), shift[j]);
         }
         out.v[j] = F::encode(r);
       }
