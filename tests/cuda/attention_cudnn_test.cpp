@@ -2,14 +2,14 @@
 // inputs: bf16 and f16, head dims 64 and 128, odd lengths (7, 257, 1031), Lq != Lk both ways, grouped-query
 // heads, the causal mask (square, bottom-right with Lq < Lk, and Lq > Lk where the first rows see no key),
 // key padding masks (suffix padding, left padding with holes, a batch element with no valid key) and both
-// masks together; plus the two helper kernels alone (exact), the plan cache, the scale passed at run time,
-// and the refusals. Tolerance: that of our tensor-core kernel (attention_cuda_test.cpp), for the same reason:
-// cuDNN rounds the probabilities to the input dtype (unit roundoff 2^-8 bf16, 2^-11 f16) before P·V, which
-// moves the output Σ_j p_j·v_j / l by at most that times max|v| = 1; plus one unit in the last place of the
-// output dtype · |want| (both sides round f32 values that differ in their last bits). Padded keys carry
-// values of 50, so a masked key leaking into a row shows far above this. A case cuDNN refuses fails here with
-// cuDNN's reason (supports() is expected to say yes to all of them); the refusal test checks what it must
-// refuse.
+// masks together; plus the two helper kernels alone (exact), the plan cache and its bound, the scale passed
+// at run time, and the refusals. Tolerance: that of our tensor-core kernel (attention_cuda_test.cpp), for the
+// same reason: cuDNN rounds the probabilities to the input dtype (unit roundoff 2^-8 bf16, 2^-11 f16) before
+// P·V, which moves the output Σ_j p_j·v_j / l by at most that times max|v| = 1; plus one unit in the last
+// place of the output dtype · |want| (both sides round f32 values that differ in their last bits). Padded
+// keys carry values of 50, so a masked key leaking into a row shows far above this. A case cuDNN refuses
+// fails here with cuDNN's reason (supports() is expected to say yes to all of them); the refusal test checks
+// what it must refuse.
 #include "ops/cuda/attention_cudnn.h"
 
 #include <gtest/gtest.h>
@@ -124,6 +124,23 @@ TEST(CudnnAttention, ReusesPlansAndReadsTheScaleAtEachRun) {
   check_cudnn_attention(attention, c, DType::bf16, 0.4f, seed + 10);  // same plan, another scale
   EXPECT_EQ(attention.cached_plans(), 1u);
   check_cudnn_attention(attention, {{1, 65, 65, 2, 2, 64}, true, false}, DType::bf16, 0.125f, seed);
+  EXPECT_EQ(attention.cached_plans(), 2u);
+}
+
+// With room for two plans, a third shape drops the least recently used one (after its runs finished); the
+// dropped shape is compiled again and still right.
+TEST(CudnnAttention, KeepsTheMostRecentlyUsedPlans) {
+  VRAMKIT_REQUIRE_CUDA();
+  const std::uint32_t seed = test::fresh_seed();
+  SCOPED_TRACE(test::seed_trace(seed));
+  cuda::CudnnAttention attention(nullptr, 2);
+  const CudnnCase a{{1, 65, 65, 2, 2, 64}, false, false}, b{{1, 33, 65, 2, 2, 64}, false, false},
+      c{{2, 65, 65, 2, 2, 64}, false, true};
+  check_cudnn_attention(attention, a, DType::bf16, 0.125f, seed);
+  check_cudnn_attention(attention, b, DType::bf16, 0.125f, seed + 1);
+  check_cudnn_attention(attention, c, DType::bf16, 0.125f, seed + 2);  // drops a
+  EXPECT_EQ(attention.cached_plans(), 2u);
+  check_cudnn_attention(attention, a, DType::bf16, 0.125f, seed + 3);  // compiled again, drops b
   EXPECT_EQ(attention.cached_plans(), 2u);
 }
 

@@ -112,6 +112,23 @@ TEST(CudaGemm, CachesOnePlanPerShape) {
   EXPECT_EQ(context.cached_plans(), 4u);
 }
 
+// A context keeps its max_plans most recently used plans: a third shape drops the least recent, and a dropped
+// shape is planned again and still right.
+TEST(CudaGemm, KeepsTheMostRecentlyUsedPlans) {
+  VRAMKIT_REQUIRE_CUDA();
+  const std::uint32_t seed = test::fresh_seed();
+  SCOPED_TRACE(test::seed_trace(seed));
+  cuda::GemmContext context(nullptr, ops::kLibraryWorkspaceBytes, 2);
+  check_linear(context, DType::bf16, 10, 64, 32, true, seed);
+  check_linear(context, DType::bf16, 11, 64, 32, true, seed + 1);
+  check_linear(context, DType::bf16, 10, 64, 32, true, seed + 2);  // 10 rows used last: 11 is the oldest
+  check_linear(context, DType::bf16, 12, 64, 32, true, seed + 3);
+  EXPECT_EQ(context.cached_plans(), 2u);
+  check_linear(context, DType::bf16, 11, 64, 32, true, seed + 4);  // planned again
+  check_linear(context, DType::bf16, 10, 64, 32, true, seed + 5);
+  EXPECT_EQ(context.cached_plans(), 2u);
+}
+
 // The fp8 path as the VRAM manager will run it: the fp8 weight and its per-channel scales upcast to bf16 on
 // the device (launch_dequantize_rows), then the bf16 GEMM; against ops::linear with the fp8 weight and
 // scales, which applies the scales in f32 without rounding the weight to bf16. Extra tolerance for that

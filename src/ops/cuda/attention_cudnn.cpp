@@ -21,7 +21,6 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
-#include <map>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -29,6 +28,7 @@
 
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/cuda_device.h"
+#include "core/lru_cache.h"
 #include "ops/cuda/attention_cudnn_masks_cuda.h"
 #include "ops/cuda/library_workspace.h"
 #include "ops/device_scratch.h"
@@ -300,12 +300,23 @@ struct CudnnAttention::Impl {
     std::string refusal;
   };
 
-  explicit Impl(std::shared_ptr<Allocator> arena) : memory(std::move(arena)) {}
+  Impl(std::shared_ptr<Allocator> arena, std::size_t max_plans)
+      : plans(max_plans), memory(std::move(arena)) {}
 
   cudnnHandle_t handle = nullptr;
   int compute_major = 0, compute_minor = 0;
-  std::map<Key, Entry> plans;
+  LruCache<Key, Entry> plans;
   LibraryWorkspace memory;  // per run: the key padding bias, the first valid keys, the plan's workspace
+  // The stream of the runs enqueued since the last wait for it. A plan owns the kernel cuDNN compiled for it,
+  // so a plan is dropped from the cache only once no run of it can still be in flight.
+  cudaStream_t run_stream = nullptr;
+  bool runs_in_flight = false;
+
+  void before_drop(Entry& dropped) {
+    if (!dropped.plan || !runs_in_flight) return;
+    VRAMKIT_CUDA_CHECK(cudaStreamSynchronize(run_stream));
+    runs_in_flight = false;
+  }
 
   const Entry& entry(DType dtype, const ops::cpu::AttentionDims& dims, bool key_mask, bool causal);
   std::string refusal(DType dtype, const ops::cpu::AttentionDims& dims, bool key_mask, bool causal) const;
@@ -434,7 +445,7 @@ const CudnnAttention::Impl::Entry& CudnnAttention::Impl::entry(DType dtype, cons
                 d.head_dim,
                 causal,
                 key_mask};
-  if (const auto it = plans.find(key); it != plans.end()) return it->second;
+  if (const Entry* cached = plans.find(key)) return *cached;
   Entry e;
   e.refusal = refusal(dtype, d, key_mask, causal);
   if (e.refusal.empty()) {
@@ -462,7 +473,7 @@ const CudnnAttention::Impl::Entry& CudnnAttention::Impl::entry(DType dtype, cons
       e.plan.reset();
     }
   }
-  return plans.emplace(key, std::move(e)).first->second;
+  return plans.insert(key, std::move(e), [this](Entry& dropped) { before_drop(dropped); });
 }
 
 namespace {
@@ -474,8 +485,8 @@ void check_aligned(const void* p, const char* name) {
 
 }  // namespace
 
-CudnnAttention::CudnnAttention(std::shared_ptr<Allocator> arena)
-    : impl_(std::make_unique<Impl>(std::move(arena))) {
+CudnnAttention::CudnnAttention(std::shared_ptr<Allocator> arena, std::size_t max_plans)
+    : impl_(std::make_unique<Impl>(std::move(arena), max_plans)) {
   int device = 0;
   VRAMKIT_CUDA_CHECK(cudaGetDevice(&device));
   VRAMKIT_CUDA_CHECK(
@@ -546,13 +557,15 @@ void CudnnAttention::run(const void* q, const void* k, const void* v, void* out,
   finalize(pack, "variant pack");
   VRAMKIT_CUDNN_CHECK(cudnnSetStream(impl_->handle, stream));
   VRAMKIT_CUDNN_CHECK(cudnnBackendExecute(impl_->handle, plan.plan, pack));
+  impl_->run_stream = stream;  // runs through one object are ordered on one stream (attention_cudnn.h)
+  impl_->runs_in_flight = true;
   if (key_valid || skipped_rows > 0)
     launch_zero_empty_attention_rows(out, dtype, dims, first_valid, causal, stream);
 }
 
 std::size_t CudnnAttention::cached_plans() const {
   std::size_t n = 0;
-  for (const auto& [key, e] : impl_->plans) n += e.plan != nullptr;
+  impl_->plans.for_each([&](const Impl::Key&, const Impl::Entry& e) { n += e.plan != nullptr; });
   return n;
 }
 

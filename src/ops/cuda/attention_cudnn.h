@@ -33,17 +33,25 @@
 
 namespace vramkit::cuda {
 
+// Compiled attention plans a CudnnAttention keeps (the most recently used, refusals included): a generation
+// runs a handful of attention shapes (the text encoder's per prompt length, the transformer's, the VAE's per
+// tile size); the bound stops a long-running process that sees many prompt lengths from keeping a compiled
+// kernel for each.
+inline constexpr std::size_t kMaxCudnnPlans = 32;
+
 // One cuDNN handle (its stream set per run), the cache of finalized execution plans (one per dtype, B, Hq,
 // Hkv, Lq, Lk, D, causal and key mask presence; the scale is passed by value at each run, so it is not part
-// of a plan). A run takes the memory its plan needs, the workspace and the key padding bias, from `arena` for
-// its duration (library_workspace.h), so that it counts in the VRAM budget; an object made without an arena
-// keeps its own cudaMalloc buffers. Plans whose workspace exceeds ops::kLibraryWorkspaceBytes are refused.
-// Runs through one object must be ordered (one stream): one object per stream, not thread-safe.
+// of a plan; at most max_plans, the least recently used dropped first, after a wait for the stream of the
+// runs when it is a plan, since the plan owns its compiled kernel). A run takes the memory its plan needs,
+// the workspace and the key padding bias, from `arena` for its duration (library_workspace.h), so that it
+// counts in the VRAM budget; an object made without an arena keeps its own cudaMalloc buffers. Plans whose
+// workspace exceeds ops::kLibraryWorkspaceBytes are refused. Runs through one object must be ordered (one
+// stream): one object per stream, not thread-safe.
 class CudnnAttention {
  public:
   // Creates the cuDNN handle on the current device. Throws CudaError (naming cudnnCreate and cuDNN's status)
   // when cuDNN cannot start: no device, no driver, library missing.
-  explicit CudnnAttention(std::shared_ptr<Allocator> arena = nullptr);
+  explicit CudnnAttention(std::shared_ptr<Allocator> arena = nullptr, std::size_t max_plans = kMaxCudnnPlans);
   ~CudnnAttention();
   CudnnAttention(const CudnnAttention&) = delete;
   CudnnAttention& operator=(const CudnnAttention&) = delete;
@@ -63,7 +71,7 @@ class CudnnAttention {
            const ops::cpu::AttentionDims& dims, const std::uint8_t* key_valid, bool causal, float scale,
            cudaStream_t stream);
 
-  // Plans built so far (refusals not counted).
+  // Plans kept (refusals not counted).
   std::size_t cached_plans() const;
 
  private:

@@ -15,25 +15,27 @@
 // cancels most of the product. (torch's bf16 nn.Linear on the GPU goes through the same epilogue.)
 // Plans: descriptors, layouts and the heuristic's first algorithm are built once per ColumnMajorGemm (shape,
 // dtype, transposes, batch strides, bias, pointer alignment) and reused; the bias pointer is set per call.
-// A bias below 16-byte alignment skips the epilogue: it is copied into y, which the GEMM accumulates onto.
-// fp8 linear (launch_fp8_linear_gemm): the same transposed product with A = the fp8 weight and B = the fp8
-// codes of x, both K-major ("TN": transa = T, transb = N, which cuBLASLt requires for fp8), unscaled, into an
-// f32 D, a block of rows at a time; a kernel then applies the row and channel scales and the bias. (The
-// per-row scales as cuBLASLt's outer-vector scales, CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F, found no
-// algorithm on an H100 with CUDA 13.0, 2026-11-28.) A shape cuBLASLt cannot run natively (no algorithm, or an
-// unsupported attribute) is remembered as unsupported, so the caller's fallback is chosen without asking
-// again.
+// The row count follows the prompt's length, so the cache keeps the most recently used plans (kMaxGemmPlans);
+// dropping one needs no wait for the stream, since cuBLASLt reads a plan's descriptors only while it
+// enqueues. A bias below 16-byte alignment skips the epilogue: it is copied into y, which the GEMM
+// accumulates onto. fp8 linear (launch_fp8_linear_gemm): the same transposed product with A = the fp8 weight
+// and B = the fp8 codes of x, both K-major ("TN": transa = T, transb = N, which cuBLASLt requires for fp8),
+// unscaled, into an f32 D, a block of rows at a time; a kernel then applies the row and channel scales and
+// the bias. (The per-row scales as cuBLASLt's outer-vector scales,
+// CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F, found no algorithm on an H100 with CUDA 13.0, 2026-11-28.) A
+// shape cuBLASLt cannot run natively (no algorithm, or an unsupported attribute) is remembered as
+// unsupported, so the caller's fallback is chosen without asking again.
 #include <cublasLt.h>
 
 #include <algorithm>
-#include <map>
-#include <set>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <utility>
 
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/cuda_device.h"
+#include "core/lru_cache.h"
 #include "ops/cuda/elementwise_cuda.h"
 #include "ops/cuda/fp8_quantize_cuda.h"
 #include "ops/cuda/gemm_cuda.h"
@@ -155,43 +157,45 @@ ColumnMajorGemm linear_spec(DType dtype, DType operand_dtype, std::int64_t rows,
 }  // namespace
 
 struct GemmContext::Impl {
-  explicit Impl(std::shared_ptr<Allocator> arena, std::size_t max_workspace)
-      : workspace(std::move(arena)), max_workspace_bytes(max_workspace) {}
+  Impl(std::shared_ptr<Allocator> arena, std::size_t max_workspace, std::size_t max_plans)
+      : workspace(std::move(arena)), max_workspace_bytes(max_workspace), plans(max_plans) {}
 
   cublasLtHandle_t handle = nullptr;
   LibraryWorkspace workspace;
   std::size_t max_workspace_bytes;
-  std::map<ColumnMajorGemm, Plan> plans;
-  std::set<ColumnMajorGemm> unsupported;  // fp8 products cuBLASLt cannot run (try_plan)
-  int compute_capability = 0;             // of the device the context was made on, e.g. 90
+  // Null: an fp8 product cuBLASLt cannot run (try_plan), remembered so the caller falls back at once.
+  LruCache<ColumnMajorGemm, std::unique_ptr<Plan>> plans;
+  int compute_capability = 0;  // of the device the context was made on, e.g. 90
 
   ~Impl() {
     plans.clear();
     if (handle) cublasLtDestroy(handle);
   }
 
+  static void drop(std::unique_ptr<Plan>&) {}  // cuBLASLt does not read a plan after it enqueued a product
+
   // The plan of `g`, built on first use; `what` describes the product for error messages.
   const Plan& plan(const ColumnMajorGemm& g, const std::string& what) {
-    if (auto it = plans.find(g); it != plans.end()) return it->second;
-    Plan& p = plans[g];
-    try {
-      build(p, g, what);
-    } catch (...) {
-      plans.erase(g);
-      throw;
+    if (const auto* cached = plans.find(g)) {
+      if (*cached) return **cached;
+      throw_cublas_error(CUBLAS_STATUS_NOT_SUPPORTED, "no algorithm for " + what + " (refused before)",
+                         __FILE__, __LINE__);
     }
-    return p;
+    auto built = std::make_unique<Plan>();
+    build(*built, g, what);
+    return *plans.insert(g, std::move(built), drop);
   }
 
   // The plan of an fp8 product, built on first use, or null when cuBLASLt cannot run it (remembered).
   const Plan* try_plan(const ColumnMajorGemm& g, const std::string& what) {
-    if (unsupported.count(g)) return nullptr;
+    if (const auto* cached = plans.find(g)) return cached->get();
+    auto built = std::make_unique<Plan>();
     try {
-      return &plan(g, what);
+      build(*built, g, what);
     } catch (const CudaError&) {
-      unsupported.insert(g);
-      return nullptr;
+      built.reset();
     }
+    return plans.insert(g, std::move(built), drop).get();
   }
 
   static void set_batch(cublasLtMatrixLayout_t layout, std::int64_t batch, std::int64_t stride) {
@@ -281,8 +285,9 @@ struct GemmContext::Impl {
   }
 };
 
-GemmContext::GemmContext(std::shared_ptr<Allocator> arena, std::size_t max_workspace_bytes)
-    : impl_(std::make_unique<Impl>(std::move(arena), max_workspace_bytes)) {
+GemmContext::GemmContext(std::shared_ptr<Allocator> arena, std::size_t max_workspace_bytes,
+                         std::size_t max_plans)
+    : impl_(std::make_unique<Impl>(std::move(arena), max_workspace_bytes, max_plans)) {
   VRAMKIT_CUBLAS_CHECK(cublasLtCreate(&impl_->handle));
   int device = 0, major = 0, minor = 0;
   VRAMKIT_CUDA_CHECK(cudaGetDevice(&device));
@@ -294,7 +299,9 @@ GemmContext::GemmContext(std::shared_ptr<Allocator> arena, std::size_t max_works
 GemmContext::~GemmContext() = default;
 
 std::size_t GemmContext::cached_plans() const {
-  return impl_->plans.size();
+  std::size_t n = 0;
+  impl_->plans.for_each([&](const ColumnMajorGemm&, const std::unique_ptr<Plan>& p) { n += p != nullptr; });
+  return n;
 }
 
 void launch_linear_gemm(GemmContext& context, const LinearGemm& g, cudaStream_t stream) {

@@ -82,9 +82,16 @@ struct MatmulGemm {
   float beta = 0.0f;
 };
 
+// Matmul plans a GemmContext keeps (the most recently used): a generation runs a few dozen distinct products
+// (the transformer's linears at its token count, the text encoder's, the VAE's convs per tile size); a plan
+// is a few host descriptors, so the bound only stops a long-running process that sees many prompt lengths
+// from keeping a plan for each.
+inline constexpr std::size_t kMaxGemmPlans = 1024;
+
 // One cuBLASLt handle and the cache of matmul plans (descriptors and the heuristic's algorithm per shape,
 // dtype, bias presence and pointer alignment): the heuristic runs once per distinct linear, asked for
-// algorithms whose workspace fits max_workspace_bytes. Each launch takes the workspace its algorithm needs
+// algorithms whose workspace fits max_workspace_bytes, and again for a product whose plan was dropped from
+// the cache (max_plans, least recently used first). Each launch takes the workspace its algorithm needs
 // (often none) from `arena` for its duration (library_workspace.h), so that it counts in the VRAM budget; a
 // context made without an arena keeps its own cudaMalloc workspace. Launches through one context must be
 // ordered (the arena's reuse rule, and the kept workspace), so there is one context per stream and it is not
@@ -92,12 +99,13 @@ struct MatmulGemm {
 class GemmContext {
  public:
   explicit GemmContext(std::shared_ptr<Allocator> arena = nullptr,
-                       std::size_t max_workspace_bytes = ops::kLibraryWorkspaceBytes);
+                       std::size_t max_workspace_bytes = ops::kLibraryWorkspaceBytes,
+                       std::size_t max_plans = kMaxGemmPlans);
   ~GemmContext();
   GemmContext(const GemmContext&) = delete;
   GemmContext& operator=(const GemmContext&) = delete;
 
-  // Plans built so far (one per distinct shape / dtype / bias / alignment).
+  // Plans kept (one per distinct shape / dtype / bias / alignment; the max_plans most recently used).
   std::size_t cached_plans() const;
 
   friend void launch_linear_gemm(GemmContext& context, const LinearGemm& gemm, cudaStream_t stream);
