@@ -293,8 +293,10 @@ Tensor CudaDeviceOps::gelu(const Tensor& x, ops::GeluApproximation approximation
   return y;
 }
 
-// The element-wise engine reads each element (or pack) before it writes the same place: out may be x.
+// The element-wise engine reads each element (or pack) before it writes the same place: out may be x, when
+// both are laid out alike (a strided x written back densely would overwrite elements other threads still read).
 void CudaDeviceOps::gelu_in_place(const Tensor& x, ops::GeluApproximation approximation) {
+  if (!x.is_contiguous()) throw ArgumentError("cuda gelu_in_place: x must be contiguous");
   const DeviceGuard guard(device_index_);
   const UnaryOp op = approximation == ops::GeluApproximation::tanh ? UnaryOp::gelu_tanh : UnaryOp::gelu_erf;
   launch_unary(op, strided(x, x.shape()), x.data(), x.dtype(), dims_of(x.shape()), stream_);
