@@ -61,11 +61,19 @@ void* ArenaAllocator::do_allocate(std::size_t bytes, std::size_t alignment) {
   const std::size_t size = round_up(bytes == 0 ? 1 : bytes, kGranularity);
   std::lock_guard lock(mutex_);
   const auto it = free_by_size_.lower_bound({size, 0});  // the smallest block that fits
-  if (it == free_by_size_.end()) return nullptr;
+  if (it == free_by_size_.end()) {
+    const std::size_t largest = free_by_size_.empty() ? 0 : std::prev(free_by_size_.end())->first;
+    throw OutOfMemory(device_.str(), bytes,
+                      "no free block that large: " + std::to_string(capacity_ - reserved_) +
+                          " bytes are free, in pieces of at most " + std::to_string(largest));
+  }
   const auto [block_size, offset] = *it;
   if (offset + size > committed_) {
     const std::size_t backed = commit_(offset + size);
-    if (backed < offset + size) return nullptr;
+    if (backed < offset + size)
+      throw OutOfMemory(device_.str(), bytes,
+                        "the device could back only " + std::to_string(backed) + " of the " +
+                            std::to_string(offset + size) + " bytes the arena needs");
     committed_ = std::min(backed, capacity_);
   }
   free_by_size_.erase(it);

@@ -22,7 +22,13 @@ void* Allocator::allocate(std::size_t bytes, std::size_t alignment) {
   std::size_t peak = peak_.load(std::memory_order_relaxed);
   while (next > peak && !peak_.compare_exchange_weak(peak, next, std::memory_order_relaxed)) {
   }
-  void* p = do_allocate(bytes, alignment);
+  void* p = nullptr;
+  try {
+    p = do_allocate(bytes, alignment);
+  } catch (...) {
+    allocated_.fetch_sub(bytes, std::memory_order_relaxed);
+    throw;
+  }
   if (p == nullptr) {
     allocated_.fetch_sub(bytes, std::memory_order_relaxed);
     throw OutOfMemory(device().str(), bytes, "the backing allocation failed");

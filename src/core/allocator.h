@@ -31,7 +31,9 @@ class Allocator {
   void reset_peak() { peak_.store(allocated_bytes(), std::memory_order_relaxed); }
 
  protected:
-  virtual void* do_allocate(std::size_t bytes, std::size_t alignment) = 0;  // null when refused
+  // Null when the backing memory refuses, or an exception (OutOfMemory with the reason); either way
+  // allocate() gives back the bytes it reserved against the cap.
+  virtual void* do_allocate(std::size_t bytes, std::size_t alignment) = 0;
   virtual void do_deallocate(void* p, std::size_t bytes) noexcept = 0;
 
  private:

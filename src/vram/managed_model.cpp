@@ -152,10 +152,21 @@ void ManagedModel::onload() {
   if (recording_) order_.clear();
   passes_left_ = announced_passes_ > 0 ? announced_passes_ : -1;
   announced_passes_ = 0;
-  build_staged();
-  build_host_copies();
-  upload_residents();
-  start_streaming();
+  try {
+    build_staged();
+    build_host_copies();
+    upload_residents();
+    start_streaming();
+  } catch (...) {
+    // A failed onload (out of device or pinned memory, a file that cannot be read) gives back what it took,
+    // as offload() would, so that the caller can retry or run something else on the device.
+    onloaded_ = true;
+    try {
+      offload();
+    } catch (...) {  // the first failure is the one to report
+    }
+    throw;
+  }
   onloaded_ = true;
 }
 

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <numeric>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "backends/arena_allocator.h"
@@ -79,6 +80,40 @@ TEST(ArenaAllocator, CapBelowCapacityIsHonoured) {
   EXPECT_THROW(a.allocate(1001), OutOfMemory);
   a.deallocate(p, 2000);
   EXPECT_THROW(ArenaAllocator(Device::emu(0), memory + 1, 512), ArgumentError);
+}
+
+// A refusal says why: the free bytes are there but in smaller pieces, or the device would not back the arena;
+// either way the bytes reserved against the cap are given back (and so is a bad alignment's).
+TEST(ArenaAllocator, RefusalsSayWhyAndGiveTheReservationBack) {
+  alignas(256) static unsigned char memory[4096];
+  ArenaAllocator a(Device::emu(0), memory, sizeof memory);
+  void* p1 = a.allocate(1024);
+  void* p2 = a.allocate(1024);
+  void* p3 = a.allocate(1024);
+  a.deallocate(p1, 1024);
+  a.deallocate(p3, 1024);  // 3072 bytes free, in pieces of 1024 and 2048
+  try {
+    a.allocate(2560);
+    ADD_FAILURE() << "no exception";
+  } catch (const OutOfMemory& e) {
+    EXPECT_EQ(e.bytes(), 2560u);
+    EXPECT_NE(std::string(e.what()).find("3072 bytes are free, in pieces of at most 2048"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(a.allocated_bytes(), 1024u);
+  EXPECT_THROW(a.allocate(16, 4096), ArgumentError);  // alignment above the granularity
+  EXPECT_EQ(a.allocated_bytes(), 1024u);
+  a.deallocate(p2, 1024);
+
+  ArenaAllocator backed(Device::emu(0), memory, sizeof memory, {}, [](std::size_t) { return 2048; });
+  try {
+    backed.allocate(3000);
+    ADD_FAILURE() << "no exception";
+  } catch (const OutOfMemory& e) {
+    EXPECT_NE(std::string(e.what()).find("the device could back only 2048 of the 3072 bytes"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(backed.allocated_bytes(), 0u);
 }
 
 // An arena backed on demand asks for more only when a block ends beyond the backed part, keeps what it was
