@@ -47,6 +47,9 @@ class IoError : public Error {
 class OutOfMemory : public Error {
  public:
   OutOfMemory(std::string device, std::size_t bytes, const std::string& detail);
+  // `cause` seen from a caller: "<context>: <cause's message>; <hint>" (no hint: no "; ..."), same device
+  // and bytes.
+  OutOfMemory(const OutOfMemory& cause, const std::string& context, const std::string& hint);
   const std::string& device() const { return device_; }
   std::size_t bytes() const { return bytes_; }
 

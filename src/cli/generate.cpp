@@ -97,9 +97,15 @@ void run_generate(GenerateArguments a, std::ostream& err) {
     throw ArgumentError("--out " + a.out + ": the output must be a .png file");
   Pipeline pipeline(config);
   ProgressBar bar(err);
-  Image image = pipeline.generate(a.options, [&](const Progress& p) {
-    if (!a.quiet) bar.update(p);
-  });
+  Image image;
+  try {
+    image = pipeline.generate(a.options, [&](const Progress& p) {
+      if (!a.quiet) bar.update(p);
+    });
+  } catch (...) {
+    if (!a.quiet) bar.finish();  // the error goes on a line of its own
+    throw;
+  }
   if (!a.quiet) bar.finish();
   write_png(a.out, image, generation_parameters_text(a.options, a.model));
 

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "core/human_bytes.h"
 #include "io/model_files.h"
 #include "models/qwen_image/dit.h"
 #include "models/qwen_image/guidance.h"
@@ -128,6 +129,51 @@ struct Pipeline::Impl {
     return {stage, step, total, seconds_since(start), t.bytes_host_to_device, t.bytes_disk_to_host,
             t.peak_device_bytes};
   }
+
+  // The generation's stages; `stage` names the one running, for the errors.
+  Image generate(const GenerateOptions& o, const std::function<void(const Progress&)>& report,
+                 std::string& stage);
+
+  // After a failed generation: every model offloaded (what failed first is what gets reported), so that the
+  // pipeline can run again.
+  void offload_all() noexcept {
+    const auto quietly = [](auto&& offload) {
+      try {
+        offload();
+      } catch (...) {
+      }
+    };
+    quietly([&] { text_encoder->offload(); });
+    quietly([&] { transformer->offload(); });
+    quietly([&] { vae->offload(); });
+  }
+
+  // What the device held and what to change, when `e` stopped the stage `stage` with `held` (the telemetry
+  // at the failure) on the device.
+  std::string out_of_memory_hint(const OutOfMemory& e, const std::string& stage,
+                                 const TelemetrySnapshot& held) const {
+    if (e.device().rfind("cpu", 0) == 0)
+      return "the host's memory ran out: --offload disk reads each weight from its file when it runs instead "
+             "of "
+             "holding host copies";
+    const std::uint64_t weights = held.resident_bytes + held.staging_bytes;
+    const std::uint64_t total = manager->accelerator().memory_info().total_bytes;
+    const std::string what =
+        "weights held " + human_bytes(weights) + " of the device's " + human_bytes(total);
+    if (2 * weights < total)
+      return what + ", so the activations of this image size do not fit: a smaller image needs less" +
+             (stage == "vae decode" ? std::string(", and --vae-tiling always decodes in tiles")
+                                    : std::string());
+    const bool whole_stage = config.vram_config.empty() &&
+                             (config.offload == "none" || config.offload == "cpu" || config.offload == "fp8");
+    if (whole_stage)
+      return what + ": the --offload " + config.offload +
+             " preset holds each stage's weights on the device; "
+             "--offload dynamic (or disk) streams what does not fit under --vram-limit (GiB, or auto: the "
+             "free "
+             "VRAM less 0.5 GiB)";
+    return what + ": a lower --vram-limit (GiB, or auto: the free VRAM less 0.5 GiB) streams more of them";
+  }
 };
 
 Pipeline::Pipeline(const PipelineConfig& config) : Pipeline(config, false) {}
@@ -220,6 +266,22 @@ Image Pipeline::generate(const GenerateOptions& o, const std::function<void(cons
   const auto report = [&](const Progress& status) {
     if (progress) progress(status);
   };
+  std::string stage = "text encoder";
+  try {
+    return p.generate(o, report, stage);
+  } catch (const OutOfMemory& e) {
+    const TelemetrySnapshot held = p.manager->snapshot();
+    p.offload_all();
+    throw OutOfMemory(e, stage, p.out_of_memory_hint(e, stage, held));
+  } catch (...) {
+    p.offload_all();
+    throw;
+  }
+}
+
+Image Pipeline::Impl::generate(const GenerateOptions& o, const std::function<void(const Progress&)>& report,
+                               std::string& stage_name) {
+  Impl& p = *this;
   const bool cfg = o.cfg > 1.0f && o.negative_prompt.has_value();
   Tensor latents = initial_latents(o);  // validates --latents before any model runs
   p.stats = {};
@@ -243,6 +305,7 @@ Image Pipeline::generate(const GenerateOptions& o, const std::function<void(cons
   p.stats.stages.push_back({"text encoder", seconds_since(stage)});
 
   // Denoising.
+  stage_name = "denoise";
   stage = Clock::now();
   const std::int64_t grid_h = o.height / 16, grid_w = o.width / 16;
   const DType dtype = p.transformer->computation_dtype();
@@ -277,6 +340,7 @@ Image Pipeline::generate(const GenerateOptions& o, const std::function<void(cons
   p.stats.stages.push_back({"denoise", seconds_since(stage)});
 
   // VAE decode.
+  stage_name = "vae decode";
   stage = Clock::now();
   report(p.progress("vae decode", 0, 1, stage));
   const Tensor z = ops::unpack_latents(latents.to(DType::f32), o.height / 8, o.width / 8).unsqueeze(2);

@@ -1,6 +1,6 @@
 // `vramkit generate` as a user runs it, on the built-in tiny model: a PNG with the generation parameters in
-// its text chunks, the progress bar and summary on stderr, and bad input refused with a clear error, a
-// non-zero exit and no PNG left behind.
+// its text chunks, the progress bar and summary on stderr, and bad input (or a device too small) refused with
+// a clear error, a non-zero exit and no PNG left behind.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -76,6 +76,18 @@ TEST_F(GenerateCli, BadInputIsAClearErrorAndLeavesNoPng) {
   const auto usage = generate({"--out", (scratch_ / "image.jpg").string()});
   EXPECT_EQ(usage.exit_code, 1);
   EXPECT_NE(usage.stderr_text.find(".png"), std::string::npos);
+}
+
+// A device too small for the image: the progress so far, then the error on a line of its own, naming the
+// stage and what to change.
+TEST_F(GenerateCli, OutOfMemoryIsAClearErrorAfterTheProgress) {
+  const auto r = generate({"--device", "emu:0.004", "--width", "1024", "--height", "1024"});
+  EXPECT_EQ(r.exit_code, 1) << r.stderr_text;
+  EXPECT_NE(r.stderr_text.find("text encoder"), std::string::npos) << r.stderr_text;
+  EXPECT_NE(r.stderr_text.find("\nvramkit: error: denoise: out of memory on emu:0"), std::string::npos)
+      << r.stderr_text;
+  EXPECT_NE(r.stderr_text.find("a smaller image needs less"), std::string::npos) << r.stderr_text;
+  EXPECT_FALSE(std::filesystem::exists(out()));
 }
 
 }  // namespace

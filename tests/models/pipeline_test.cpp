@@ -1,13 +1,14 @@
 // The text-to-image pipeline end to end on the built-in tiny model (random weights of the Qwen-Image
 // architecture): the checks of pipeline_checks.h on the emulated device (every memory mode, CFG on and off,
-// bytes moved and device memory), then seeds and given latents, stages and progress, and bad input rejected
-// before anything runs.
+// bytes moved and device memory), then seeds and given latents, stages and progress, an out-of-memory failure
+// the pipeline recovers from, and bad input rejected before anything runs.
 #include "vramkit/pipeline.h"
 
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 
+#include "backends/accelerator_registry.h"
 #include "core/tensor.h"
 #include "io/safetensors.h"
 #include "ops/layout.h"
@@ -71,6 +72,43 @@ TEST(Pipeline, StagesAndProgressAreReported) {
   ASSERT_EQ(s.stages.size(), 3u);
   EXPECT_GT(s.peak_device_bytes, 0u);
   EXPECT_NE(s.telemetry_json.find("bytes_host_to_device"), std::string::npos);
+}
+
+// A generation too large for the device fails as OutOfMemory naming the stage and what to change, and leaves
+// the pipeline able to run: every model offloaded, the device empty, the next image the one a fresh pipeline
+// makes.
+TEST(Pipeline, OutOfMemoryNamesTheStageAndThePipelineRunsAgain) {
+  // 4 MiB, every weight streamed: the ring fits, not the activations at 1024². The transformer fails in the
+  // middle of its pass; the next generation needs it offloaded (its streaming restarted from the first unit).
+  Pipeline pipeline(test::tiny_pipeline("emu:0.004", "dynamic", "bf16", "0"));
+  GenerateOptions large = small();
+  large.width = large.height = 1024;
+  large.steps = 1;
+  try {
+    pipeline.generate(large);
+    ADD_FAILURE() << "no exception";
+  } catch (const OutOfMemory& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(what.rfind("denoise: out of memory on emu:0", 0), 0u) << what;
+    EXPECT_NE(what.find("the activations of this image size do not fit"), std::string::npos) << what;
+    EXPECT_EQ(e.device(), "emu:0");
+    EXPECT_GT(e.bytes(), 0u);
+  }
+  EXPECT_EQ(accelerator_for(Device::emu(0)).device_allocator()->allocated_bytes(), 0u)
+      << "a model still holds memory";
+  const Image image = pipeline.generate(small());
+  Pipeline fresh(test::tiny_pipeline("emu:0.004", "dynamic", "bf16", "0"));
+  EXPECT_EQ(image.pixels, fresh.generate(small()).pixels);
+  EXPECT_EQ(pipeline.last_stats().bytes_host_to_device, fresh.last_stats().bytes_host_to_device);
+
+  // Weights that fill the device: the hint is a streaming preset.
+  Pipeline full(test::tiny_pipeline("emu:0.001", "none"));
+  try {
+    full.generate(small());
+    ADD_FAILURE() << "no exception";
+  } catch (const OutOfMemory& e) {
+    EXPECT_NE(std::string(e.what()).find("--offload dynamic"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Pipeline, BadInputIsRejectedBeforeAnythingRuns) {
