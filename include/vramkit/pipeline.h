@@ -141,7 +141,8 @@ class Pipeline {
   // ArgumentError for sizes that are not positive multiples of 16, steps < 1, cfg < 0 or an unusable latents
   // file, before any model runs. A generation that fails later leaves every model offloaded, so the pipeline
   // can run again; OutOfMemory then names the stage ("text encoder", "denoise", "vae decode") and what to
-  // change (a streaming preset, a VRAM limit, disk offload for the host).
+  // change (a streaming preset, a VRAM limit, disk offload for the host). `progress` may throw to cancel:
+  // its exception comes out of generate(), after the same clean-up.
   Image generate(const GenerateOptions& options, const std::function<void(const Progress&)>& progress = {});
   const GenerateStats& last_stats() const;
   // What generate(options) would keep resident, stream and reserve, per model, without running anything.

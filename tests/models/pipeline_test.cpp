@@ -1,7 +1,8 @@
 // The text-to-image pipeline end to end on the built-in tiny model (random weights of the Qwen-Image
 // architecture): the checks of pipeline_checks.h on the emulated device (every memory mode, CFG on and off,
 // bytes moved and device memory), then seeds and given latents, stages and progress, an out-of-memory failure
-// the pipeline recovers from, and bad input rejected before anything runs.
+// the pipeline recovers from, cancelling from the progress callback, and bad input rejected before anything
+// runs.
 #include "vramkit/pipeline.h"
 
 #include <gtest/gtest.h>
@@ -109,6 +110,21 @@ TEST(Pipeline, OutOfMemoryNamesTheStageAndThePipelineRunsAgain) {
   } catch (const OutOfMemory& e) {
     EXPECT_NE(std::string(e.what()).find("--offload dynamic"), std::string::npos) << e.what();
   }
+}
+
+// A progress callback that throws cancels the generation: the exception comes out of generate(), the models
+// are offloaded and the next generation runs.
+TEST(Pipeline, AThrowingProgressCallbackCancels) {
+  struct Cancelled {};
+  Pipeline pipeline(tiny("dynamic", "bf16", "0"));
+  EXPECT_THROW(pipeline.generate(small(),
+                                 [](const Progress& p) {
+                                   if (p.stage == "denoise" && p.step == 1) throw Cancelled{};
+                                 }),
+               Cancelled);
+  EXPECT_EQ(accelerator_for(Device::emu(0)).device_allocator()->allocated_bytes(), 0u);
+  EXPECT_EQ(pipeline.generate(small()).pixels,
+            Pipeline(tiny("dynamic", "bf16", "0")).generate(small()).pixels);
 }
 
 TEST(Pipeline, BadInputIsRejectedBeforeAnythingRuns) {
