@@ -127,6 +127,10 @@ struct PlanOptions {
   double disk_gbps = 0;  // disk GB/s, likewise
 };
 
+// One Qwen-Image pipeline: its models share one VRAM manager and one budget on one device. Calls on a
+// pipeline are not concurrent (generate, plan and last_stats share its models): serve several threads by
+// taking turns. One pipeline per device at a time: its device arena takes the GPU's free memory but 0.5 GiB
+// when it is made (backed as the run needs it), and the ops find a device's one accelerator by its name.
 class Pipeline {
  public:
   // Opens and validates every component (config files, key sets and shapes) and the tokenizer; loads nothing.
