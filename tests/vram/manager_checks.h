@@ -462,37 +462,34 @@ TEST_P(ManagerOnDevice, OnloadOffloadCyclesLeakNothing) {
 TEST_P(ManagerOnDevice, AFailedOnloadGivesBackWhatItTook) {
   const auto expected = run({"basic", VramConfig::preset("none"), std::nullopt}, 1).outputs[0];
   auto acc = accelerator();
-  VramManager manager(acc, {});  // no limit: every unit resident
-  auto model = manager.add_model("synthetic", files_, leaf_module_units(*files_), bf16("disk"));
-  const std::size_t device_cap = acc->device_allocator()->cap_bytes();
-  acc->device_allocator()->set_cap(model_bytes(bf16("disk")) / 2);  // half the residents fit
-  EXPECT_THROW(model->onload(), OutOfMemory);
-  EXPECT_FALSE(model->onloaded());
-  EXPECT_EQ(acc->device_allocator()->allocated_bytes(), 0u);
-  EXPECT_EQ(acc->pinned_allocator()->allocated_bytes(), 0u);
-  EXPECT_EQ(manager.snapshot().resident_bytes, 0u);
-  acc->device_allocator()->set_cap(device_cap);
-  model->onload();
-  EXPECT_EQ(model_.forward(*model), expected);
-  model->offload();
-  EXPECT_EQ(acc->device_allocator()->allocated_bytes(), 0u);
-
+  // Onloading `model` with `pool` capped at `cap` fails and holds nothing; with the cap back it runs.
+  const auto fails_then_runs = [&](VramManager& manager, ManagedModel& model, Allocator& pool,
+                                   std::size_t cap) {
+    const std::size_t before = pool.cap_bytes();
+    pool.set_cap(cap);
+    EXPECT_THROW(model.onload(), OutOfMemory);
+    EXPECT_FALSE(model.onloaded());
+    EXPECT_EQ(acc->device_allocator()->allocated_bytes(), 0u);
+    EXPECT_EQ(acc->pinned_allocator()->allocated_bytes(), 0u);
+    const TelemetrySnapshot held = manager.snapshot();
+    EXPECT_EQ(held.resident_bytes + held.staging_bytes, 0u);
+    pool.set_cap(before);
+    model.onload();
+    EXPECT_EQ(model_.forward(model), expected);
+    model.offload();
+    EXPECT_EQ(acc->device_allocator()->allocated_bytes(), 0u);
+  };
+  // No limit, so every unit is resident, on a device with room for half of them.
+  VramManager resident(acc, {});
+  auto model = resident.add_model("synthetic", files_, leaf_module_units(*files_), bf16("disk"));
+  fails_then_runs(resident, *model, *acc->device_allocator(), model_bytes(bf16("disk")) / 2);
   // Streamed from disk with no pinned memory for the read buffers: the streaming start fails after the
   // staging ring was taken on the device.
   ManagerOptions streamed;
   streamed.vram_limit = 0;
   VramManager from_disk(acc, streamed);
   auto disk = from_disk.add_model("disk", files_, leaf_module_units(*files_), bf16("disk"));
-  const std::size_t pinned_cap = acc->pinned_allocator()->cap_bytes();
-  acc->pinned_allocator()->set_cap(0);
-  EXPECT_THROW(disk->onload(), OutOfMemory);
-  EXPECT_EQ(acc->device_allocator()->allocated_bytes(), 0u);
-  EXPECT_EQ(acc->pinned_allocator()->allocated_bytes(), 0u);
-  EXPECT_EQ(from_disk.snapshot().staging_bytes, 0u);
-  acc->pinned_allocator()->set_cap(pinned_cap);
-  disk->onload();
-  EXPECT_EQ(model_.forward(*disk), expected);
-  disk->offload();
+  fails_then_runs(from_disk, *disk, *acc->pinned_allocator(), 0);
 }
 
 TEST_P(ManagerOnDevice, MisuseIsAClearError) {
