@@ -84,6 +84,11 @@ struct GenerateStats {
   std::vector<StageTime> stages;
   double seconds = 0;
   std::uint64_t peak_device_bytes = 0;
+  // The peak of each kind of device memory over the generation, each reached at its own moment: resident
+  // weights, the staging rings of streamed weights, and everything else (activations, op scratch).
+  std::uint64_t peak_resident_bytes = 0;
+  std::uint64_t peak_staging_bytes = 0;
+  std::uint64_t peak_activation_bytes = 0;
   std::uint64_t bytes_host_to_device = 0;
   std::uint64_t bytes_disk_to_host = 0;
   double copy_wait_seconds = 0;

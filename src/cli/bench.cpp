@@ -139,7 +139,7 @@ ModeResult run_mode(const BenchArguments& args, const BenchMode& mode, const Wor
     if (mode.cold_page_cache)
       r.page_cache_left_bytes =
           std::max(r.page_cache_left_bytes, drop_from_page_cache(w.transformer_files).cached_bytes);
-    if (i == 1) manager.telemetry().reset();
+    if (i == 1) manager.reset_telemetry();  // the steady state: counters and peaks without the warm-up
     const auto t0 = Clock::now();
     const Tensor out = dit->forward(w.inputs, &modulation);
     accelerator->compute_stream().synchronize();
@@ -182,6 +182,7 @@ json mode_json(const ModeResult& r, const Ceilings& c, int repeat) {
   j["seconds_per_forward"] = r.median_seconds;
   j["seconds"] = r.seconds;
   j["peak_device_bytes"] = r.counters.peak_device_bytes;
+  j["peak_activation_bytes"] = r.counters.peak_activation_bytes;  // of the steady-state forwards
   j["driver_used_bytes"] = r.driver_used_bytes ? json(*r.driver_used_bytes) : json(nullptr);
   j["arena_committed_bytes"] = r.arena_committed_bytes;
   j["resident_bytes"] = r.plan.resident_bytes;

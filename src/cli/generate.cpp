@@ -120,8 +120,10 @@ void run_generate(GenerateArguments a, std::ostream& err) {
   err << "wrote " << a.out << " (" << image.width << "x" << image.height << ") in " << fixed(s.seconds, 2) << " s:";
   for (const StageTime& t : s.stages) err << " " << t.stage << " " << fixed(t.seconds, 2) << " s,";
   const double gb = static_cast<double>(s.bytes_host_to_device) / 1e9;
-  err << " peak VRAM " << human_bytes(s.peak_device_bytes) << ", " << fixed(gb, 2) << " GB host->device ("
-      << fixed(s.seconds > 0 ? gb / s.seconds : 0, 2) << " GB/s), "
+  err << " peak VRAM " << human_bytes(s.peak_device_bytes) << " (at most "
+      << human_bytes(s.peak_resident_bytes) << " resident weights, " << human_bytes(s.peak_staging_bytes)
+      << " staging, " << human_bytes(s.peak_activation_bytes) << " activations), " << fixed(gb, 2)
+      << " GB host->device (" << fixed(s.seconds > 0 ? gb / s.seconds : 0, 2) << " GB/s), "
       << fixed(static_cast<double>(s.bytes_disk_to_host) / 1e9, 2) << " GB disk->host, waited "
       << fixed(s.copy_wait_seconds, 2) << " s for copies\n";
 }

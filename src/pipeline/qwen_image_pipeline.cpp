@@ -285,7 +285,7 @@ Image Pipeline::Impl::generate(const GenerateOptions& o, const std::function<voi
   const bool cfg = o.cfg > 1.0f && o.negative_prompt.has_value();
   Tensor latents = initial_latents(o);  // validates --latents before any model runs
   p.stats = {};
-  p.manager->telemetry().reset();
+  p.manager->reset_telemetry();
   const auto begin = Clock::now();
 
   // Text encoder: the positive (and negative) prompt as one batch.
@@ -353,6 +353,9 @@ Image Pipeline::Impl::generate(const GenerateOptions& o, const std::function<voi
   const TelemetrySnapshot t = p.manager->snapshot();
   p.stats.seconds = seconds_since(begin);
   p.stats.peak_device_bytes = t.peak_device_bytes;
+  p.stats.peak_resident_bytes = t.peak_resident_bytes;
+  p.stats.peak_staging_bytes = t.peak_staging_bytes;
+  p.stats.peak_activation_bytes = t.peak_activation_bytes;
   p.stats.bytes_host_to_device = t.bytes_host_to_device;
   p.stats.bytes_disk_to_host = t.bytes_disk_to_host;
   p.stats.copy_wait_seconds = t.copy_wait_seconds;

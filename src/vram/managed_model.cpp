@@ -105,10 +105,8 @@ ManagedModel::~ManagedModel() {
   // Whatever offload() keeps (host copies, resident buffers of a model that lives on the device) goes now.
   for (std::size_t u = 0; u < layouts_.size(); ++u) {
     if (host_blobs_[u]) acc_.pinned_allocator()->deallocate(host_blobs_[u], layouts_[u].stream.bytes);
-    if (resident_[u]) {
-      acc_.device_allocator()->deallocate(resident_[u], layouts_[u].resident.bytes);
-      manager_.telemetry().add_resident(-static_cast<std::int64_t>(layouts_[u].resident.bytes));
-    }
+    if (resident_[u])
+      acc_.device_allocator()->deallocate(resident_[u], layouts_[u].resident.bytes, MemoryUse::weights);
   }
 }
 
@@ -222,8 +220,7 @@ void ManagedModel::upload_residents() {
   for (std::size_t u = 0; u < layouts_.size(); ++u) {
     const auto& l = layouts_[u];
     if (plan_.placement[u] != UnitPlacement::resident || resident_[u]) continue;
-    resident_[u] = acc_.device_allocator()->allocate(l.resident.bytes, kBlobAlignment);
-    manager_.telemetry().add_resident(static_cast<std::int64_t>(l.resident.bytes));
+    resident_[u] = acc_.device_allocator()->allocate(l.resident.bytes, kBlobAlignment, MemoryUse::weights);
     if (host_blobs_[u] && same_layout(l.stream, l.resident)) {
       compute.copy(resident_[u], host_blobs_[u], l.resident.bytes);
       compute.synchronize();
@@ -261,8 +258,7 @@ void ManagedModel::offload() {
   if (config_.offload.device.kind != Placement::Kind::accelerator) {
     for (std::size_t u = 0; u < layouts_.size(); ++u) {
       if (!resident_[u]) continue;
-      acc_.device_allocator()->deallocate(resident_[u], layouts_[u].resident.bytes);
-      manager_.telemetry().add_resident(-static_cast<std::int64_t>(layouts_[u].resident.bytes));
+      acc_.device_allocator()->deallocate(resident_[u], layouts_[u].resident.bytes, MemoryUse::weights);
       resident_[u] = nullptr;
     }
   }

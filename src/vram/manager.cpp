@@ -30,9 +30,20 @@ bool VramManager::device_kernels() const {
 
 TelemetrySnapshot VramManager::snapshot() const {
   TelemetrySnapshot s = telemetry_.counters();
-  s.peak_device_bytes = accelerator_->device_allocator()->peak_bytes();
+  const Allocator& device = *accelerator_->device_allocator();
+  s.peak_device_bytes = device.peak_bytes();
+  s.peak_resident_bytes = device.peak_bytes(MemoryUse::weights);
+  s.peak_staging_bytes = device.peak_bytes(MemoryUse::staging);
+  s.peak_activation_bytes = device.peak_bytes(MemoryUse::other);
+  s.resident_bytes = device.allocated_bytes(MemoryUse::weights);
+  s.staging_bytes = device.allocated_bytes(MemoryUse::staging);
   s.pinned_bytes = accelerator_->pinned_allocator()->allocated_bytes();
   return s;
+}
+
+void VramManager::reset_telemetry() {
+  telemetry_.reset();
+  accelerator_->device_allocator()->reset_peak();
 }
 
 void VramManager::set_reserved_workspace(const ManagedModel& model, std::uint64_t bytes) {

@@ -81,6 +81,9 @@ class VramManager {
   TraceRecorder* trace() { return trace_.get(); }
   // Counters plus the current memory figures.
   TelemetrySnapshot snapshot() const;
+  // Starts the counters and the device's peaks (total and per kind) again, from what is live now: each
+  // generation or benchmark mode reports its own.
+  void reset_telemetry();
   // The copy stream every model's transfers use (one copy engine, in execution order).
   Stream& h2d_stream() { return *h2d_; }
 

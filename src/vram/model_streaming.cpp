@@ -31,12 +31,12 @@ void ManagedModel::start_streaming() {
   sequence_limit_ = passes_left_ < 0 ? -1 : passes_left_ * static_cast<std::int64_t>(staged_.size());
   disk_job_limit_ = passes_left_ < 0 ? -1 : passes_left_ * static_cast<std::int64_t>(disk_staged_.size());
   if (staged_.empty() && !recording_) return;  // no unit needs staging
-  ring_ = static_cast<char*>(acc_.device_allocator()->allocate(plan_.ring_bytes, kBlobAlignment));
+  ring_ = static_cast<char*>(
+      acc_.device_allocator()->allocate(plan_.ring_bytes, kBlobAlignment, MemoryUse::staging));
   // The arena frees on the host at once, so the ring may lie over bytes that kernels still queued on the
   // compute stream read (another model's last activations: onload() syncs only when it uploads residents).
   // The h2d stream writes into the ring, so that work must be done first.
   acc_.compute_stream().synchronize();
-  manager_.telemetry().add_staging(static_cast<std::int64_t>(plan_.ring_bytes));
   // As many records as the ring can hold of the smallest unit, so that bytes, not records, bound the
   // lookahead; at least ring_slots, so that the leases a model may hold never wait for each other's record.
   std::uint64_t smallest = plan_.ring_bytes;
@@ -84,8 +84,7 @@ void ManagedModel::stop_streaming() {
   manager_.h2d_stream().synchronize();
   acc_.compute_stream().synchronize();
   if (ring_) {
-    acc_.device_allocator()->deallocate(ring_, plan_.ring_bytes);
-    manager_.telemetry().add_staging(-static_cast<std::int64_t>(plan_.ring_bytes));
+    acc_.device_allocator()->deallocate(ring_, plan_.ring_bytes, MemoryUse::staging);
     ring_ = nullptr;
   }
   allocations_.clear();

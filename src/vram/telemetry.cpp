@@ -7,6 +7,9 @@ namespace vramkit {
 std::string TelemetrySnapshot::json() const {
   nlohmann::ordered_json j;
   j["peak_device_bytes"] = peak_device_bytes;
+  j["peak_resident_bytes"] = peak_resident_bytes;
+  j["peak_staging_bytes"] = peak_staging_bytes;
+  j["peak_activation_bytes"] = peak_activation_bytes;
   j["resident_bytes"] = resident_bytes;
   j["staging_bytes"] = staging_bytes;
   j["pinned_bytes"] = pinned_bytes;
@@ -27,8 +30,6 @@ TelemetrySnapshot Telemetry::counters() const {
   s.copy_wait_seconds = static_cast<double>(wait_ns_.load(std::memory_order_relaxed)) * 1e-9;
   s.units_acquired = acquired_.load(std::memory_order_relaxed);
   s.max_staged_in_flight = max_in_flight_.load(std::memory_order_relaxed);
-  s.resident_bytes = static_cast<std::uint64_t>(resident_.load(std::memory_order_relaxed));
-  s.staging_bytes = static_cast<std::uint64_t>(staging_.load(std::memory_order_relaxed));
   return s;
 }
 

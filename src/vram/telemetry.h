@@ -10,6 +10,10 @@ namespace vramkit {
 
 struct TelemetrySnapshot {
   std::uint64_t peak_device_bytes = 0;      // the device arena's high-water mark
+  // The peak of each kind of device memory, each reached at its own moment (together at least the above):
+  std::uint64_t peak_resident_bytes = 0;    //   weights kept on the device
+  std::uint64_t peak_staging_bytes = 0;     //   the staging rings of streamed weights
+  std::uint64_t peak_activation_bytes = 0;  //   everything else: activations, op and library scratch
   std::uint64_t resident_bytes = 0;         // now: weights kept on the device
   std::uint64_t staging_bytes = 0;          // now: the ring of streaming buffers
   std::uint64_t pinned_bytes = 0;           // now: page-locked host memory (host copies, disk staging)
@@ -34,21 +38,19 @@ class Telemetry {
   void add_h2d_bytes(std::uint64_t n) { h2d_.fetch_add(n, std::memory_order_relaxed); }
   void add_wait(double seconds) { wait_ns_.fetch_add(static_cast<std::uint64_t>(seconds * 1e9), std::memory_order_relaxed); }
   void add_acquire() { acquired_.fetch_add(1, std::memory_order_relaxed); }
-  void add_resident(std::int64_t n) { resident_.fetch_add(n, std::memory_order_relaxed); }
-  void add_staging(std::int64_t n) { staging_.fetch_add(n, std::memory_order_relaxed); }
   void note_staged_in_flight(std::uint64_t n) {
     std::uint64_t seen = max_in_flight_.load(std::memory_order_relaxed);
     while (n > seen && !max_in_flight_.compare_exchange_weak(seen, n, std::memory_order_relaxed)) {
     }
   }
 
-  // Counters since construction or the last reset(); the memory figures are filled in by the manager.
+  // Counters since construction or the last reset(); the memory figures are filled in by the manager (from
+  // the allocators' counts per MemoryUse).
   TelemetrySnapshot counters() const;
   void reset();
 
  private:
   std::atomic<std::uint64_t> disk_{0}, page_cache_{0}, h2d_{0}, wait_ns_{0}, acquired_{0}, max_in_flight_{0};
-  std::atomic<std::int64_t> resident_{0}, staging_{0};
 };
 
 }  // namespace vramkit

@@ -152,8 +152,7 @@ TEST_P(DitOnDevice, DeviceMemoryAndBytesMovedFollowThePlan) {
     for (const DitCase& c : cases_) dit->forward(c.inputs, &table);
 
     const auto& arena = manager.accelerator().device_allocator();
-    arena->reset_peak();
-    manager.telemetry().reset();
+    manager.reset_telemetry();
     constexpr int kForwards = 3;
     for (int i = 0; i < kForwards; ++i) {
       const DitCase& c = cases_[static_cast<std::size_t>(i) % cases_.size()];

@@ -73,6 +73,23 @@ TEST(Pipeline, StagesAndProgressAreReported) {
   ASSERT_EQ(s.stages.size(), 3u);
   EXPECT_GT(s.peak_device_bytes, 0u);
   EXPECT_NE(s.telemetry_json.find("bytes_host_to_device"), std::string::npos);
+  // The peak by kind: nothing resident under a limit of 0, rings and activations; each kind's peak comes at
+  // its own moment, so together they cover the total.
+  EXPECT_EQ(s.peak_resident_bytes, 0u);
+  EXPECT_GT(s.peak_staging_bytes, 0u);
+  EXPECT_GT(s.peak_activation_bytes, 0u);
+  EXPECT_LE(s.peak_device_bytes, s.peak_resident_bytes + s.peak_staging_bytes + s.peak_activation_bytes);
+  EXPECT_NE(s.telemetry_json.find("peak_activation_bytes"), std::string::npos);
+  // Each generation reports its own peaks: a larger image has larger activations, and the small one again
+  // its own.
+  const std::uint64_t activations = s.peak_activation_bytes, peak = s.peak_device_bytes;
+  GenerateOptions larger = small();
+  larger.width = larger.height = 128;
+  pipeline.generate(larger);
+  EXPECT_GT(pipeline.last_stats().peak_activation_bytes, activations);
+  pipeline.generate(small());
+  EXPECT_EQ(pipeline.last_stats().peak_activation_bytes, activations);
+  EXPECT_EQ(pipeline.last_stats().peak_device_bytes, peak);
 }
 
 // A generation too large for the device fails as OutOfMemory naming the stage and what to change, and leaves

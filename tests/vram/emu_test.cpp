@@ -82,6 +82,29 @@ TEST(ArenaAllocator, CapBelowCapacityIsHonoured) {
   EXPECT_THROW(ArenaAllocator(Device::emu(0), memory + 1, 512), ArgumentError);
 }
 
+// Each use is counted apart with its own peak; reset_peak restarts every peak from what is live.
+TEST(ArenaAllocator, CountsEachUseApartWithItsOwnPeak) {
+  alignas(256) static unsigned char memory[8192];
+  ArenaAllocator a(Device::emu(0), memory, sizeof memory);
+  void* w = a.allocate(1000, 256, MemoryUse::weights);
+  void* x = a.allocate(2000);
+  a.deallocate(x, 2000);
+  void* r = a.allocate(1500, 256, MemoryUse::staging);
+  EXPECT_EQ(a.allocated_bytes(MemoryUse::weights), 1000u);
+  EXPECT_EQ(a.allocated_bytes(MemoryUse::staging), 1500u);
+  EXPECT_EQ(a.allocated_bytes(MemoryUse::other), 0u);
+  EXPECT_EQ(a.peak_bytes(MemoryUse::other), 2000u);
+  EXPECT_EQ(a.peak_bytes(), 3000u);  // weights and x together
+  a.reset_peak();
+  EXPECT_EQ(a.peak_bytes(), 2500u);
+  EXPECT_EQ(a.peak_bytes(MemoryUse::other), 0u);
+  EXPECT_EQ(a.peak_bytes(MemoryUse::staging), 1500u);
+  a.deallocate(r, 1500, MemoryUse::staging);
+  a.deallocate(w, 1000, MemoryUse::weights);
+  EXPECT_EQ(a.allocated_bytes(), 0u);
+  EXPECT_EQ(a.allocated_bytes(MemoryUse::weights), 0u);
+}
+
 // A refusal says why: the free bytes are there but in smaller pieces, or the device would not back the arena;
 // either way the bytes reserved against the cap are given back (and so is a bad alignment's).
 TEST(ArenaAllocator, RefusalsSayWhyAndGiveTheReservationBack) {

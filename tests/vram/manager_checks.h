@@ -138,12 +138,17 @@ TEST_P(ManagerOnDevice, PeakDeviceBytesStayWithinTheLimit) {
     ASSERT_EQ(r.plan.over_limit_bytes, 0u) << fraction;
     EXPECT_LE(r.telemetry.peak_device_bytes, limit) << fraction;
     EXPECT_EQ(r.telemetry.peak_device_bytes, r.plan.peak_device_bytes) << fraction;
+    // By kind: the plan's residents and ring.
+    EXPECT_EQ(r.telemetry.peak_resident_bytes, r.plan.resident_bytes) << fraction;
+    EXPECT_EQ(r.telemetry.peak_staging_bytes, r.plan.ring_bytes) << fraction;
   }
   // Limit 0: everything streams and the peak is exactly the ring the warning names.
   const Run zero = run({"zero", bf16("dynamic"), 0});
   EXPECT_EQ(zero.plan.resident_count(), 0u);
   EXPECT_GT(zero.plan.over_limit_bytes, 0u);
   EXPECT_EQ(zero.telemetry.peak_device_bytes, zero.plan.over_limit_bytes);
+  EXPECT_EQ(zero.telemetry.peak_resident_bytes, 0u);
+  EXPECT_EQ(zero.telemetry.peak_staging_bytes, zero.plan.ring_bytes);
 }
 
 // With the passes announced, streaming stops after the last: the bytes moved are exactly the plan's. A pass
