@@ -153,9 +153,8 @@ struct Pipeline::Impl {
   std::string out_of_memory_hint(const OutOfMemory& e, const std::string& stage,
                                  const TelemetrySnapshot& held) const {
     if (e.device().rfind("cpu", 0) == 0)
-      return "the host's memory ran out: --offload disk reads each weight from its file when it runs instead "
-             "of "
-             "holding host copies";
+      return "the host's memory ran out: --offload disk reads each weight from its file when it runs, "
+             "instead of holding host copies";
     const std::uint64_t weights = held.resident_bytes + held.staging_bytes;
     const std::uint64_t total = manager->accelerator().memory_info().total_bytes;
     const std::string what =
@@ -168,10 +167,8 @@ struct Pipeline::Impl {
                              (config.offload == "none" || config.offload == "cpu" || config.offload == "fp8");
     if (whole_stage)
       return what + ": the --offload " + config.offload +
-             " preset holds each stage's weights on the device; "
-             "--offload dynamic (or disk) streams what does not fit under --vram-limit (GiB, or auto: the "
-             "free "
-             "VRAM less 0.5 GiB)";
+             " preset holds each stage's weights on the device; --offload dynamic (or disk) streams what " +
+             "does not fit under --vram-limit (GiB, or auto: the free VRAM less 0.5 GiB)";
     return what + ": a lower --vram-limit (GiB, or auto: the free VRAM less 0.5 GiB) streams more of them";
   }
 };
